@@ -1,0 +1,30 @@
+"""The web edge of CityRelay: the Flask application factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from intake.config import load_settings
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.from_mapping(load_settings())
+    if config:
+        app.config.update(config)
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable in JSON
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    from intake import db, errors
+    from intake.api import bp as api_bp
+    from intake.media import bp as media_bp
+    from workers.celery_app import celery_init_app
+
+    db.init_app(app)
+    errors.register_error_handlers(app)
+    celery_init_app(app)
+    app.register_blueprint(api_bp)
+    app.register_blueprint(media_bp)
+    return app

@@ -1,0 +1,315 @@
+"""The JSON API under /api/v1: reporters file reports and follow them; anyone lists offices and
+categories."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from flask import Blueprint, current_app, request, url_for
+from flask.typing import ResponseReturnValue
+from marshmallow import ValidationError
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from intake import db
+from intake.auth import bearer_key
+from intake.errors import ApiError, field_error
+from intake.photos import UploadedPhoto, read_photos, store_photo
+from intake.schemas import CategoryOut, OfficeOut, ReportAccepted, ReportIn, ReportOut
+from models.entities import Case, CaseEvent, Category, Office, Photo, Report
+from models.session import run_after_commit
+from routing.classify import detect_language
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+MAX_IDEMPOTENCY_KEY_CHARS = 200
+
+
+@bp.get("/health")
+def health() -> ResponseReturnValue:
+    db.session().execute(text("SELECT 1"))
+    return {"status": "ok"}
+
+
+@bp.post("/reports")
+def create_report() -> ResponseReturnValue:
+    session = db.session()
+    key = bearer_key(session, "reporter")
+    assert key.reporter_id is not None
+    fields, files = _report_input()
+    data = ReportIn().load(fields)
+    _check_category(session, data["category"])
+    photos = read_photos(
+        files, current_app.config["MAX_PHOTOS"], current_app.config["MAX_PHOTO_BYTES"]
+    )
+    if not (data["text"].strip() or data["category"] or photos):
+        raise field_error("text", "Describe the problem, pick a category or attach a photo.")
+    idempotency_key = _idempotency_key()
+    fingerprint = _fingerprint(data, photos)
+
+    if idempotency_key:
+        earlier = _find_by_idempotency_key(session, key.reporter_id, idempotency_key)
+        if earlier is not None:
+            return _replay(earlier, fingerprint)
+
+    for photo in photos:
+        store_photo(current_app.config["MEDIA_DIR"], photo)
+    report = Report(
+        reporter_id=key.reporter_id,
+        channel="api",
+        text=data["text"],
+        language=data["lang"] or detect_language(data["text"]),
+        lat=data["lat"],
+        lon=data["lon"],
+        address=data["address"],
+        requested_category=data["category"],
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
+        photos=[
+            Photo(
+                position=i,
+                filename=p.filename,
+                content_type=p.content_type,
+                size_bytes=len(p.data),
+            )
+            for i, p in enumerate(photos)
+        ],
+    )
+    session.add(report)
+    try:
+        session.flush()
+    except IntegrityError:
+        # Two retries of one submission raced; the other one won and its report stands.
+        session.rollback()
+        earlier = _find_by_idempotency_key(session, key.reporter_id, idempotency_key or "")
+        if earlier is None:
+            raise
+        return _replay(earlier, fingerprint)
+    report_id = report.id
+    run_after_commit(session, lambda: enqueue_processing(report_id))
+    session.commit()
+    return _accepted(report, replayed=False)
+
+
+@bp.get("/reports/<int:report_id>")
+def get_report(report_id: int) -> ResponseReturnValue:
+    session = db.session()
+    report = session.scalar(
+        select(Report)
+        .where(Report.id == report_id)
+        .options(
+            selectinload(Report.photos),
+            selectinload(Report.case).selectinload(Case.events).selectinload(CaseEvent.office),
+            selectinload(Report.case).selectinload(Case.office),
+            selectinload(Report.case).selectinload(Case.category),
+        )
+    )
+    if report is None:
+        raise ApiError(404, "not_found", f"No report {report_id}.")
+    return ReportOut().dump(report_view(report))
+
+
+@bp.get("/offices")
+def list_offices() -> ResponseReturnValue:
+    session = db.session()
+    offices = session.scalars(
+        select(Office).options(selectinload(Office.categories)).order_by(Office.id)
+    ).all()
+    by_id = {office.id: office.code for office in offices}
+    rows = [
+        {
+            "code": office.code,
+            "name": office.name,
+            "name_en": office.name_en,
+            "kind": office.kind,
+            "parent": by_id.get(office.parent_id) if office.parent_id else None,
+            "jurisdiction": office.jurisdiction,
+            "categories": [category.code for category in office.categories],
+            "active": office.active,
+        }
+        for office in offices
+    ]
+    return OfficeOut(many=True).dump(rows)
+
+
+@bp.get("/categories")
+def list_categories() -> ResponseReturnValue:
+    session = db.session()
+    categories = session.scalars(select(Category).order_by(Category.position)).all()
+    rows = [
+        {
+            "code": c.code,
+            "name_zh": c.name_zh,
+            "name_en": c.name_en,
+            "group_zh": c.group_zh,
+            "standard_codes": c.standard_codes.split(),
+            "time_limit": c.time_limit,
+            "time_limit_source": c.time_limit_source,
+            "urgent": c.urgent,
+            "handled_by": c.handled_by,
+        }
+        for c in categories
+    ]
+    return CategoryOut(many=True).dump(rows)
+
+
+def enqueue_processing(report_id: int) -> None:
+    """Hand the report to the workers. A broker outage must not fail the request: the report
+    is committed, and the periodic sweep enqueues it again."""
+    from workers.tasks import process_report
+
+    try:
+        process_report.delay(report_id)
+    except Exception:
+        current_app.logger.warning(
+            "could not enqueue report %s; the sweep will retry", report_id, exc_info=True
+        )
+
+
+def report_view(report: Report) -> dict[str, Any]:
+    case = report.case
+    view: dict[str, Any] = {
+        "id": report.id,
+        "status": case.status if case else report.state,
+        "channel": report.channel,
+        "text": report.text,
+        "lang": report.language,
+        "lat": report.lat,
+        "lon": report.lon,
+        "address": report.address,
+        "received_at": report.received_at,
+        "photos": [
+            {
+                "url": url_for("media.photo", name=p.filename, _external=True),
+                "content_type": p.content_type,
+                "size_bytes": p.size_bytes,
+            }
+            for p in report.photos
+        ],
+        "case_id": case.id if case else None,
+        "category": None,
+        "category_name": None,
+        "confidence": None,
+        "classified_by": None,
+        "alternatives": [],
+        "office": None,
+        "routing": {},
+        "due_at": None,
+        "events": [],
+        "status_url": url_for("api.get_report", report_id=report.id, _external=True),
+    }
+    if case is None:
+        return view
+    view.update(
+        category=case.category_code,
+        category_name=(
+            {"zh": case.category.name_zh, "en": case.category.name_en} if case.category else None
+        ),
+        confidence=case.confidence,
+        classified_by=case.classification.get("method"),
+        alternatives=case.classification.get("alternatives", []),
+        office=_office_ref(case.office),
+        routing=case.routing,
+        due_at=case.due_at,
+        events=[
+            {
+                "at": event.at,
+                "action": event.action,
+                "from_status": event.from_status,
+                "to_status": event.to_status,
+                "actor": event.actor,
+                "office": _office_ref(event.office),
+                "note": event.note,
+                "detail": event.detail,
+            }
+            for event in case.events
+        ],
+    )
+    return view
+
+
+def _office_ref(office: Office | None) -> dict[str, str] | None:
+    if office is None:
+        return None
+    return {"code": office.code, "name": office.name, "name_en": office.name_en}
+
+
+def _report_input() -> tuple[dict[str, Any], list[Any]]:
+    if request.mimetype == "application/json":
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            raise ApiError(400, "bad_request", "The body must be a JSON object.", {"_body": ["Not a JSON object."]})
+        return body, []
+    if request.mimetype in {"multipart/form-data", "application/x-www-form-urlencoded"}:
+        fields: dict[str, Any] = {k: v for k, v in request.form.items() if k != "photos"}
+        unexpected = [name for name in request.files if name != "photos"]
+        if unexpected:
+            raise ValidationError({name: ["Unknown file field; send photos as 'photos'."] for name in unexpected})
+        return fields, request.files.getlist("photos")
+    raise ApiError(
+        415,
+        "unsupported_media_type",
+        "Send application/json or multipart/form-data.",
+        {"Content-Type": [f"'{request.mimetype or 'none'}' is not accepted."]},
+    )
+
+
+def _check_category(session: Session, code: str | None) -> None:
+    if code is None:
+        return
+    if session.get(Category, code) is None:
+        raise field_error("category", f"Unknown category '{code}'; see /api/v1/categories.")
+
+
+def _idempotency_key() -> str | None:
+    raw = request.headers.get("Idempotency-Key")
+    if raw is None:
+        return None
+    value = raw.strip()
+    if not value or len(value) > MAX_IDEMPOTENCY_KEY_CHARS or not value.isprintable():
+        raise ApiError(
+            400,
+            "bad_request",
+            "Invalid Idempotency-Key header.",
+            {"Idempotency-Key": [f"1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable characters."]},
+        )
+    return value
+
+
+def _fingerprint(data: dict[str, Any], photos: list[UploadedPhoto]) -> str:
+    canonical = json.dumps(
+        {**data, "photos": [p.sha256 for p in photos]}, sort_keys=True, ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _find_by_idempotency_key(session: Session, reporter_id: int, key: str) -> Report | None:
+    return session.scalar(
+        select(Report).where(Report.reporter_id == reporter_id, Report.idempotency_key == key)
+    )
+
+
+def _replay(earlier: Report, fingerprint: str) -> ResponseReturnValue:
+    if earlier.fingerprint != fingerprint:
+        raise ApiError(
+            422,
+            "idempotency_key_reused",
+            "This Idempotency-Key was already used for a different report.",
+            {"Idempotency-Key": [f"Already used for report {earlier.id} with another body."]},
+        )
+    return _accepted(earlier, replayed=True)
+
+
+def _accepted(report: Report, *, replayed: bool) -> ResponseReturnValue:
+    status_url = url_for("api.get_report", report_id=report.id, _external=True)
+    body = ReportAccepted().dump(
+        {"id": report.id, "status": report.case.status if report.case else report.state, "status_url": status_url}
+    )
+    headers = {"Location": status_url}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return body, 202, headers
+

@@ -1,0 +1,65 @@
+"""Every setting in one place: defaults, then the environment.
+
+Settings are read from ``CITYRELAY_<NAME>``; ``DATABASE_URL`` and ``REDIS_URL`` are also read
+unprefixed because that is how hosting platforms hand them out.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+PREFIX = "CITYRELAY_"
+
+# name -> (default, description); the README's configuration table is generated from the same text.
+SETTINGS: dict[str, tuple[Any, str]] = {
+    "INSTANCE_PATH": (None, "Folder for the SQLite database, photos and beat state (default ./instance)."),
+    "DATABASE_URL": (None, "SQLAlchemy URL; default SQLite at <instance>/cityrelay.db."),
+    "REDIS_URL": (None, "Celery broker. Unset under `cityrelay up`: an embedded Redis is started."),
+    "MEDIA_DIR": (None, "Where photos are stored (default <instance>/media)."),
+    "CELERY_QUEUE": ("cityrelay", "Name of the Celery queue the tasks go to."),
+    "CLASSIFY_THRESHOLD": (0.45, "Below this classifier confidence a case goes to triage."),
+    "TIMEZONE": ("Asia/Shanghai", "Time zone of the city's working-hour calendar."),
+    "SWEEP_INTERVAL_SECONDS": (30.0, "How often beat looks for reports stuck before routing."),
+    "SWEEP_STALE_SECONDS": (60.0, "Age after which an unrouted report is enqueued again."),
+    "MAX_PHOTOS": (5, "Photos allowed per report."),
+    "MAX_PHOTO_BYTES": (10 * 1024 * 1024, "Largest photo accepted, in bytes."),
+}
+
+
+def _coerce(value: str, default: Any) -> Any:
+    if isinstance(default, bool):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    if isinstance(default, int):
+        return int(value)
+    if isinstance(default, float):
+        return float(value)
+    return value
+
+
+def load_settings(environ: os._Environ[str] | dict[str, str] | None = None) -> dict[str, Any]:
+    env = os.environ if environ is None else environ
+    settings: dict[str, Any] = {}
+    for name, (default, _doc) in SETTINGS.items():
+        raw = env.get(PREFIX + name)
+        if raw is None and name in {"DATABASE_URL", "REDIS_URL"}:
+            raw = env.get(name)
+        settings[name] = default if raw in (None, "") else _coerce(raw, default)
+
+    instance = Path(settings["INSTANCE_PATH"] or Path.cwd() / "instance").resolve()
+    settings["INSTANCE_PATH"] = str(instance)
+    if not settings["DATABASE_URL"]:
+        settings["DATABASE_URL"] = f"sqlite:///{instance / 'cityrelay.db'}"
+    settings["DATABASE_URL"] = normalize_database_url(settings["DATABASE_URL"])
+    if not settings["MEDIA_DIR"]:
+        settings["MEDIA_DIR"] = str(instance / "media")
+    return settings
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the plain ``postgresql://`` URLs servers hand out and use psycopg 3 for them."""
+    for plain in ("postgres://", "postgresql://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain) :]
+    return url

@@ -1,0 +1,84 @@
+"""The one JSON error shape every endpoint answers with:
+
+    {"error": {"code": "validation_failed", "message": "...", "fields": {"lat": ["..."]}}}
+
+``fields`` is present only when particular input fields are at fault.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, jsonify
+from flask.typing import ResponseReturnValue
+from marshmallow import ValidationError
+from werkzeug.exceptions import HTTPException
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        fields: dict[str, list[str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.fields = fields
+        self.headers = headers or {}
+
+
+def field_error(field: str, message: str, status: int = 422) -> ApiError:
+    return ApiError(status, "validation_failed", f"Invalid value for '{field}'.", {field: [message]})
+
+
+def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        error["fields"] = fields
+    return {"error": error}
+
+
+def _flatten(messages: Any) -> dict[str, list[str]]:
+    """marshmallow nests messages for nested fields; clients get dotted field names instead."""
+    flat: dict[str, list[str]] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), inner)
+        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            flat.setdefault(prefix or "_body", []).extend(value)
+        else:
+            flat.setdefault(prefix or "_body", []).append(str(value))
+
+    walk("", messages)
+    return flat
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(error: ApiError) -> ResponseReturnValue:
+        return jsonify(error_body(error.code, error.message, error.fields)), error.status, error.headers
+
+    @app.errorhandler(ValidationError)
+    def _validation_error(error: ValidationError) -> ResponseReturnValue:
+        fields = _flatten(error.messages)
+        names = ", ".join(sorted(fields))
+        body = error_body("validation_failed", f"Invalid or missing fields: {names}.", fields)
+        return jsonify(body), 422
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException) -> ResponseReturnValue:
+        status = error.code or 500
+        code = (error.name or "error").lower().replace(" ", "_")
+        return jsonify(error_body(code, error.description or error.name)), status
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> ResponseReturnValue:
+        app.logger.exception("unhandled error")
+        return jsonify(error_body("internal_error", "Something went wrong on our side.")), 500

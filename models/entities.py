@@ -1,0 +1,240 @@
+"""The domain tables. Data access lives in models.queries; nothing here commits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base, UTCDateTime, utcnow
+
+OFFICE_KINDS = ("district", "street", "community", "department")
+OCCUPATIONS = ("rider", "courier", "driver", "citizen")
+KEY_ROLES = ("reporter", "office", "admin")
+CHANNELS = ("api", "open311", "web")
+
+# A report is "received" until the pipeline has turned it into (or joined it to) a case.
+REPORT_RECEIVED = "received"
+REPORT_PROCESSED = "processed"
+REPORT_STATES = (REPORT_RECEIVED, REPORT_PROCESSED)
+
+# Case statuses: "triage" waits for a person to pick category or office; "routed" sits in an
+# office's queue. A case's history starts at "received", the state of the report it came from.
+CASE_RECEIVED = "received"
+CASE_TRIAGE = "triage"
+CASE_ROUTED = "routed"
+CASE_STATUSES = (CASE_TRIAGE, CASE_ROUTED)
+
+OUTBOX_PENDING = "pending"
+OUTBOX_DELIVERED = "delivered"
+OUTBOX_STATUSES = (OUTBOX_PENDING, OUTBOX_DELIVERED)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+office_categories = Table(
+    "office_categories",
+    Base.metadata,
+    Column("office_id", ForeignKey("offices.id", ondelete="CASCADE"), primary_key=True),
+    Column("category_code", ForeignKey("categories.code"), primary_key=True),
+)
+
+
+class Category(Base):
+    __tablename__ = "categories"
+
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(200))
+    group_zh: Mapped[str] = mapped_column(String(100))
+    standard_codes: Mapped[str] = mapped_column(String(200), default="")
+    time_limit: Mapped[str | None] = mapped_column(String(60))
+    time_limit_source: Mapped[str] = mapped_column(String(300), default="")
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    handled_by: Mapped[str] = mapped_column(String(100), default="")
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Office(Base):
+    __tablename__ = "offices"
+    __table_args__ = (CheckConstraint(_in("kind", OFFICE_KINDS), name="kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200), default="")
+    kind: Mapped[str] = mapped_column(String(20))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("offices.id"), index=True)
+    jurisdiction: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    parent: Mapped[Office | None] = relationship(remote_side=[id])
+    categories: Mapped[list[Category]] = relationship(
+        secondary=office_categories, order_by=Category.position
+    )
+
+
+class Reporter(Base):
+    __tablename__ = "reporters"
+    __table_args__ = (CheckConstraint(_in("occupation", OCCUPATIONS), name="occupation"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    occupation: Mapped[str] = mapped_column(String(20), default="citizen")
+    platform: Mapped[str] = mapped_column(String(100), default="")
+    points: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiKey(Base):
+    """Only a hash of the key is kept; the prefix finds the row without a table scan."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (CheckConstraint(_in("role", KEY_ROLES), name="role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(20))
+    reporter_id: Mapped[int | None] = mapped_column(ForeignKey("reporters.id"))
+    office_id: Mapped[int | None] = mapped_column(ForeignKey("offices.id"))
+    label: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    reporter: Mapped[Reporter | None] = relationship()
+    office: Mapped[Office | None] = relationship()
+
+
+class Report(Base):
+    """What a reporter submitted, kept as submitted."""
+
+    __tablename__ = "reports"
+    __table_args__ = (
+        UniqueConstraint("reporter_id", "idempotency_key", name="uq_reports_reporter_idempotency"),
+        CheckConstraint(_in("state", REPORT_STATES), name="state"),
+        CheckConstraint(_in("channel", CHANNELS), name="channel"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reporter_id: Mapped[int] = mapped_column(ForeignKey("reporters.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(20), default="api")
+    text: Mapped[str] = mapped_column(Text, default="")
+    language: Mapped[str] = mapped_column(String(10), default="")
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    address: Mapped[str] = mapped_column(String(500), default="")
+    requested_category: Mapped[str | None] = mapped_column(ForeignKey("categories.code"))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(20), default=REPORT_RECEIVED, index=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set by the sweep, so a report whose message is merely queued is not enqueued again and again.
+    last_enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+
+    reporter: Mapped[Reporter] = relationship()
+    photos: Mapped[list[Photo]] = relationship(
+        back_populates="report", order_by="Photo.position", cascade="all, delete-orphan"
+    )
+    case: Mapped[Case | None] = relationship(back_populates="reports", foreign_keys=[case_id])
+
+
+class Photo(Base):
+    __tablename__ = "photos"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    filename: Mapped[str] = mapped_column(String(100))
+    content_type: Mapped[str] = mapped_column(String(50))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+
+    report: Mapped[Report] = relationship(back_populates="photos")
+
+
+class Case(Base):
+    """The work item one or more reports become."""
+
+    __tablename__ = "cases"
+    __table_args__ = (CheckConstraint(_in("status", CASE_STATUSES), name="status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    category_code: Mapped[str | None] = mapped_column(ForeignKey("categories.code"), index=True)
+    confidence: Mapped[float | None] = mapped_column(Float)
+    classification: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    office_id: Mapped[int | None] = mapped_column(ForeignKey("offices.id"), index=True)
+    routing: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    category: Mapped[Category | None] = relationship()
+    office: Mapped[Office | None] = relationship()
+    reports: Mapped[list[Report]] = relationship(
+        back_populates="case", foreign_keys=[Report.case_id], order_by=Report.id
+    )
+    events: Mapped[list[CaseEvent]] = relationship(
+        back_populates="case", order_by="CaseEvent.id", cascade="all, delete-orphan"
+    )
+
+
+class CaseEvent(Base):
+    """Append-only history: a case's current status is the to_status of its last event."""
+
+    __tablename__ = "case_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(40))
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    office_id: Mapped[int | None] = mapped_column(ForeignKey("offices.id"))
+    note: Mapped[str] = mapped_column(Text, default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    case: Mapped[Case] = relationship(back_populates="events")
+    office: Mapped[Office | None] = relationship()
+
+
+class OutboxMessage(Base):
+    """A notification written in the same transaction as the change it announces."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (CheckConstraint(_in("status", OUTBOX_STATUSES), name="status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    topic: Mapped[str] = mapped_column(String(60))
+    recipient: Mapped[str] = mapped_column(String(100))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20), default=OUTBOX_PENDING, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,79 @@
+"""Seed data: the category taxonomy and the demo city. Loading is an upsert by code, so running
+it again changes nothing and never renames a public service code."""
+
+from __future__ import annotations
+
+import csv
+import json
+from importlib import resources
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models.entities import Category, Office
+
+# Categories for which no published limit was found get a working default, named as ours.
+DEFAULT_LIMIT_URGENT = "1 working day"
+DEFAULT_LIMIT = "3 working days"
+DEFAULT_LIMIT_SOURCE = "CityRelay default; no published limit found"
+
+
+def taxonomy_rows() -> list[dict[str, str]]:
+    text = resources.files("models.seed").joinpath("taxonomy.csv").read_text(encoding="utf-8")
+    return list(csv.DictReader(text.splitlines()))
+
+
+def demo_city() -> dict[str, Any]:
+    text = resources.files("models.seed").joinpath("demo_city.json").read_text(encoding="utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def load_taxonomy(session: Session) -> int:
+    existing = {c.code: c for c in session.scalars(select(Category))}
+    for position, row in enumerate(taxonomy_rows()):
+        urgent = row["urgent"].strip().lower() == "yes"
+        limit = row["time_limit"].strip() or None
+        source = row["time_limit_source"].strip()
+        if limit is None:
+            limit = DEFAULT_LIMIT_URGENT if urgent else DEFAULT_LIMIT
+            source = f"{DEFAULT_LIMIT_SOURCE} ({source})" if source else DEFAULT_LIMIT_SOURCE
+        category = existing.get(row["code"]) or Category(code=row["code"])
+        category.name_zh = row["name_zh"]
+        category.name_en = row["name_en"]
+        category.group_zh = row["group_zh"]
+        category.standard_codes = row["standard_codes"]
+        category.time_limit = limit
+        category.time_limit_source = source
+        category.urgent = urgent
+        category.handled_by = row["handled_by"]
+        category.position = position
+        session.add(category)
+    session.flush()
+    return len(taxonomy_rows())
+
+
+def load_demo_city(session: Session) -> int:
+    """Upsert the demo offices; parents are listed before their children in the file."""
+    load_taxonomy(session)
+    categories = {c.code: c for c in session.scalars(select(Category))}
+    offices = {o.code: o for o in session.scalars(select(Office))}
+    rows = demo_city()["offices"]
+    for row in rows:
+        office = offices.get(row["code"]) or Office(code=row["code"])
+        office.name = row["name"]
+        office.name_en = row.get("name_en", "")
+        office.kind = row["kind"]
+        office.parent = offices[row["parent"]] if row.get("parent") else None
+        office.jurisdiction = row.get("jurisdiction")
+        office.categories = [categories[code] for code in row.get("categories", [])]
+        office.active = True
+        session.add(office)
+        offices[office.code] = office
+    session.flush()
+    return len(rows)
+
+
+def has_offices(session: Session) -> bool:
+    return session.scalar(select(Office.id).limit(1)) is not None

@@ -1,0 +1,93 @@
+"""Engine and session factory. Nothing is bound at import time: callers build them from config."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine tuned for the backend: WAL and a busy timeout so web, worker and beat
+    processes can share one SQLite file; pre-ping so PostgreSQL restarts are survived."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            # pysqlite's implicit transactions break SAVEPOINT and FOR UPDATE emulation;
+            # let SQLAlchemy emit BEGIN itself (as its docs recommend).
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Any) -> None:
+            # IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout
+            # instead of one failing later with SQLITE_BUSY on lock upgrade.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+AfterCommit = Callable[[], None]
+
+
+def run_after_commit(session: Session, callback: AfterCommit) -> None:
+    """Run ``callback`` once the session's current transaction commits; drop it on rollback.
+
+    Enqueueing a task from here guarantees the worker finds the rows it is told about.
+    """
+    pending: list[AfterCommit] = session.info.setdefault("after_commit", [])
+    if not pending:
+        event.listen(session, "after_commit", _flush_after_commit)
+        event.listen(session, "after_soft_rollback", _drop_after_commit)
+    pending.append(callback)
+
+
+def _flush_after_commit(session: Session) -> None:
+    callbacks = session.info.pop("after_commit", [])
+    _remove_listeners(session)
+    for callback in callbacks:
+        callback()
+
+
+def _drop_after_commit(session: Session, previous_transaction: Any) -> None:
+    if previous_transaction.parent is None:  # the outermost transaction rolled back
+        session.info.pop("after_commit", None)
+        _remove_listeners(session)
+
+
+def _remove_listeners(session: Session) -> None:
+    if event.contains(session, "after_commit", _flush_after_commit):
+        event.remove(session, "after_commit", _flush_after_commit)
+    if event.contains(session, "after_soft_rollback", _drop_after_commit):
+        event.remove(session, "after_soft_rollback", _drop_after_commit)
+
+
+@contextmanager
+def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One transaction: commit once at the end, roll back on any error."""
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

@@ -1,0 +1,65 @@
+"""Celery built from the Flask config, with every task running inside an app context.
+
+Start a worker with ``cityrelay worker`` (or ``celery -A workers.celery_app worker``).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import cache
+from typing import Any
+
+from celery import Celery
+from flask import Flask
+
+from workers.base import make_task_base
+
+
+def celery_init_app(app: Flask) -> Celery:
+    celery = Celery(app.name, task_cls=make_task_base(app))
+    queue = app.config["CELERY_QUEUE"]
+    celery.conf.update(
+        broker_url=app.config["REDIS_URL"] or "redis://127.0.0.1:6379/0",
+        broker_connection_retry_on_startup=True,
+        # A web request must not hang on a dead broker: the report is committed already and
+        # the sweep enqueues it later.
+        broker_transport_options={"visibility_timeout": 3600, "max_retries": 2},
+        broker_connection_timeout=3,
+        task_default_queue=queue,
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        worker_hijack_root_logger=False,
+        task_serializer="json",
+        accept_content=["json"],
+        timezone="UTC",
+        beat_schedule={
+            "sweep-stuck-reports": {
+                "task": "cityrelay.sweep_stuck_reports",
+                "schedule": timedelta(seconds=app.config["SWEEP_INTERVAL_SECONDS"]),
+                "options": {"queue": queue, "expires": app.config["SWEEP_INTERVAL_SECONDS"]},
+            },
+        },
+        include=["workers.tasks"],
+    )
+    celery.set_default()
+    app.extensions["celery"] = celery
+    return celery
+
+
+@cache
+def _make_worker_app() -> Celery:
+    from intake import create_app
+
+    flask_app = create_app()
+    celery: Celery = flask_app.extensions["celery"]
+    return celery
+
+
+def __getattr__(name: str) -> Any:
+    # `celery -A workers.celery_app` looks up `celery_app`/`celery`; building it lazily keeps
+    # importing this module free of side effects for the web process and the tests.
+    if name in {"celery", "app"}:
+        return _make_worker_app()
+    raise AttributeError(name)

@@ -1,0 +1,285 @@
+"""From a received report to a case in an office's queue, in one transaction.
+
+The decisions come from routing/ (pure); this module loads their inputs and records their
+outcome. It never commits: the task's unit of work does.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from models.base import utcnow
+from models.entities import (
+    CASE_RECEIVED,
+    CASE_ROUTED,
+    CASE_TRIAGE,
+    REPORT_PROCESSED,
+    REPORT_RECEIVED,
+    Case,
+    CaseEvent,
+    Category,
+    Office,
+    OutboxMessage,
+    Report,
+    office_categories,
+)
+from routing.classify import TextClassifier
+from routing.geometry import JurisdictionIndex
+from routing.rules import OfficeDirectory, OfficeNode, RoutingDecision
+from routing.sla import WorkingCalendar, due_at, parse_time_limit
+
+SYSTEM_ACTOR = "system:pipeline"
+
+
+@dataclass(frozen=True)
+class RoutingContext:
+    """Offices as routing needs them, built once and reused until an office changes."""
+
+    stamp: tuple[Any, ...]
+    index: JurisdictionIndex
+    directory: OfficeDirectory
+    office_ids: dict[str, int]
+
+
+_context_lock = threading.Lock()
+_cached_context: RoutingContext | None = None
+
+
+def _offices_stamp(session: Session) -> tuple[Any, ...]:
+    offices = session.execute(select(func.count(), func.max(Office.updated_at))).one()
+    links = session.scalar(select(func.count()).select_from(office_categories))
+    return (offices[0], str(offices[1]), links)
+
+
+def routing_context(session: Session) -> RoutingContext:
+    global _cached_context
+    stamp = _offices_stamp(session)
+    with _context_lock:
+        if _cached_context is not None and _cached_context.stamp == stamp:
+            return _cached_context
+        offices = session.scalars(select(Office).options(selectinload(Office.categories))).all()
+        codes = {office.id: office.code for office in offices}
+        index = JurisdictionIndex.from_geojson(
+            (office.code, office.kind, office.jurisdiction)
+            for office in offices
+            if office.jurisdiction is not None and office.active
+        )
+        directory = OfficeDirectory(
+            OfficeNode(
+                code=office.code,
+                kind=office.kind,
+                parent=codes.get(office.parent_id) if office.parent_id else None,
+                categories=frozenset(c.code for c in office.categories),
+                has_jurisdiction=office.jurisdiction is not None,
+                active=office.active,
+            )
+            for office in offices
+        )
+        _cached_context = RoutingContext(stamp, index, directory, {v: k for k, v in codes.items()})
+        return _cached_context
+
+
+@dataclass(frozen=True)
+class CategoryChoice:
+    category: str | None
+    confidence: float | None
+    method: str
+    alternatives: list[dict[str, Any]]
+    triage_reason: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "category": self.category,
+            "confidence": self.confidence,
+            "alternatives": self.alternatives,
+        }
+
+
+def choose_category(report: Report, classifier: TextClassifier, threshold: float) -> CategoryChoice:
+    if report.requested_category:
+        return CategoryChoice(report.requested_category, 1.0, "reporter", [])
+    if not report.text.strip():
+        return CategoryChoice(None, None, "none", [], "no_text")
+    result = classifier.classify(report.text)
+    alternatives = [{"category": code, "confidence": round(p, 4)} for code, p in result.alternatives]
+    if result.confidence < threshold:
+        # Keep the guess for the triage desk, but do not file the case under it.
+        guess = [{"category": result.category, "confidence": round(result.confidence, 4)}]
+        return CategoryChoice(
+            None, round(result.confidence, 4), "classifier", guess + alternatives, "low_confidence"
+        )
+    return CategoryChoice(result.category, round(result.confidence, 4), "classifier", alternatives)
+
+
+def process_report(
+    session: Session,
+    report_id: int,
+    *,
+    classifier: TextClassifier,
+    threshold: float,
+    calendar: WorkingCalendar,
+    now: datetime | None = None,
+) -> Case | None:
+    """Classify and route one report. Returns the new case, or None when there was nothing to
+    do (unknown id, or already processed by an earlier run of the same message)."""
+    report = session.get(Report, report_id)
+    if report is None or report.state != REPORT_RECEIVED:
+        return None
+    now = now or utcnow()
+    choice = choose_category(report, classifier, threshold)
+    context = routing_context(session)
+    decision: RoutingDecision | None = None
+    if choice.category is not None:
+        containing = context.index.containing(report.lon, report.lat)
+        decision = context.directory.route(containing, choice.category)
+
+    # The guard that makes a rerun harmless: only one transaction can move the report on.
+    claimed = session.execute(
+        update(Report)
+        .where(Report.id == report_id, Report.state == REPORT_RECEIVED)
+        .values(state=REPORT_PROCESSED, processed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
+        return None
+
+    routed = decision is not None and decision.office is not None
+    office_id = context.office_ids[decision.office] if routed and decision else None
+    category = session.get(Category, choice.category) if choice.category else None
+    due = None
+    if routed and category is not None:
+        due = due_at(report.received_at, parse_time_limit(category.time_limit), calendar)
+    routing_json: dict[str, Any] = {}
+    if decision is not None:
+        routing_json = {
+            "office": decision.office,
+            "rule": decision.rule,
+            "explanation": decision.explanation,
+            "considered": list(decision.considered),
+        }
+    triage_reason = choice.triage_reason or (None if routed else decision and decision.rule)
+    if triage_reason:
+        routing_json["triage_reason"] = triage_reason
+
+    case = Case(
+        status=CASE_ROUTED if routed else CASE_TRIAGE,
+        category_code=choice.category,
+        confidence=choice.confidence,
+        classification=choice.as_json(),
+        office_id=office_id,
+        routing=routing_json,
+        lat=report.lat,
+        lon=report.lon,
+        due_at=due,
+        opened_at=now,
+        updated_at=now,
+    )
+    session.add(case)
+    session.flush()
+    report.case_id = case.id
+    report.state = REPORT_PROCESSED
+    report.processed_at = now
+    reporter_actor = f"reporter:{report.reporter_id}"
+    case.events.append(
+        CaseEvent(
+            report_id=report.id,
+            at=report.received_at,
+            actor=reporter_actor,
+            action="received",
+            from_status=None,
+            to_status=CASE_RECEIVED,
+            note=f"Report {report.id} received via {report.channel}.",
+        )
+    )
+    case.events.append(
+        CaseEvent(
+            report_id=report.id,
+            at=now,
+            actor=SYSTEM_ACTOR,
+            action="classified",
+            from_status=CASE_RECEIVED,
+            to_status=CASE_RECEIVED,
+            note=_classification_note(choice),
+            detail=choice.as_json(),
+        )
+    )
+    if routed and decision is not None:
+        case.events.append(
+            CaseEvent(
+                report_id=report.id,
+                at=now,
+                actor=SYSTEM_ACTOR,
+                action="routed",
+                from_status=CASE_RECEIVED,
+                to_status=CASE_ROUTED,
+                office_id=office_id,
+                note=decision.explanation,
+                detail={**routing_json, "due_at": due.isoformat() if due else None},
+            )
+        )
+    else:
+        case.events.append(
+            CaseEvent(
+                report_id=report.id,
+                at=now,
+                actor=SYSTEM_ACTOR,
+                action="triaged",
+                from_status=CASE_RECEIVED,
+                to_status=CASE_TRIAGE,
+                note=_triage_note(triage_reason, decision),
+                detail=routing_json,
+            )
+        )
+    _write_notifications(session, case, report, decision.office if routed and decision else None)
+    return case
+
+
+def _classification_note(choice: CategoryChoice) -> str:
+    if choice.method == "reporter":
+        return f"Category {choice.category} chosen by the reporter."
+    if choice.category is None and choice.triage_reason == "low_confidence":
+        best = choice.alternatives[0] if choice.alternatives else None
+        guess = f" (best guess {best['category']} at {best['confidence']:.2f})" if best else ""
+        return f"Classifier not confident enough{guess}."
+    if choice.category is None:
+        return "No text to classify."
+    return f"Classified as {choice.category} with confidence {choice.confidence:.2f}."
+
+
+def _triage_note(reason: str | None, decision: RoutingDecision | None) -> str:
+    if decision is not None and reason == decision.rule:
+        return decision.explanation
+    return {
+        "low_confidence": "Sent to triage: the category needs a person's decision.",
+        "no_text": "Sent to triage: no text and no category; a person must look at the photos.",
+    }.get(reason or "", "Sent to triage.")
+
+
+def _write_notifications(
+    session: Session, case: Case, report: Report, office_code: str | None
+) -> None:
+    payload = {
+        "case_id": case.id,
+        "report_id": report.id,
+        "status": case.status,
+        "category": case.category_code,
+        "office": office_code,
+        "due_at": case.due_at.isoformat() if case.due_at else None,
+    }
+    recipients = [f"office:{office_code}" if office_code else "triage", f"reporter:{report.reporter_id}"]
+    for recipient in recipients:
+        session.add(
+            OutboxMessage(
+                topic=f"case.{case.status}",
+                recipient=recipient,
+                case_id=case.id,
+                payload=payload,
+            )
+        )
