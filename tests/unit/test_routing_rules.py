@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import pytest
+
+from routing.geometry import InvalidJurisdiction, JurisdictionIndex, parse_jurisdiction
+from routing.rules import NO_OFFICE_HANDLES, OUTSIDE_JURISDICTION, OfficeDirectory, OfficeNode
+
+
+def square(x0: float, y0: float, x1: float, y1: float) -> dict:
+    return {"type": "Polygon", "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]}
+
+
+@pytest.fixture
+def index() -> JurisdictionIndex:
+    return JurisdictionIndex.from_geojson(
+        [
+            ("D", "district", square(0, 0, 4, 4)),
+            ("S1", "street", square(0, 0, 2, 4)),
+            ("S2", "street", square(2, 0, 4, 4)),
+            ("C1", "community", square(0, 0, 2, 2)),
+            ("C2", "community", square(0, 2, 2, 4)),
+            ("C3", "community", square(2, 0, 4, 4)),
+        ]
+    )
+
+
+@pytest.fixture
+def directory() -> OfficeDirectory:
+    def node(code: str, kind: str, parent: str | None, cats: set[str], poly: bool = True,
+             active: bool = True) -> OfficeNode:
+        return OfficeNode(code, kind, parent, frozenset(cats), poly, active)
+
+    return OfficeDirectory(
+        [
+            node("D", "district", None, {"other"}),
+            node("S1", "street", "D", {"illegal_parking"}),
+            node("S2", "street", "D", {"illegal_parking"}),
+            node("C1", "community", "S1", {"bin_overflow"}),
+            node("C2", "community", "S1", {"bin_overflow"}, active=False),
+            node("C3", "community", "S2", {"bin_overflow"}),
+            node("DEP-B", "department", "D", {"manhole_cover"}, poly=False),
+            node("DEP-A", "department", "D", {"manhole_cover"}, poly=False),
+        ]
+    )
+
+
+def test_most_specific_first(index: JurisdictionIndex) -> None:
+    assert index.containing(1, 1) == ["C1", "S1", "D"]
+    assert index.containing(3, 3) == ["C3", "S2", "D"]
+
+
+def test_point_outside_everything(index: JurisdictionIndex) -> None:
+    assert index.containing(5, 5) == []
+
+
+def test_shared_border_is_deterministic(index: JurisdictionIndex) -> None:
+    # (1, 2) lies on the border of C1 and C2, both of equal area: the code decides.
+    assert index.containing(1, 2)[:2] == ["C1", "C2"]
+
+
+def test_routes_to_the_community_that_handles_it(index, directory) -> None:
+    decision = directory.route(index.containing(1, 1), "bin_overflow")
+    assert decision.office == "C1"
+    assert decision.rule == "jurisdiction"
+
+
+def test_walks_up_to_the_street(index, directory) -> None:
+    decision = directory.route(index.containing(1, 1), "illegal_parking")
+    assert decision.office == "S1"
+    assert decision.rule == "parent"
+    assert decision.considered[:2] == ("C1", "S1")
+
+
+def test_department_serves_the_whole_district(index, directory) -> None:
+    decision = directory.route(index.containing(3, 1), "manhole_cover")
+    # two departments handle it: the lower code wins, always
+    assert decision.office == "DEP-A"
+    assert decision.rule == "department"
+
+
+def test_inactive_office_is_passed_over(index, directory) -> None:
+    decision = directory.route(index.containing(1, 3), "bin_overflow")
+    assert decision.office is None
+    assert decision.rule == NO_OFFICE_HANDLES
+
+
+def test_outside_goes_to_triage(directory) -> None:
+    decision = directory.route([], "bin_overflow")
+    assert decision.office is None
+    assert decision.rule == OUTSIDE_JURISDICTION
+
+
+def test_district_catches_other(index, directory) -> None:
+    assert directory.route(index.containing(1, 1), "other").office == "D"
+
+
+def test_parent_cycle_does_not_loop() -> None:
+    directory = OfficeDirectory(
+        [OfficeNode("A", "street", "B", frozenset(), True), OfficeNode("B", "street", "A", frozenset(), True)]
+    )
+    assert directory.route(["A"], "noise").office is None
+
+
+@pytest.mark.parametrize(
+    "geojson",
+    [
+        {"type": "Point", "coordinates": [0, 0]},
+        {"type": "Polygon", "coordinates": []},
+        {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]},  # bow-tie
+        {"type": "Polygon"},
+    ],
+)
+def test_bad_jurisdictions_are_refused(geojson: dict) -> None:
+    with pytest.raises(InvalidJurisdiction):
+        parse_jurisdiction(geojson)
+
+
+def test_multipolygon_with_hole() -> None:
+    ring = [[0, 0], [4, 0], [4, 4], [0, 4], [0, 0]]
+    hole = [[1, 1], [3, 1], [3, 3], [1, 3], [1, 1]]
+    island = [[[10, 10], [11, 10], [11, 11], [10, 11], [10, 10]]]
+    index = JurisdictionIndex.from_geojson(
+        [("M", "community", {"type": "MultiPolygon", "coordinates": [[ring, hole], island]})]
+    )
+    assert index.containing(0.5, 0.5) == ["M"]
+    assert index.containing(2, 2) == []
+    assert index.containing(10.5, 10.5) == ["M"]
