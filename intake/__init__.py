@@ -20,6 +20,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from intake import db, errors
     from intake.api import bp as api_bp
     from intake.media import bp as media_bp
+    from intake.openapi import bp as openapi_bp
     from workers.celery_app import celery_init_app
 
     db.init_app(app)
@@ -27,4 +28,5 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     celery_init_app(app)
     app.register_blueprint(api_bp)
     app.register_blueprint(media_bp)
+    app.register_blueprint(openapi_bp)
     return app

@@ -10,6 +10,7 @@ from typing import Any
 from flask import Blueprint, current_app, request, url_for
 from flask.typing import ResponseReturnValue
 from marshmallow import ValidationError
+from routing.classify import detect_language
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
@@ -21,7 +22,6 @@ from intake.photos import UploadedPhoto, read_photos, store_photo
 from intake.schemas import CategoryOut, OfficeOut, ReportAccepted, ReportIn, ReportOut
 from models.entities import Case, CaseEvent, Category, Office, Photo, Report
 from models.session import run_after_commit
-from routing.classify import detect_language
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -241,13 +241,20 @@ def _report_input() -> tuple[dict[str, Any], list[Any]]:
     if request.mimetype == "application/json":
         body = request.get_json(silent=True)
         if not isinstance(body, dict):
-            raise ApiError(400, "bad_request", "The body must be a JSON object.", {"_body": ["Not a JSON object."]})
+            raise ApiError(
+                400,
+                "bad_request",
+                "The body must be a JSON object.",
+                {"_body": ["Not a JSON object."]},
+            )
         return body, []
     if request.mimetype in {"multipart/form-data", "application/x-www-form-urlencoded"}:
         fields: dict[str, Any] = {k: v for k, v in request.form.items() if k != "photos"}
         unexpected = [name for name in request.files if name != "photos"]
         if unexpected:
-            raise ValidationError({name: ["Unknown file field; send photos as 'photos'."] for name in unexpected})
+            raise ValidationError(
+                {name: ["Unknown file field; send photos as 'photos'."] for name in unexpected}
+            )
         return fields, request.files.getlist("photos")
     raise ApiError(
         415,
@@ -306,10 +313,13 @@ def _replay(earlier: Report, fingerprint: str) -> ResponseReturnValue:
 def _accepted(report: Report, *, replayed: bool) -> ResponseReturnValue:
     status_url = url_for("api.get_report", report_id=report.id, _external=True)
     body = ReportAccepted().dump(
-        {"id": report.id, "status": report.case.status if report.case else report.state, "status_url": status_url}
+        {
+            "id": report.id,
+            "status": report.case.status if report.case else report.state,
+            "status_url": status_url,
+        }
     )
     headers = {"Location": status_url}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
     return body, 202, headers
-

@@ -19,10 +19,14 @@ def main() -> None:
     pass
 
 
-@main.command(help="Run everything: migrate, seed the demo city on first start, then Redis (embedded "
-              "unless REDIS_URL is set), a Celery worker, beat and the web server. Ctrl-C stops all.")
+@main.command(
+    help="Run everything: migrate, seed the demo city on first start, then Redis (embedded "
+    "unless REDIS_URL is set), a Celery worker, beat and the web server. Ctrl-C stops all."
+)
 @click.option("--port", type=int, default=None, help="Web port (default: $PORT, else 8000).")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address the web server binds.")
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address the web server binds."
+)
 @click.option("--concurrency", type=int, default=2, show_default=True, help="Worker processes.")
 def up(port: int | None, host: str, concurrency: int) -> None:
     from intake.embedded import run_everything
@@ -34,13 +38,25 @@ def up(port: int | None, host: str, concurrency: int) -> None:
 @main.command(help="Run the web server (gunicorn) on its own. Needs REDIS_URL.")
 @click.option("--port", type=int, default=None, help="Web port (default: $PORT, else 8000).")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--workers", type=int, default=2, show_default=True, help="gunicorn worker processes.")
+@click.option(
+    "--workers", type=int, default=2, show_default=True, help="gunicorn worker processes."
+)
 def web(port: int | None, host: str, workers: int) -> None:
     _require_redis()
     chosen = port if port is not None else int(os.environ.get("PORT") or 8000)
     argv = [
-        sys.executable, "-m", "gunicorn", "--bind", f"{host}:{chosen}", "--workers", str(workers),
-        "--access-logfile", "-", "--graceful-timeout", "10", "wsgi:app",
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        f"{host}:{chosen}",
+        "--workers",
+        str(workers),
+        "--access-logfile",
+        "-",
+        "--graceful-timeout",
+        "10",
+        "wsgi:app",
     ]
     os.execv(sys.executable, argv)
 
@@ -53,12 +69,21 @@ def worker(concurrency: int, loglevel: str) -> None:
     from workers.celery_app import celery
 
     celery.worker_main(
-        ["worker", f"--loglevel={loglevel}", f"--concurrency={concurrency}",
-         "-Q", settings["CELERY_QUEUE"], "--without-gossip", "--without-mingle"]
+        [
+            "worker",
+            f"--loglevel={loglevel}",
+            f"--concurrency={concurrency}",
+            "-Q",
+            settings["CELERY_QUEUE"],
+            "--without-gossip",
+            "--without-mingle",
+        ]
     )
 
 
-@main.command(help="Run Celery beat (the periodic sweep) on its own. Run exactly one. Needs REDIS_URL.")
+@main.command(
+    help="Run Celery beat (the periodic sweep) on its own. Run exactly one. Needs REDIS_URL."
+)
 @click.option("--loglevel", default="INFO", show_default=True)
 def beat(loglevel: str) -> None:
     settings = _require_redis()
@@ -87,12 +112,20 @@ def seed_demo() -> None:
     click.echo(f"demo city loaded: {count} offices")
 
 
-@main.command("create-key", help="Create an API key and print it. Roles: reporter, "
-              "office:<office code>, admin. A reporter key also creates its reporter.")
+@main.command(
+    "create-key",
+    help="Create an API key and print it. Roles: reporter, "
+    "office:<office code>, admin. A reporter key also creates its reporter.",
+)
 @click.option("--role", required=True, help="reporter | office:<office code> | admin")
 @click.option("--name", default="", help="Reporter's display name or the key's label.")
-@click.option("--occupation", type=click.Choice(["rider", "courier", "driver", "citizen"]),
-              default="rider", show_default=True, help="For reporter keys.")
+@click.option(
+    "--occupation",
+    type=click.Choice(["rider", "courier", "driver", "citizen"]),
+    default="rider",
+    show_default=True,
+    help="For reporter keys.",
+)
 @click.option("--platform", default="", help="For reporter keys: the rider's platform.")
 def create_key(role: str, name: str, occupation: str, platform: str) -> None:
     from intake.auth import KEY_PREFIX_CHARS, hash_key, new_key
@@ -124,8 +157,9 @@ def create_key(role: str, name: str, occupation: str, platform: str) -> None:
 def _require_redis() -> dict[str, object]:
     settings = load_settings()
     if not settings["REDIS_URL"]:
-        raise click.UsageError("REDIS_URL is not set. Set it, or run `cityrelay up`, which "
-                               "starts an embedded Redis.")
+        raise click.UsageError(
+            "REDIS_URL is not set. Set it, or run `cityrelay up`, which starts an embedded Redis."
+        )
     return settings
 
 

@@ -14,7 +14,10 @@ PREFIX = "CITYRELAY_"
 
 # name -> (default, description); the README's configuration table is generated from the same text.
 SETTINGS: dict[str, tuple[Any, str]] = {
-    "INSTANCE_PATH": (None, "Folder for the SQLite database, photos and beat state (default ./instance)."),
+    "INSTANCE_PATH": (
+        None,
+        "Folder for the SQLite database, photos and beat state (default ./instance).",
+    ),
     "DATABASE_URL": (None, "SQLAlchemy URL; default SQLite at <instance>/cityrelay.db."),
     "REDIS_URL": (None, "Celery broker. Unset under `cityrelay up`: an embedded Redis is started."),
     "MEDIA_DIR": (None, "Where photos are stored (default <instance>/media)."),

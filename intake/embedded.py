@@ -46,14 +46,21 @@ def start_embedded_redis(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     data_dir.mkdir(parents=True, exist_ok=True)
     argv = [
         redis_server_binary(),
-        "--bind", "127.0.0.1",
-        "--port", str(port),
-        "--dir", str(data_dir),
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--dir",
+        str(data_dir),
         # The append-only file keeps queued messages across a restart; the sweep covers the rest.
-        "--appendonly", "yes",
-        "--save", "",
-        "--daemonize", "no",
-        "--loglevel", "warning",
+        "--appendonly",
+        "yes",
+        "--save",
+        "",
+        "--daemonize",
+        "no",
+        "--loglevel",
+        "warning",
     ]
     return subprocess.Popen(argv)
 
@@ -131,21 +138,33 @@ def run_everything(host: str, port: int, concurrency: int) -> int:
             env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
             print(f"cityrelay: embedded Redis on 127.0.0.1:{redis_port}", flush=True)
         cli = [sys.executable, "-m", "intake.cli"]
-        children.append(Child("worker", subprocess.Popen(
-            [*cli, "worker", "--concurrency", str(concurrency)], env=env)))
+        children.append(
+            Child(
+                "worker",
+                subprocess.Popen([*cli, "worker", "--concurrency", str(concurrency)], env=env),
+            )
+        )
         children.append(Child("beat", subprocess.Popen([*cli, "beat"], env=env)))
-        children.append(Child("web", subprocess.Popen(
-            [*cli, "web", "--host", host, "--port", str(port)], env=env)))
+        children.append(
+            Child(
+                "web", subprocess.Popen([*cli, "web", "--host", host, "--port", str(port)], env=env)
+            )
+        )
 
         health = f"http://{'127.0.0.1' if host in {'0.0.0.0', ''} else host}:{port}/api/v1/health"
         if wait_for_health(health, 60, children):
-            print(f"cityrelay: running on http://{host}:{port} (Ctrl-C stops everything)",
-                  flush=True)
+            print(
+                f"cityrelay: running on http://{host}:{port} (Ctrl-C stops everything)", flush=True
+            )
         while not stopping:
             for child in children:
                 if not stopping and child.process.poll() is not None:
-                    print(f"cityrelay: {child.name} exited with {child.process.returncode}; "
-                          "stopping the rest", file=sys.stderr, flush=True)
+                    print(
+                        f"cityrelay: {child.name} exited with {child.process.returncode}; "
+                        "stopping the rest",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                     return 1
             time.sleep(0.3)
         return 0

@@ -33,7 +33,9 @@ class ApiError(Exception):
 
 
 def field_error(field: str, message: str, status: int = 422) -> ApiError:
-    return ApiError(status, "validation_failed", f"Invalid value for '{field}'.", {field: [message]})
+    return ApiError(
+        status, "validation_failed", f"Invalid value for '{field}'.", {field: [message]}
+    )
 
 
 def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -63,7 +65,11 @@ def _flatten(messages: Any) -> dict[str, list[str]]:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(error: ApiError) -> ResponseReturnValue:
-        return jsonify(error_body(error.code, error.message, error.fields)), error.status, error.headers
+        return (
+            jsonify(error_body(error.code, error.message, error.fields)),
+            error.status,
+            error.headers,
+        )
 
     @app.errorhandler(ValidationError)
     def _validation_error(error: ValidationError) -> ResponseReturnValue:

@@ -30,7 +30,9 @@ class LanguageField(fields.String):
         raw = super()._deserialize(value, attr, data, **kwargs)
         folded = LANGUAGE_ALIASES.get(raw.strip().lower().replace("_", "-"))
         if folded is None:
-            raise ValidationError(f"Must be one of: {', '.join(sorted(set(LANGUAGE_ALIASES.values())))}.")
+            raise ValidationError(
+                f"Must be one of: {', '.join(sorted(set(LANGUAGE_ALIASES.values())))}."
+            )
         return folded
 
 
@@ -49,7 +51,9 @@ class ReportIn(Schema):
     def _lat_lon_not_null_island(self, data: dict[str, Any], **_: Any) -> None:
         # (0, 0) is what a phone sends when it has no fix; no city is there.
         if data.get("lat") == 0 and data.get("lon") == 0:
-            raise ValidationError("0,0 is not a real location; the device had no position fix.", "lat")
+            raise ValidationError(
+                "0,0 is not a real location; the device had no position fix.", "lat"
+            )
 
 
 class ReportAccepted(Schema):

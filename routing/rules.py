@@ -70,8 +70,7 @@ class OfficeDirectory:
                 why = (
                     f"{code}'s jurisdiction contains the point and it handles {category}."
                     if rule == "jurisdiction"
-                    else f"No more specific office handles {category}; {code} above "
-                    f"{start} does."
+                    else f"No more specific office handles {category}; {code} above {start} does."
                 )
                 return RoutingDecision(code, rule, why, tuple(considered))
             for department in self._departments.get(code, ()):

@@ -134,7 +134,9 @@ def clean_database(sessions: sessionmaker[Session]) -> Iterator[None]:
         session.execute(update(Office).values(active=True))
 
 
-def make_key(sessions: sessionmaker[Session], role: str = "reporter", office_code: str | None = None) -> str:
+def make_key(
+    sessions: sessionmaker[Session], role: str = "reporter", office_code: str | None = None
+) -> str:
     key = new_key()
     with unit_of_work(sessions) as session:
         row = ApiKey(prefix=key[:KEY_PREFIX_CHARS], key_hash=hash_key(key), role=role)
@@ -175,7 +177,9 @@ def child_env(test_settings: dict[str, Any]) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def worker(test_settings: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[subprocess.Popen[bytes]]:
+def worker(
+    test_settings: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[subprocess.Popen[bytes]]:
     """A real Celery worker process consuming this run's queue."""
     log_path = tmp_path_factory.mktemp("worker") / "worker.log"
     with open(log_path, "wb") as log:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from routing.classify import TextClassifier
+from routing.sla import WorkingCalendar, due_at, parse_time_limit
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
@@ -29,10 +31,8 @@ from models.entities import (
     Report,
     office_categories,
 )
-from routing.classify import TextClassifier
 from routing.geometry import JurisdictionIndex
 from routing.rules import OfficeDirectory, OfficeNode, RoutingDecision
-from routing.sla import WorkingCalendar, due_at, parse_time_limit
 
 SYSTEM_ACTOR = "system:pipeline"
 
@@ -108,7 +108,9 @@ def choose_category(report: Report, classifier: TextClassifier, threshold: float
     if not report.text.strip():
         return CategoryChoice(None, None, "none", [], "no_text")
     result = classifier.classify(report.text)
-    alternatives = [{"category": code, "confidence": round(p, 4)} for code, p in result.alternatives]
+    alternatives = [
+        {"category": code, "confidence": round(p, 4)} for code, p in result.alternatives
+    ]
     if result.confidence < threshold:
         # Keep the guess for the triage desk, but do not file the case under it.
         guess = [{"category": result.category, "confidence": round(result.confidence, 4)}]
@@ -273,7 +275,10 @@ def _write_notifications(
         "office": office_code,
         "due_at": case.due_at.isoformat() if case.due_at else None,
     }
-    recipients = [f"office:{office_code}" if office_code else "triage", f"reporter:{report.reporter_id}"]
+    recipients = [
+        f"office:{office_code}" if office_code else "triage",
+        f"reporter:{report.reporter_id}",
+    ]
     for recipient in recipients:
         session.add(
             OutboxMessage(

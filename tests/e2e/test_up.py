@@ -24,7 +24,9 @@ pytestmark = pytest.mark.e2e
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-def http(method: str, url: str, body: dict | None = None, headers: dict | None = None) -> tuple[int, Any]:
+def http(
+    method: str, url: str, body: dict | None = None, headers: dict | None = None
+) -> tuple[int, Any]:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     if data is not None:
@@ -37,7 +39,9 @@ def http(method: str, url: str, body: dict | None = None, headers: dict | None =
 
 
 def children_of(pid: int) -> list[int]:
-    result = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
+    result = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True
+    )
     return [int(p) for p in result.stdout.split()]
 
 
@@ -53,10 +57,14 @@ def alive(pid: int) -> bool:
 def test_up_runs_the_whole_service_and_stops_cleanly(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-    env.update(PORT=str(port), CITYRELAY_INSTANCE_PATH=str(tmp_path / "instance"), PYTHONUNBUFFERED="1")
+    env.update(
+        PORT=str(port), CITYRELAY_INSTANCE_PATH=str(tmp_path / "instance"), PYTHONUNBUFFERED="1"
+    )
     cli = [sys.executable, "-m", "intake.cli"]
     log = open(tmp_path / "up.log", "wb")  # noqa: SIM115 - closed in finally
-    up = subprocess.Popen([*cli, "up"], env=env, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)
+    up = subprocess.Popen(
+        [*cli, "up"], env=env, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -69,13 +77,18 @@ def test_up_runs_the_whole_service_and_stops_cleanly(tmp_path: Path) -> None:
 
         key = subprocess.run(
             [*cli, "create-key", "--role", "reporter", "--name", "王师傅"],
-            env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, check=True,
+            env=env,
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         assert key.startswith("cr_")
 
         point = sample_point()
         status, accepted = http(
-            "POST", f"{base}/api/v1/reports",
+            "POST",
+            f"{base}/api/v1/reports",
             {"text": "这边垃圾桶满了没人清", "lat": point["lat"], "lon": point["lon"]},
             {"Authorization": f"Bearer {key}", "Idempotency-Key": "up-test-1"},
         )

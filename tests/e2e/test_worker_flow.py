@@ -17,7 +17,9 @@ from workers.tasks import sweep_stuck_reports
 pytestmark = pytest.mark.e2e
 
 
-def wait_until_processed(client: FlaskClient, report_id: int, timeout: float = 20) -> dict[str, Any]:
+def wait_until_processed(
+    client: FlaskClient, report_id: int, timeout: float = 20
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         report = client.get(f"/api/v1/reports/{report_id}").get_json()
@@ -31,7 +33,9 @@ def wait_until_processed(client: FlaskClient, report_id: int, timeout: float = 2
     ("text", "category"),
     [("小区门口垃圾桶满了，溢出来了", "bin_overflow"), ("垃圾桶滿了溢出來", "bin_overflow")],
 )
-def test_report_is_routed_by_the_worker(worker, client: FlaskClient, auth: dict, text: str, category: str) -> None:
+def test_report_is_routed_by_the_worker(
+    worker, client: FlaskClient, auth: dict, text: str, category: str
+) -> None:
     point = sample_point()
     created = client.post(
         "/api/v1/reports",
@@ -54,7 +58,12 @@ def test_every_community_gets_its_own_reports(worker, client: FlaskClient, auth:
     for point in demo_city()["sample_points"]:
         response = client.post(
             "/api/v1/reports",
-            json={"text": "绿化带被踩坏了", "category": "green_space", "lat": point["lat"], "lon": point["lon"]},
+            json={
+                "text": "绿化带被踩坏了",
+                "category": "green_space",
+                "lat": point["lat"],
+                "lon": point["lon"],
+            },
             headers=auth,
         )
         ids[response.get_json()["id"]] = point["office"]
@@ -62,7 +71,9 @@ def test_every_community_gets_its_own_reports(worker, client: FlaskClient, auth:
         assert wait_until_processed(client, report_id)["office"]["code"] == office
 
 
-def test_a_lost_message_is_recovered_by_the_sweep(worker, app, sessions, client: FlaskClient) -> None:
+def test_a_lost_message_is_recovered_by_the_sweep(
+    worker, app, sessions, client: FlaskClient
+) -> None:
     # committed, but its message never reached the broker
     report_id = new_report(sessions, received_at=utcnow() - timedelta(minutes=5))
     time.sleep(0.5)

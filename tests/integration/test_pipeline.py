@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from routing.sla import WorkingCalendar
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.entities import Case, Office, OutboxMessage, Report, Reporter
 from models.session import unit_of_work
 from routing.classify import default_classifier
-from routing.sla import WorkingCalendar
 from tests.helpers import sample_point
 from workers.pipeline import process_report
 
@@ -20,7 +20,12 @@ CALENDAR = WorkingCalendar()
 
 def new_report(sessions: sessionmaker[Session], **fields) -> int:
     point = sample_point()
-    values = {"text": "垃圾桶满了溢出来了", "lat": point["lat"], "lon": point["lon"], "fingerprint": "x"}
+    values = {
+        "text": "垃圾桶满了溢出来了",
+        "lat": point["lat"],
+        "lon": point["lon"],
+        "fingerprint": "x",
+    }
     values.update(fields)
     with unit_of_work(sessions) as session:
         reporter = Reporter(display_name="骑手", occupation="rider")
@@ -33,7 +38,11 @@ def new_report(sessions: sessionmaker[Session], **fields) -> int:
 def run(sessions: sessionmaker[Session], report_id: int, threshold: float = 0.45) -> Case | None:
     with unit_of_work(sessions) as session:
         case = process_report(
-            session, report_id, classifier=default_classifier(), threshold=threshold, calendar=CALENDAR
+            session,
+            report_id,
+            classifier=default_classifier(),
+            threshold=threshold,
+            calendar=CALENDAR,
         )
         if case is not None:
             session.flush()
@@ -56,11 +65,15 @@ def test_routed_to_the_community(sessions, db: Session) -> None:
     assert [e.action for e in case.events] == ["received", "classified", "routed"]
     # the case's state is explained by its history
     assert case.events[-1].to_status == case.status
-    assert all(a.to_status == b.from_status for a, b in zip(case.events, case.events[1:], strict=False))
+    assert all(
+        a.to_status == b.from_status for a, b in zip(case.events, case.events[1:], strict=False)
+    )
     report = db.get(Report, report_id)
     assert report.state == "processed" and report.case_id == case.id
     assert case.due_at is not None and case.due_at > report.received_at
-    recipients = set(db.scalars(select(OutboxMessage.recipient).where(OutboxMessage.case_id == case.id)))
+    recipients = set(
+        db.scalars(select(OutboxMessage.recipient).where(OutboxMessage.case_id == case.id))
+    )
     assert recipients == {f"office:{case.office.code}", f"reporter:{report.reporter_id}"}
 
 
@@ -77,7 +90,9 @@ def test_unknown_report_does_nothing(sessions) -> None:
 
 
 def test_reporter_category_is_kept(sessions) -> None:
-    case = run(sessions, new_report(sessions, text="门口这个", requested_category="illegal_parking"))
+    case = run(
+        sessions, new_report(sessions, text="门口这个", requested_category="illegal_parking")
+    )
     assert case.category_code == "illegal_parking"
     assert case.classification["method"] == "reporter" and case.confidence == 1.0
     # communities do not handle parking; their street does
@@ -114,7 +129,9 @@ def test_low_confidence_goes_to_triage_keeping_the_guess(sessions) -> None:
 
 def test_inactive_community_falls_to_triage_when_nobody_above_handles_it(sessions) -> None:
     with unit_of_work(sessions) as session:
-        session.execute(update(Office).where(Office.code == sample_point()["office"]).values(active=False))
+        session.execute(
+            update(Office).where(Office.code == sample_point()["office"]).values(active=False)
+        )
     case = run(sessions, new_report(sessions))
     assert case.status == "triage"
     assert case.routing["triage_reason"] == "no_office_handles"

@@ -48,14 +48,18 @@ def test_post_commits_then_answers_202(client: FlaskClient, auth: dict, db: Sess
 
 
 def test_get_shows_a_received_report(client: FlaskClient, auth: dict) -> None:
-    created = client.post("/api/v1/reports", json=report_body(lang="en", text="bin overflowing"), headers=auth)
+    created = client.post(
+        "/api/v1/reports", json=report_body(lang="en", text="bin overflowing"), headers=auth
+    )
     report = client.get(f"/api/v1/reports/{created.get_json()['id']}").get_json()
     assert report["status"] == "received"
     assert report["lang"] == "en"
     assert report["category"] is None and report["office"] is None and report["events"] == []
 
 
-def test_idempotency_key_returns_the_first_report(client: FlaskClient, auth: dict, db: Session) -> None:
+def test_idempotency_key_returns_the_first_report(
+    client: FlaskClient, auth: dict, db: Session
+) -> None:
     headers = {**auth, "Idempotency-Key": "tap-7f3a"}
     first = client.post("/api/v1/reports", json=report_body(), headers=headers)
     again = client.post("/api/v1/reports", json=report_body(), headers=headers)
@@ -65,7 +69,9 @@ def test_idempotency_key_returns_the_first_report(client: FlaskClient, auth: dic
     assert count_reports(db) == 1
 
 
-def test_idempotency_key_with_another_body_is_refused(client: FlaskClient, auth: dict, db: Session) -> None:
+def test_idempotency_key_with_another_body_is_refused(
+    client: FlaskClient, auth: dict, db: Session
+) -> None:
     headers = {**auth, "Idempotency-Key": "tap-1"}
     client.post("/api/v1/reports", json=report_body(), headers=headers)
     response = client.post("/api/v1/reports", json=report_body(text="路灯不亮"), headers=headers)
@@ -74,9 +80,13 @@ def test_idempotency_key_with_another_body_is_refused(client: FlaskClient, auth:
     assert count_reports(db) == 1
 
 
-def test_idempotency_keys_are_per_reporter(client: FlaskClient, auth: dict, sessions, db: Session) -> None:
+def test_idempotency_keys_are_per_reporter(
+    client: FlaskClient, auth: dict, sessions, db: Session
+) -> None:
     other = {"Authorization": f"Bearer {make_key(sessions)}", "Idempotency-Key": "same"}
-    a = client.post("/api/v1/reports", json=report_body(), headers={**auth, "Idempotency-Key": "same"})
+    a = client.post(
+        "/api/v1/reports", json=report_body(), headers={**auth, "Idempotency-Key": "same"}
+    )
     b = client.post("/api/v1/reports", json=report_body(), headers=other)
     assert a.get_json()["id"] != b.get_json()["id"]
     assert count_reports(db) == 2
@@ -87,7 +97,9 @@ def test_without_a_key_no_report_is_taken(client: FlaskClient, db: Session) -> N
     assert_error(response, 401, "Authorization")
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
     assert_error(
-        client.post("/api/v1/reports", json=report_body(), headers={"Authorization": "Bearer cr_nope"}),
+        client.post(
+            "/api/v1/reports", json=report_body(), headers={"Authorization": "Bearer cr_nope"}
+        ),
         401,
         "Authorization",
     )
@@ -96,7 +108,9 @@ def test_without_a_key_no_report_is_taken(client: FlaskClient, db: Session) -> N
 
 def test_office_key_cannot_file_reports(client: FlaskClient, sessions, clean_database) -> None:
     key = make_key(sessions, role="office", office_code=sample_point()["office"])
-    response = client.post("/api/v1/reports", json=report_body(), headers={"Authorization": f"Bearer {key}"})
+    response = client.post(
+        "/api/v1/reports", json=report_body(), headers={"Authorization": f"Bearer {key}"}
+    )
     assert_error(response, 403)
 
 
@@ -116,7 +130,9 @@ def test_office_key_cannot_file_reports(client: FlaskClient, sessions, clean_dat
         ({"text": "   "}, "text"),
     ],
 )
-def test_bad_fields_are_named(client: FlaskClient, auth: dict, db: Session, overrides: dict, field: str) -> None:
+def test_bad_fields_are_named(
+    client: FlaskClient, auth: dict, db: Session, overrides: dict, field: str
+) -> None:
     body = report_body(**overrides)
     body = {k: v for k, v in body.items() if v is not None}
     response = client.post("/api/v1/reports", json=body, headers=auth)
@@ -126,20 +142,28 @@ def test_bad_fields_are_named(client: FlaskClient, auth: dict, db: Session, over
 
 
 def test_missing_location_names_both_fields(client: FlaskClient, auth: dict) -> None:
-    error = assert_error(client.post("/api/v1/reports", json={"text": "井盖没了"}, headers=auth), 422)
+    error = assert_error(
+        client.post("/api/v1/reports", json={"text": "井盖没了"}, headers=auth), 422
+    )
     assert {"lat", "lon"} <= set(error["fields"])
 
 
 def test_body_must_be_an_object(client: FlaskClient, auth: dict) -> None:
     assert_error(client.post("/api/v1/reports", json=[1, 2], headers=auth), 400, "_body")
     assert_error(
-        client.post("/api/v1/reports", data="{not json", headers={**auth, "Content-Type": "application/json"}),
+        client.post(
+            "/api/v1/reports",
+            data="{not json",
+            headers={**auth, "Content-Type": "application/json"},
+        ),
         400,
     )
 
 
 def test_unsupported_content_type(client: FlaskClient, auth: dict) -> None:
-    response = client.post("/api/v1/reports", data="hello", headers={**auth, "Content-Type": "text/plain"})
+    response = client.post(
+        "/api/v1/reports", data="hello", headers={**auth, "Content-Type": "text/plain"}
+    )
     assert_error(response, 415, "Content-Type")
 
 
@@ -159,7 +183,9 @@ def multipart(photos: list[bytes], **fields: Any) -> dict[str, Any]:
 
 def test_multipart_with_photos(client: FlaskClient, auth: dict, db: Session) -> None:
     response = client.post(
-        "/api/v1/reports", data=multipart([tiny_png(1), tiny_png(2)]), headers=auth,
+        "/api/v1/reports",
+        data=multipart([tiny_png(1), tiny_png(2)]),
+        headers=auth,
         content_type="multipart/form-data",
     )
     assert response.status_code == 202, response.get_json()
@@ -171,7 +197,9 @@ def test_multipart_with_photos(client: FlaskClient, auth: dict, db: Session) -> 
 
 def test_photo_only_report_is_accepted(client: FlaskClient, auth: dict) -> None:
     response = client.post(
-        "/api/v1/reports", data=multipart([tiny_png()], text=""), headers=auth,
+        "/api/v1/reports",
+        data=multipart([tiny_png()], text=""),
+        headers=auth,
         content_type="multipart/form-data",
     )
     assert response.status_code == 202
@@ -179,7 +207,9 @@ def test_photo_only_report_is_accepted(client: FlaskClient, auth: dict) -> None:
 
 def test_too_many_photos(client: FlaskClient, auth: dict, db: Session) -> None:
     response = client.post(
-        "/api/v1/reports", data=multipart([tiny_png(i) for i in range(6)]), headers=auth,
+        "/api/v1/reports",
+        data=multipart([tiny_png(i) for i in range(6)]),
+        headers=auth,
         content_type="multipart/form-data",
     )
     assert_error(response, 422, "photos")
@@ -188,7 +218,9 @@ def test_too_many_photos(client: FlaskClient, auth: dict, db: Session) -> None:
 
 def test_not_an_image(client: FlaskClient, auth: dict, db: Session) -> None:
     response = client.post(
-        "/api/v1/reports", data=multipart([b"%PDF-1.4 not a photo"]), headers=auth,
+        "/api/v1/reports",
+        data=multipart([b"%PDF-1.4 not a photo"]),
+        headers=auth,
         content_type="multipart/form-data",
     )
     assert_error(response, 422, "photos.0")
@@ -197,7 +229,9 @@ def test_not_an_image(client: FlaskClient, auth: dict, db: Session) -> None:
 
 def test_multipart_bad_field_is_named(client: FlaskClient, auth: dict) -> None:
     response = client.post(
-        "/api/v1/reports", data=multipart([], lat="abc"), headers=auth,
+        "/api/v1/reports",
+        data=multipart([], lat="abc"),
+        headers=auth,
         content_type="multipart/form-data",
     )
     assert_error(response, 422, "lat")

@@ -26,8 +26,14 @@ def index() -> JurisdictionIndex:
 
 @pytest.fixture
 def directory() -> OfficeDirectory:
-    def node(code: str, kind: str, parent: str | None, cats: set[str], poly: bool = True,
-             active: bool = True) -> OfficeNode:
+    def node(
+        code: str,
+        kind: str,
+        parent: str | None,
+        cats: set[str],
+        poly: bool = True,
+        active: bool = True,
+    ) -> OfficeNode:
         return OfficeNode(code, kind, parent, frozenset(cats), poly, active)
 
     return OfficeDirectory(
@@ -96,7 +102,10 @@ def test_district_catches_other(index, directory) -> None:
 
 def test_parent_cycle_does_not_loop() -> None:
     directory = OfficeDirectory(
-        [OfficeNode("A", "street", "B", frozenset(), True), OfficeNode("B", "street", "A", frozenset(), True)]
+        [
+            OfficeNode("A", "street", "B", frozenset(), True),
+            OfficeNode("B", "street", "A", frozenset(), True),
+        ]
     )
     assert directory.route(["A"], "noise").office is None
 

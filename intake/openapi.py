@@ -1,0 +1,281 @@
+"""The OpenAPI 3.1 description of /api/v1, served at /api/v1/openapi.json.
+
+A test checks that every route the app serves under /api/v1 is described here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint
+from flask.typing import ResponseReturnValue
+
+bp = Blueprint("openapi", __name__)
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref("Error")}}}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+REPORT_FIELDS: dict[str, Any] = {
+    "text": {"type": "string", "maxLength": 4000, "description": "What is wrong, in any language."},
+    "lat": {"type": "number", "minimum": -90, "maximum": 90, "description": "WGS-84 latitude."},
+    "lon": {"type": "number", "minimum": -180, "maximum": 180, "description": "WGS-84 longitude."},
+    "category": {"type": ["string", "null"], "description": "A category code from /categories."},
+    "address": {"type": "string", "maxLength": 500},
+    "lang": {
+        "type": ["string", "null"],
+        "description": "zh, zh-Hans, zh-CN, zh-Hant, zh-TW, zh-HK, en…; detected when absent.",
+    },
+}
+
+OFFICE_REF = {
+    "type": ["object", "null"],
+    "properties": {
+        "code": {"type": "string"},
+        "name": {"type": "string"},
+        "name_en": {"type": "string"},
+    },
+}
+
+SPEC: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "CityRelay API",
+        "version": "1",
+        "description": "File city problems on the move; follow them from received to routed.",
+    },
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "schemas": {
+            "Error": {
+                "type": "object",
+                "required": ["error"],
+                "properties": {
+                    "error": {
+                        "type": "object",
+                        "required": ["code", "message"],
+                        "properties": {
+                            "code": {"type": "string"},
+                            "message": {"type": "string"},
+                            "fields": {
+                                "type": "object",
+                                "additionalProperties": {
+                                    "type": "array",
+                                    "items": {"type": "string"},
+                                },
+                            },
+                        },
+                    }
+                },
+            },
+            "ReportIn": {
+                "type": "object",
+                "required": ["lat", "lon"],
+                "additionalProperties": False,
+                "properties": REPORT_FIELDS,
+            },
+            "ReportAccepted": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "integer"},
+                    "status": {"type": "string"},
+                    "status_url": {"type": "string", "format": "uri"},
+                },
+            },
+            "Event": {
+                "type": "object",
+                "properties": {
+                    "at": {"type": "string", "format": "date-time"},
+                    "action": {
+                        "type": "string",
+                        "enum": ["received", "classified", "routed", "triaged"],
+                    },
+                    "from_status": {"type": ["string", "null"]},
+                    "to_status": {"type": "string"},
+                    "actor": {"type": "string"},
+                    "office": OFFICE_REF,
+                    "note": {"type": "string"},
+                    "detail": {"type": "object"},
+                },
+            },
+            "Report": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "integer"},
+                    "status": {"type": "string", "enum": ["received", "routed", "triage"]},
+                    "channel": {"type": "string"},
+                    "text": {"type": "string"},
+                    "lang": {"type": "string"},
+                    "lat": {"type": "number"},
+                    "lon": {"type": "number"},
+                    "address": {"type": "string"},
+                    "received_at": {"type": "string", "format": "date-time"},
+                    "photos": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "url": {"type": "string"},
+                                "content_type": {"type": "string"},
+                                "size_bytes": {"type": "integer"},
+                            },
+                        },
+                    },
+                    "case_id": {"type": ["integer", "null"]},
+                    "category": {"type": ["string", "null"]},
+                    "category_name": {"type": ["object", "null"]},
+                    "confidence": {"type": ["number", "null"]},
+                    "classified_by": {
+                        "type": ["string", "null"],
+                        "enum": ["reporter", "classifier", "none", None],
+                    },
+                    "alternatives": {"type": "array", "items": {"type": "object"}},
+                    "office": OFFICE_REF,
+                    "routing": {"type": "object"},
+                    "due_at": {"type": ["string", "null"], "format": "date-time"},
+                    "events": {"type": "array", "items": _ref("Event")},
+                    "status_url": {"type": "string"},
+                },
+            },
+            "Office": {
+                "type": "object",
+                "properties": {
+                    "code": {"type": "string"},
+                    "name": {"type": "string"},
+                    "name_en": {"type": "string"},
+                    "kind": {
+                        "type": "string",
+                        "enum": ["district", "street", "community", "department"],
+                    },
+                    "parent": {"type": ["string", "null"]},
+                    "jurisdiction": {
+                        "type": ["object", "null"],
+                        "description": "GeoJSON Polygon or MultiPolygon.",
+                    },
+                    "categories": {"type": "array", "items": {"type": "string"}},
+                    "active": {"type": "boolean"},
+                },
+            },
+            "Category": {
+                "type": "object",
+                "properties": {
+                    "code": {"type": "string"},
+                    "name_zh": {"type": "string"},
+                    "name_en": {"type": "string"},
+                    "group": {"type": "string"},
+                    "standard_codes": {"type": "array", "items": {"type": "string"}},
+                    "time_limit": {"type": ["string", "null"]},
+                    "time_limit_source": {"type": "string"},
+                    "urgent": {"type": "boolean"},
+                    "handled_by": {"type": "string"},
+                },
+            },
+        },
+    },
+    "paths": {
+        "/api/v1/reports": {
+            "post": {
+                "summary": "File a report",
+                "security": [{"bearer": []}],
+                "parameters": [
+                    {
+                        "name": "Idempotency-Key",
+                        "in": "header",
+                        "schema": {"type": "string", "maxLength": 200},
+                        "description": "A retry with the same key returns the first report.",
+                    }
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": _ref("ReportIn")},
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["lat", "lon"],
+                                "properties": {
+                                    **REPORT_FIELDS,
+                                    "photos": {
+                                        "type": "array",
+                                        "maxItems": 5,
+                                        "items": {"type": "string", "format": "binary"},
+                                    },
+                                },
+                            }
+                        },
+                    },
+                },
+                "responses": {
+                    "202": _json(_ref("ReportAccepted"), "Committed; routing follows."),
+                    "400": _error("Malformed body or Idempotency-Key."),
+                    "401": _error("Missing or unknown key."),
+                    "403": _error("The key is not a reporter's."),
+                    "413": _error("A photo is too large."),
+                    "415": _error("Unsupported content type."),
+                    "422": _error(
+                        "Invalid fields, or an Idempotency-Key reused with another body."
+                    ),
+                },
+            }
+        },
+        "/api/v1/reports/{report_id}": {
+            "get": {
+                "summary": "A report and the progress of its case",
+                "parameters": [
+                    {
+                        "name": "report_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "integer"},
+                    }
+                ],
+                "responses": {
+                    "200": _json(_ref("Report"), "The report."),
+                    "404": _error("No such report."),
+                },
+            }
+        },
+        "/api/v1/offices": {
+            "get": {
+                "summary": "Offices and their jurisdictions",
+                "responses": {
+                    "200": _json({"type": "array", "items": _ref("Office")}, "All offices.")
+                },
+            }
+        },
+        "/api/v1/categories": {
+            "get": {
+                "summary": "The category taxonomy (the public service codes)",
+                "responses": {
+                    "200": _json({"type": "array", "items": _ref("Category")}, "All categories.")
+                },
+            }
+        },
+        "/api/v1/health": {
+            "get": {
+                "summary": "Liveness: the database answers",
+                "responses": {"200": _json({"type": "object"}, "Healthy.")},
+            }
+        },
+        "/api/v1/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1.")},
+            }
+        },
+    },
+}
+
+
+@bp.get("/api/v1/openapi.json")
+def openapi() -> ResponseReturnValue:
+    return SPEC
