@@ -36,7 +36,7 @@ def health() -> ResponseReturnValue:
 
 @bp.post("/reports")
 def create_report() -> ResponseReturnValue:
-    session = db.session()
+    session = db.write_session()
     key = bearer_key(session, "reporter")
     assert key.reporter_id is not None
     fields, files = _report_input()

@@ -16,11 +16,12 @@ from models.session import make_engine, make_session_factory
 class Database:
     engine: Engine
     sessions: sessionmaker[Session]
+    writer_sessions: sessionmaker[Session]
 
     @classmethod
     def from_url(cls, url: str) -> Database:
         engine = make_engine(url)
-        return cls(engine, make_session_factory(engine))
+        return cls(engine, make_session_factory(engine), make_session_factory(engine, writer=True))
 
 
 def init_app(app: Flask) -> None:
@@ -34,14 +35,23 @@ def database() -> Database:
 
 
 def session() -> Session:
-    """The session of the current request (or task), opened on first use."""
+    """The request's session for reading, opened on first use."""
     if "db_session" not in g:
         g.db_session = database().sessions()
     current: Session = g.db_session
     return current
 
 
+def write_session() -> Session:
+    """The request's session for a view that writes; use it for the whole view."""
+    if "db_write_session" not in g:
+        g.db_write_session = database().writer_sessions()
+    current: Session = g.db_write_session
+    return current
+
+
 def _close_session(_exc: BaseException | None) -> None:
-    current = g.pop("db_session", None)
-    if current is not None:
-        current.close()
+    for name in ("db_session", "db_write_session"):
+        current = g.pop(name, None)
+        if current is not None:
+            current.close()

@@ -100,7 +100,7 @@ def prepare_database(database_url: str) -> None:
     upgrade(database_url)
     engine = make_engine(database_url)
     try:
-        with unit_of_work(make_session_factory(engine)) as session:
+        with unit_of_work(make_session_factory(engine, writer=True)) as session:
             if has_offices(session):
                 load_taxonomy(session)
             else:

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+WRITER_OPTION = "cityrelay_writer"
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -34,16 +35,20 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            # IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout
-            # instead of one failing later with SQLITE_BUSY on lock upgrade.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A writer takes the write lock up front (IMMEDIATE), so two writers queue on
+            # busy_timeout instead of one failing with SQLITE_BUSY when its read lock would
+            # have to become a write lock. Readers stay DEFERRED and never block anyone.
+            immediate = conn.get_execution_options().get(WRITER_OPTION, False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False)
+def make_session_factory(engine: Engine, *, writer: bool = False) -> sessionmaker[Session]:
+    """Sessions for reading, or (``writer=True``) for transactions that will write."""
+    bind = engine.execution_options(**{WRITER_OPTION: True}) if writer else engine
+    return sessionmaker(bind=bind, expire_on_commit=False)
 
 
 AfterCommit = Callable[[], None]
@@ -54,31 +59,19 @@ def run_after_commit(session: Session, callback: AfterCommit) -> None:
 
     Enqueueing a task from here guarantees the worker finds the rows it is told about.
     """
-    pending: list[AfterCommit] = session.info.setdefault("after_commit", [])
-    if not pending:
-        event.listen(session, "after_commit", _flush_after_commit)
-        event.listen(session, "after_soft_rollback", _drop_after_commit)
-    pending.append(callback)
+    session.info.setdefault("after_commit", []).append(callback)
 
 
+@event.listens_for(Session, "after_commit")
 def _flush_after_commit(session: Session) -> None:
-    callbacks = session.info.pop("after_commit", [])
-    _remove_listeners(session)
-    for callback in callbacks:
+    for callback in session.info.pop("after_commit", []):
         callback()
 
 
+@event.listens_for(Session, "after_soft_rollback")
 def _drop_after_commit(session: Session, previous_transaction: Any) -> None:
     if previous_transaction.parent is None:  # the outermost transaction rolled back
         session.info.pop("after_commit", None)
-        _remove_listeners(session)
-
-
-def _remove_listeners(session: Session) -> None:
-    if event.contains(session, "after_commit", _flush_after_commit):
-        event.remove(session, "after_commit", _flush_after_commit)
-    if event.contains(session, "after_soft_rollback", _drop_after_commit):
-        event.remove(session, "after_soft_rollback", _drop_after_commit)
 
 
 @contextmanager

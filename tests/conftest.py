@@ -67,7 +67,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     )
     upgrade(url)
     engine = make_engine(url)
-    with unit_of_work(make_session_factory(engine)) as session:
+    with unit_of_work(make_session_factory(engine, writer=True)) as session:
         load_demo_city(session)
     engine.dispose()
     return url
@@ -108,12 +108,14 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 @pytest.fixture(scope="session")
 def sessions(engine: Engine) -> sessionmaker[Session]:
-    return make_session_factory(engine)
+    """For tests that write (set-up, clean-up)."""
+    return make_session_factory(engine, writer=True)
 
 
 @pytest.fixture
-def db(sessions: sessionmaker[Session]) -> Iterator[Session]:
-    session = sessions()
+def db(engine: Engine) -> Iterator[Session]:
+    """For tests that look at what was written."""
+    session = make_session_factory(engine)()
     yield session
     session.close()
 

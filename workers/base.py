@@ -47,7 +47,7 @@ def make_task_base(app: Flask) -> type[Task]:
         def unit_of_work(self) -> Iterator[Session]:
             """One transaction, committed once; callbacks registered with run_after_commit
             (such as enqueueing the next task) run only after it committed."""
-            with unit_of_work(app.extensions["cityrelay.db"].sessions) as session:
+            with unit_of_work(app.extensions["cityrelay.db"].writer_sessions) as session:
                 yield session
 
     return CityRelayTask
