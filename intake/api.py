@@ -10,7 +10,6 @@ from typing import Any
 from flask import Blueprint, current_app, request, url_for
 from flask.typing import ResponseReturnValue
 from marshmallow import ValidationError
-from routing.classify import detect_language
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
@@ -22,6 +21,7 @@ from intake.photos import UploadedPhoto, read_photos, store_photo
 from intake.schemas import CategoryOut, OfficeOut, ReportAccepted, ReportIn, ReportOut
 from models.entities import Case, CaseEvent, Category, Office, Photo, Report
 from models.session import run_after_commit
+from routing.classify import detect_language
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 

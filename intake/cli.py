@@ -173,9 +173,7 @@ def _unit_of_work():  # type: ignore[no-untyped-def]
     from models.session import make_engine, make_session_factory, unit_of_work
 
     settings = load_settings()
-    return unit_of_work(
-        make_session_factory(make_engine(settings["DATABASE_URL"]), writer=True)
-    )
+    return unit_of_work(make_session_factory(make_engine(settings["DATABASE_URL"]), writer=True))
 
 
 if __name__ == "__main__":

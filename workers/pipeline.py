@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from routing.classify import TextClassifier
-from routing.sla import WorkingCalendar, due_at, parse_time_limit
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
@@ -31,8 +29,10 @@ from models.entities import (
     Report,
     office_categories,
 )
+from routing.classify import TextClassifier
 from routing.geometry import JurisdictionIndex
 from routing.rules import OfficeDirectory, OfficeNode, RoutingDecision
+from routing.sla import WorkingCalendar, due_at, parse_time_limit
 
 SYSTEM_ACTOR = "system:pipeline"
 

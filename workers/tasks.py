@@ -9,13 +9,13 @@ from celery import current_app as current_celery_app
 from celery import shared_task
 from celery.signals import worker_init, worker_process_init
 from flask import current_app
-from routing.classify import default_classifier
-from routing.sla import WorkingCalendar
 from sqlalchemy import or_, select
 
 from models.base import utcnow
 from models.entities import REPORT_RECEIVED, Report
 from models.session import run_after_commit
+from routing.classify import default_classifier
+from routing.sla import WorkingCalendar
 from workers.pipeline import process_report as run_pipeline
 
 SWEEP_BATCH = 500

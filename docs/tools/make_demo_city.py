@@ -28,23 +28,52 @@ STREETS = [
     ("PD-DT", "东滩街道", "Dongtan Subdistrict"),
 ]
 COMMUNITIES = [
-    [("春江一村居委会", "Chunjiang No.1"), ("春江花苑居委会", "Chunjiang Garden"), ("江枫居委会", "Jiangfeng")],
-    [("海港新城居委会", "Haigang New Town"), ("临港家园居委会", "Lingang Home"), ("港湾居委会", "Gangwan")],
+    [
+        ("春江一村居委会", "Chunjiang No.1"),
+        ("春江花苑居委会", "Chunjiang Garden"),
+        ("江枫居委会", "Jiangfeng"),
+    ],
+    [
+        ("海港新城居委会", "Haigang New Town"),
+        ("临港家园居委会", "Lingang Home"),
+        ("港湾居委会", "Gangwan"),
+    ],
     [("合欣苑居委会", "Hexin Court"), ("合庆社区居委会", "Heqing"), ("欣悦居委会", "Xinyue")],
     [("东滩居委会", "Dongtan"), ("滨海苑居委会", "Binhai Court"), ("望海居委会", "Wanghai")],
 ]
 LANDMARKS = [
-    "春江骑手驿站", "社区卫生服务站", "菜市场北门", "快递驿站", "幼儿园门口", "地铁站2号口",
-    "合庆骑手之家", "便民服务中心", "公交枢纽站", "东滩公园南门", "滨海广场", "望海小学",
+    "春江骑手驿站",
+    "社区卫生服务站",
+    "菜市场北门",
+    "快递驿站",
+    "幼儿园门口",
+    "地铁站2号口",
+    "合庆骑手之家",
+    "便民服务中心",
+    "公交枢纽站",
+    "东滩公园南门",
+    "滨海广场",
+    "望海小学",
 ]
 COMMUNITY_CATEGORIES = [
-    "bin_overflow", "exposed_garbage", "green_space", "illegal_ads", "noise", "safety_hazard",
-    "access_restriction", "blocked_passage", "other",
+    "bin_overflow",
+    "exposed_garbage",
+    "green_space",
+    "illegal_ads",
+    "noise",
+    "safety_hazard",
+    "access_restriction",
+    "blocked_passage",
+    "other",
 ]
 STREET_CATEGORIES = ["illegal_parking", "street_vending", "construction", "other"]
 DEPARTMENTS = [
-    ("PD-SZ", "区市政设施管理所", "District Municipal Facilities Office",
-     ["manhole_cover", "street_light", "road_damage", "waterlogging"]),
+    (
+        "PD-SZ",
+        "区市政设施管理所",
+        "District Municipal Facilities Office",
+        ["manhole_cover", "street_light", "road_damage", "waterlogging"],
+    ),
     ("PD-JT", "区交通设施管理所", "District Traffic Facilities Office", ["traffic_facility"]),
     ("PD-LH", "区绿化管理所", "District Landscaping Office", ["street_tree"]),
     ("PD-QS", "新就业群体服务中心", "New Employment Groups Service Centre", ["rider_need"]),
@@ -96,45 +125,78 @@ def build() -> dict:
     for i in range(COLUMNS):
         for j in range(ROWS):
             ring: list[tuple[float, float]] = []
-            for a, b in [((i, j), (i + 1, j)), ((i + 1, j), (i + 1, j + 1)),
-                         ((i + 1, j + 1), (i, j + 1)), ((i, j + 1), (i, j))]:
+            for a, b in [
+                ((i, j), (i + 1, j)),
+                ((i + 1, j), (i + 1, j + 1)),
+                ((i + 1, j + 1), (i, j + 1)),
+                ((i, j + 1), (i, j)),
+            ]:
                 ring.extend(edge(a, b)[:-1])
             ring.append(ring[0])
             cells[i, j] = Polygon([(round(x, 6), round(y, 6)) for x, y in ring])
 
     streets = {i: unary_union([cells[i, j] for j in range(ROWS)]) for i in range(COLUMNS)}
     district = unary_union(list(streets.values()))
-    offices.append({
-        "code": district_code, "name": "浦东示范区", "name_en": "Pudong Demonstration District",
-        "kind": "district", "parent": None, "jurisdiction": mapping(district),
-        "categories": ["other"],
-    })
+    offices.append(
+        {
+            "code": district_code,
+            "name": "浦东示范区",
+            "name_en": "Pudong Demonstration District",
+            "kind": "district",
+            "parent": None,
+            "jurisdiction": mapping(district),
+            "categories": ["other"],
+        }
+    )
     sample_points = []
     for i, (code, name, name_en) in enumerate(STREETS):
-        offices.append({
-            "code": code, "name": name, "name_en": name_en, "kind": "street",
-            "parent": district_code, "jurisdiction": mapping(streets[i]),
-            "categories": STREET_CATEGORIES,
-        })
+        offices.append(
+            {
+                "code": code,
+                "name": name,
+                "name_en": name_en,
+                "kind": "street",
+                "parent": district_code,
+                "jurisdiction": mapping(streets[i]),
+                "categories": STREET_CATEGORIES,
+            }
+        )
         for j in range(ROWS):
             community_code = f"{code}-{j + 1:02d}"
             cname, cname_en = COMMUNITIES[i][j]
             cell = cells[i, j]
-            offices.append({
-                "code": community_code, "name": cname, "name_en": f"{cname_en} Residents' Committee",
-                "kind": "community", "parent": code, "jurisdiction": mapping(cell),
-                "categories": COMMUNITY_CATEGORIES,
-            })
+            offices.append(
+                {
+                    "code": community_code,
+                    "name": cname,
+                    "name_en": f"{cname_en} Residents' Committee",
+                    "kind": "community",
+                    "parent": code,
+                    "jurisdiction": mapping(cell),
+                    "categories": COMMUNITY_CATEGORIES,
+                }
+            )
             point = cell.representative_point()
-            sample_points.append({
-                "office": community_code, "lon": round(point.x, 6), "lat": round(point.y, 6),
-                "label": LANDMARKS[i * ROWS + j],
-            })
+            sample_points.append(
+                {
+                    "office": community_code,
+                    "lon": round(point.x, 6),
+                    "lat": round(point.y, 6),
+                    "label": LANDMARKS[i * ROWS + j],
+                }
+            )
     for code, name, name_en, categories in DEPARTMENTS:
-        offices.append({
-            "code": code, "name": name, "name_en": name_en, "kind": "department",
-            "parent": district_code, "jurisdiction": None, "categories": categories,
-        })
+        offices.append(
+            {
+                "code": code,
+                "name": name,
+                "name_en": name_en,
+                "kind": "department",
+                "parent": district_code,
+                "jurisdiction": None,
+                "categories": categories,
+            }
+        )
     return {"city": "上海市浦东新区 (demo)", "offices": offices, "sample_points": sample_points}
 
 
@@ -148,5 +210,7 @@ def _plain(value):
 
 
 if __name__ == "__main__":
-    OUT.write_text(json.dumps(_plain(build()), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    OUT.write_text(
+        json.dumps(_plain(build()), ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
+    )
     print(f"wrote {OUT}")

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from routing.sla import WorkingCalendar
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.entities import Case, Office, OutboxMessage, Report, Reporter
 from models.session import unit_of_work
 from routing.classify import default_classifier
+from routing.sla import WorkingCalendar
 from tests.helpers import sample_point
 from workers.pipeline import process_report
 
