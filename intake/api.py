@@ -15,11 +15,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from intake import db
-from intake.auth import bearer_key
+from intake.auth import KEY_PREFIX_CHARS, bearer_key, hash_key, new_key
 from intake.errors import ApiError, field_error
 from intake.photos import UploadedPhoto, read_photos, store_photo
-from intake.schemas import CategoryOut, OfficeOut, ReportAccepted, ReportIn, ReportOut
-from models.entities import Case, CaseEvent, Category, Office, Photo, Report
+from intake.schemas import (
+    CategoryOut,
+    OfficeOut,
+    ReportAccepted,
+    ReporterCreated,
+    ReporterIn,
+    ReportIn,
+    ReportOut,
+)
+from models.entities import ApiKey, Case, CaseEvent, Category, Office, Photo, Report, Reporter
 from models.session import run_after_commit
 from routing.classify import detect_language
 
@@ -32,6 +40,45 @@ MAX_IDEMPOTENCY_KEY_CHARS = 200
 def health() -> ResponseReturnValue:
     db.session().execute(text("SELECT 1"))
     return {"status": "ok"}
+
+
+@bp.post("/reporters")
+def register_reporter() -> ResponseReturnValue:
+    """Self-registration for riders without an app: the reporter page calls this once and keeps
+    the key on the phone."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(
+            400, "bad_request", "The body must be a JSON object.", {"_body": ["Not a JSON object."]}
+        )
+    data = ReporterIn().load(body)
+    session = db.write_session()
+    reporter = Reporter(
+        display_name=data["display_name"].strip() or "骑手",
+        occupation=data["occupation"],
+        platform=data["platform"],
+    )
+    key = new_key()
+    session.add(
+        ApiKey(
+            prefix=key[:KEY_PREFIX_CHARS],
+            key_hash=hash_key(key),
+            role="reporter",
+            reporter=reporter,
+            label="self-registered",
+        )
+    )
+    session.commit()
+    created = ReporterCreated().dump(
+        {
+            "id": reporter.id,
+            "display_name": reporter.display_name,
+            "occupation": reporter.occupation,
+            "platform": reporter.platform,
+            "key": key,
+        }
+    )
+    return created, 201
 
 
 @bp.post("/reports")

@@ -79,7 +79,7 @@ SPEC: dict[str, Any] = {
             },
             "ReportIn": {
                 "type": "object",
-                "required": ["lat", "lon"],
+                "description": "Give lat and lon, or an address or landmark.",
                 "additionalProperties": False,
                 "properties": REPORT_FIELDS,
             },
@@ -115,8 +115,8 @@ SPEC: dict[str, Any] = {
                     "channel": {"type": "string"},
                     "text": {"type": "string"},
                     "lang": {"type": "string"},
-                    "lat": {"type": "number"},
-                    "lon": {"type": "number"},
+                    "lat": {"type": ["number", "null"]},
+                    "lon": {"type": ["number", "null"]},
                     "address": {"type": "string"},
                     "received_at": {"type": "string", "format": "date-time"},
                     "photos": {
@@ -201,7 +201,6 @@ SPEC: dict[str, Any] = {
                         "multipart/form-data": {
                             "schema": {
                                 "type": "object",
-                                "required": ["lat", "lon"],
                                 "properties": {
                                     **REPORT_FIELDS,
                                     "photos": {
@@ -224,6 +223,46 @@ SPEC: dict[str, Any] = {
                     "422": _error(
                         "Invalid fields, or an Idempotency-Key reused with another body."
                     ),
+                },
+            }
+        },
+        "/api/v1/reporters": {
+            "post": {
+                "summary": "Register as a reporter and get a reporter key (shown once)",
+                "requestBody": {
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "properties": {
+                                    "display_name": {"type": "string", "maxLength": 100},
+                                    "occupation": {
+                                        "type": "string",
+                                        "enum": ["rider", "courier", "driver", "citizen"],
+                                    },
+                                    "platform": {"type": "string", "maxLength": 100},
+                                },
+                            }
+                        }
+                    }
+                },
+                "responses": {
+                    "201": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "id": {"type": "integer"},
+                                "display_name": {"type": "string"},
+                                "occupation": {"type": "string"},
+                                "platform": {"type": "string"},
+                                "key": {"type": "string"},
+                            },
+                        },
+                        "Registered; keep the key.",
+                    ),
+                    "400": _error("Not a JSON object."),
+                    "422": _error("Invalid fields."),
                 },
             }
         },

@@ -41,19 +41,49 @@ class ReportIn(Schema):
         unknown = RAISE
 
     text = fields.String(load_default="", validate=validate.Length(max=MAX_TEXT_CHARS))
-    lat = fields.Float(required=True, allow_nan=False, validate=validate.Range(-90, 90))
-    lon = fields.Float(required=True, allow_nan=False, validate=validate.Range(-180, 180))
+    lat = fields.Float(load_default=None, allow_nan=False, validate=validate.Range(-90, 90))
+    lon = fields.Float(load_default=None, allow_nan=False, validate=validate.Range(-180, 180))
     category = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=40))
     address = fields.String(load_default="", validate=validate.Length(max=MAX_ADDRESS_CHARS))
     lang = LanguageField(load_default=None, allow_none=True)
 
     @validates_schema
-    def _lat_lon_not_null_island(self, data: dict[str, Any], **_: Any) -> None:
-        # (0, 0) is what a phone sends when it has no fix; no city is there.
-        if data.get("lat") == 0 and data.get("lon") == 0:
-            raise ValidationError(
-                "0,0 is not a real location; the device had no position fix.", "lat"
-            )
+    def _a_location(self, data: dict[str, Any], **_: Any) -> None:
+        check_location(data.get("lat"), data.get("lon"), data.get("address", ""))
+
+
+def check_location(lat: float | None, lon: float | None, address: str) -> None:
+    """Coordinates, or at least an address or landmark a person can place."""
+    if lat is None and lon is None:
+        if not address.strip():
+            hint = "Give lat and lon, or an address or landmark."
+            raise ValidationError({"lat": [hint], "lon": [hint], "address": [hint]})
+        return
+    if lat is None or lon is None:
+        missing, given = ("lat", "lon") if lat is None else ("lon", "lat")
+        raise ValidationError(f"Give {missing} together with {given}.", missing)
+    # (0, 0) is what a phone sends when it has no fix; no city is there.
+    if lat == 0 and lon == 0:
+        raise ValidationError("0,0 is not a real location; the device had no position fix.", "lat")
+
+
+class ReporterIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    display_name = fields.String(load_default="", validate=validate.Length(max=100))
+    occupation = fields.String(
+        load_default="rider", validate=validate.OneOf(["rider", "courier", "driver", "citizen"])
+    )
+    platform = fields.String(load_default="", validate=validate.Length(max=100))
+
+
+class ReporterCreated(Schema):
+    id = fields.Integer()
+    display_name = fields.String()
+    occupation = fields.String()
+    platform = fields.String()
+    key = fields.String()
 
 
 class ReportAccepted(Schema):
@@ -91,8 +121,8 @@ class ReportOut(Schema):
     channel = fields.String()
     text = fields.String()
     lang = fields.String()
-    lat = fields.Float()
-    lon = fields.Float()
+    lat = fields.Float(allow_none=True)
+    lon = fields.Float(allow_none=True)
     address = fields.String()
     received_at = fields.AwareDateTime()
     photos = fields.List(fields.Nested(PhotoOut))

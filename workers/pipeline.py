@@ -138,7 +138,7 @@ def process_report(
     choice = choose_category(report, classifier, threshold)
     context = routing_context(session)
     decision: RoutingDecision | None = None
-    if choice.category is not None:
+    if choice.category is not None and report.lat is not None and report.lon is not None:
         containing = context.index.containing(report.lon, report.lat)
         decision = context.directory.route(containing, choice.category)
 
@@ -166,7 +166,9 @@ def process_report(
             "explanation": decision.explanation,
             "considered": list(decision.considered),
         }
-    triage_reason = choice.triage_reason or (None if routed else decision and decision.rule)
+    triage_reason = choice.triage_reason
+    if triage_reason is None and not routed:
+        triage_reason = decision.rule if decision is not None else "no_location"
     if triage_reason:
         routing_json["triage_reason"] = triage_reason
 
@@ -179,6 +181,7 @@ def process_report(
         routing=routing_json,
         lat=report.lat,
         lon=report.lon,
+        address=report.address,
         due_at=due,
         opened_at=now,
         updated_at=now,
@@ -261,6 +264,7 @@ def _triage_note(reason: str | None, decision: RoutingDecision | None) -> str:
     return {
         "low_confidence": "Sent to triage: the category needs a person's decision.",
         "no_text": "Sent to triage: no text and no category; a person must look at the photos.",
+        "no_location": "Sent to triage: no coordinates; a person must place the address.",
     }.get(reason or "", "Sent to triage.")
 
 

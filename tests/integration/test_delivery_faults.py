@@ -44,7 +44,9 @@ def test_broker_down_at_intake_still_keeps_the_report(
         response = dead_broker.test_client().post("/api/v1/reports", json=body(), headers=auth)
         elapsed = time.monotonic() - started
     finally:
-        app.extensions["celery"].set_default()  # the other tests' broker again
+        # the other tests' Celery app (and so their broker) again
+        app.extensions["celery"].set_default()
+        app.extensions["celery"].set_current()
     assert response.status_code == 202, response.get_json()
     report = db.get(Report, response.get_json()["id"])
     # committed and waiting for the sweep, which enqueues reports still "received"

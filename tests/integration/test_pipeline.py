@@ -142,3 +142,10 @@ def test_traditional_and_english_route_the_same(sessions, text: str) -> None:
     case = run(sessions, new_report(sessions, text=text))
     assert case.category_code == "bin_overflow"
     assert case.office.code == sample_point()["office"]
+
+
+def test_address_without_coordinates_goes_to_triage(sessions) -> None:
+    case = run(sessions, new_report(sessions, lat=None, lon=None, address="合庆骑手之家对面"))
+    assert case.status == "triage" and case.category_code == "bin_overflow"
+    assert case.routing["triage_reason"] == "no_location"
+    assert case.address == "合庆骑手之家对面"

@@ -267,3 +267,46 @@ def test_categories_are_the_taxonomy(client: FlaskClient) -> None:
     assert manhole["urgent"] is True and "01001" in manhole["standard_codes"]
     light = next(c for c in categories if c["code"] == "street_light")
     assert light["time_limit"] and "CityRelay default" in light["time_limit_source"]
+
+
+def test_address_alone_is_a_location(client: FlaskClient, auth: dict, db: Session) -> None:
+    response = client.post(
+        "/api/v1/reports", json={"text": "路灯不亮", "address": "合庆骑手之家对面"}, headers=auth
+    )
+    assert response.status_code == 202
+    report = client.get(f"/api/v1/reports/{response.get_json()['id']}").get_json()
+    assert report["lat"] is None and report["address"] == "合庆骑手之家对面"
+
+
+def test_half_a_coordinate_is_refused(client: FlaskClient, auth: dict) -> None:
+    point = sample_point()
+    error = assert_error(
+        client.post("/api/v1/reports", json={"text": "x", "lat": point["lat"]}, headers=auth), 422
+    )
+    assert list(error["fields"]) == ["lon"]
+
+
+def test_self_registration_gives_a_working_key(client: FlaskClient, db: Session) -> None:
+    created = client.post(
+        "/api/v1/reporters", json={"display_name": "李师傅", "occupation": "courier"}
+    )
+    assert created.status_code == 201
+    body = created.get_json()
+    assert body["display_name"] == "李师傅" and body["key"].startswith("cr_")
+    response = client.post(
+        "/api/v1/reports", json=report_body(), headers={"Authorization": f"Bearer {body['key']}"}
+    )
+    assert response.status_code == 202
+    assert db.get(Report, response.get_json()["id"]).reporter_id == body["id"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"occupation": "pilot"}, "occupation"),
+        ({"display_name": "x" * 101}, "display_name"),
+        ({"age": 3}, "age"),
+    ],
+)
+def test_self_registration_bad_fields(client: FlaskClient, body: dict, field: str) -> None:
+    assert_error(client.post("/api/v1/reporters", json=body), 422, field)
