@@ -3,21 +3,19 @@ categories."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
 from flask import Blueprint, current_app, request, url_for
 from flask.typing import ResponseReturnValue
 from marshmallow import ValidationError
 from sqlalchemy import select, text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from intake import db
 from intake.auth import KEY_PREFIX_CHARS, bearer_key, hash_key, new_key
 from intake.errors import ApiError, field_error
-from intake.photos import UploadedPhoto, read_photos, store_photo
+from intake.filing import IdempotencyConflict, NewReport, file_report
+from intake.photos import read_photos
 from intake.schemas import (
     CategoryOut,
     OfficeOut,
@@ -27,9 +25,7 @@ from intake.schemas import (
     ReportIn,
     ReportOut,
 )
-from models.entities import ApiKey, Case, CaseEvent, Category, Office, Photo, Report, Reporter
-from models.session import run_after_commit
-from routing.classify import detect_language
+from models.entities import ApiKey, Case, CaseEvent, Category, Office, Report, Reporter
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -94,51 +90,28 @@ def create_report() -> ResponseReturnValue:
     )
     if not (data["text"].strip() or data["category"] or photos):
         raise field_error("text", "Describe the problem, pick a category or attach a photo.")
-    idempotency_key = _idempotency_key()
-    fingerprint = _fingerprint(data, photos)
-
-    if idempotency_key:
-        earlier = _find_by_idempotency_key(session, key.reporter_id, idempotency_key)
-        if earlier is not None:
-            return _replay(earlier, fingerprint)
-
-    for photo in photos:
-        store_photo(current_app.config["MEDIA_DIR"], photo)
-    report = Report(
+    new = NewReport(
         reporter_id=key.reporter_id,
         channel="api",
         text=data["text"],
-        language=data["lang"] or detect_language(data["text"]),
+        lang=data["lang"],
         lat=data["lat"],
         lon=data["lon"],
         address=data["address"],
-        requested_category=data["category"],
-        idempotency_key=idempotency_key,
-        fingerprint=fingerprint,
-        photos=[
-            Photo(
-                position=i,
-                filename=p.filename,
-                content_type=p.content_type,
-                size_bytes=len(p.data),
-            )
-            for i, p in enumerate(photos)
-        ],
+        category=data["category"],
+        photos=photos,
+        idempotency_key=idempotency_key_header(),
     )
-    session.add(report)
     try:
-        session.flush()
-    except IntegrityError:
-        # Two retries of one submission raced; the other one won and its report stands.
-        session.rollback()
-        earlier = _find_by_idempotency_key(session, key.reporter_id, idempotency_key or "")
-        if earlier is None:
-            raise
-        return _replay(earlier, fingerprint)
-    report_id = report.id
-    run_after_commit(session, lambda: enqueue_processing(report_id))
-    session.commit()
-    return _accepted(report, replayed=False)
+        report, replayed = file_report(session, new)
+    except IdempotencyConflict as conflict:
+        raise ApiError(
+            422,
+            "idempotency_key_reused",
+            "This Idempotency-Key was already used for a different report.",
+            {"Idempotency-Key": [f"Used for report {conflict.earlier.id} with another body."]},
+        ) from None
+    return _accepted(report, replayed=replayed)
 
 
 @bp.get("/reports/<int:report_id>")
@@ -201,19 +174,6 @@ def list_categories() -> ResponseReturnValue:
         for c in categories
     ]
     return CategoryOut(many=True).dump(rows)
-
-
-def enqueue_processing(report_id: int) -> None:
-    """Hand the report to the workers. A broker outage must not fail the request: the report
-    is committed, and the periodic sweep enqueues it again."""
-    from workers.tasks import process_report
-
-    try:
-        process_report.delay(report_id)
-    except Exception:
-        current_app.logger.warning(
-            "could not enqueue report %s; the sweep will retry", report_id, exc_info=True
-        )
 
 
 def report_view(report: Report) -> dict[str, Any]:
@@ -318,7 +278,7 @@ def _check_category(session: Session, code: str | None) -> None:
         raise field_error("category", f"Unknown category '{code}'; see /api/v1/categories.")
 
 
-def _idempotency_key() -> str | None:
+def idempotency_key_header() -> str | None:
     raw = request.headers.get("Idempotency-Key")
     if raw is None:
         return None
@@ -331,30 +291,6 @@ def _idempotency_key() -> str | None:
             {"Idempotency-Key": [f"1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable characters."]},
         )
     return value
-
-
-def _fingerprint(data: dict[str, Any], photos: list[UploadedPhoto]) -> str:
-    canonical = json.dumps(
-        {**data, "photos": [p.sha256 for p in photos]}, sort_keys=True, ensure_ascii=False
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _find_by_idempotency_key(session: Session, reporter_id: int, key: str) -> Report | None:
-    return session.scalar(
-        select(Report).where(Report.reporter_id == reporter_id, Report.idempotency_key == key)
-    )
-
-
-def _replay(earlier: Report, fingerprint: str) -> ResponseReturnValue:
-    if earlier.fingerprint != fingerprint:
-        raise ApiError(
-            422,
-            "idempotency_key_reused",
-            "This Idempotency-Key was already used for a different report.",
-            {"Idempotency-Key": [f"Already used for report {earlier.id} with another body."]},
-        )
-    return _accepted(earlier, replayed=True)
 
 
 def _accepted(report: Report, *, replayed: bool) -> ResponseReturnValue:

@@ -143,6 +143,14 @@ class Report(Base):
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
     address: Mapped[str] = mapped_column(String(500), default="")
+    address_id: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    # Answers to the category's questions (Open311 service attributes), by attribute code.
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    media_urls: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # What an integrator sent about the person (Open311 email, names, phone, device_id).
+    contact: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Open311 tokens/{token} resolves this to the report's id.
+    token: Mapped[str | None] = mapped_column(String(40), unique=True)
     requested_category: Mapped[str | None] = mapped_column(ForeignKey("categories.code"))
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     fingerprint: Mapped[str] = mapped_column(String(64))
