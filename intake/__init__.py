@@ -20,6 +20,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from intake import db, errors
     from intake.api import bp as api_bp
     from intake.media import bp as media_bp
+    from intake.open311 import bp as open311_bp
     from intake.openapi import bp as openapi_bp
     from workers.celery_app import celery_init_app
 
@@ -29,4 +30,5 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(api_bp)
     app.register_blueprint(media_bp)
     app.register_blueprint(openapi_bp)
+    app.register_blueprint(open311_bp)
     return app

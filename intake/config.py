@@ -26,6 +26,8 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "TIMEZONE": ("Asia/Shanghai", "Time zone of the city's working-hour calendar."),
     "SWEEP_INTERVAL_SECONDS": (30.0, "How often beat looks for reports stuck before routing."),
     "SWEEP_STALE_SECONDS": (60.0, "Age after which an unrouted report is enqueued again."),
+    "OPEN311_JURISDICTION": ("cityrelay", "Open311 jurisdiction_id this server answers to."),
+    "OPEN311_CONTACT": ("CityRelay operators", "Open311 discovery `contact`: who runs this server."),
     "MAX_PHOTOS": (5, "Photos allowed per report."),
     "MAX_PHOTO_BYTES": (10 * 1024 * 1024, "Largest photo accepted, in bytes."),
 }

@@ -1,0 +1,509 @@
+"""Open311 GeoReport v2 under /open311/v2/, in JSON and XML.
+
+A service is a category of the taxonomy; a service request is a report, whose status comes
+from its case. Filing goes through the same pipeline as /api/v1/reports.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlparse
+from xml.etree import ElementTree as ET
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Response, current_app, request, url_for
+from marshmallow import ValidationError
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import selectinload
+from werkzeug.exceptions import HTTPException
+
+from intake import db
+from intake.api import idempotency_key_header
+from intake.auth import find_key
+from intake.errors import ApiError
+from intake.filing import IdempotencyConflict, NewReport, file_report
+from intake.photos import read_photos
+from models.base import utcnow
+from models.entities import CASE_ROUTED, CASE_TRIAGE, Case, CaseEvent, Category, Report
+from routing.attributes import KEYWORDS, attributes_for, validate_answers
+
+bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
+
+FORMATS = {"json": "application/json", "xml": "text/xml"}
+SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
+CHANGESET = "2026-11-23T00:00:00+08:00"
+DEFAULT_WINDOW = timedelta(days=90)
+MAX_REQUESTS = 1000
+MAX_DESCRIPTION = 4000
+MAX_MEDIA_URLS = 5
+
+# Open311 knows two statuses; every case status maps onto one of them.
+OPEN311_STATUS = {"received": "open", CASE_TRIAGE: "open", CASE_ROUTED: "open"}
+
+# How JSON lists of objects become XML (JSON_and_XML_Conversion): plural wrapper, singular item.
+XML_ITEM = {
+    "services": "service",
+    "service_requests": "request",
+    "attributes": "attribute",
+    "values": "value",
+    "endpoints": "endpoint",
+    "formats": "format",
+    "notes": "note",
+    "errors": "error",
+    "media_urls": "media_url",
+}
+
+
+class Open311Error(Exception):
+    def __init__(self, status: int, *descriptions: str) -> None:
+        super().__init__("; ".join(descriptions))
+        self.status = status
+        self.descriptions = descriptions
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def _xml_value(parent: ET.Element, tag: str, value: Any) -> None:
+    element = ET.SubElement(parent, tag)
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            _xml_value(element, key, inner)
+    elif isinstance(value, list):
+        item_tag = XML_ITEM.get(tag, "item")
+        for inner in value:
+            _xml_value(element, item_tag, inner)
+    elif isinstance(value, bool):
+        element.text = "true" if value else "false"
+    elif value is not None:
+        element.text = str(value)
+
+
+def to_xml(root: str, value: Any) -> bytes:
+    holder = ET.Element("holder")
+    _xml_value(holder, root, value)
+    body: bytes = ET.tostring(holder[0], encoding="utf-8", xml_declaration=True)
+    return body
+
+
+def render(fmt: str, root: str, value: Any, status: int = 200) -> Response:
+    if fmt == "xml":
+        return Response(to_xml(root, value), status, content_type=FORMATS["xml"])
+    body = json.dumps(value, ensure_ascii=False)
+    return Response(body, status, content_type=FORMATS["json"])
+
+
+def render_errors(fmt: str, status: int, descriptions: tuple[str, ...]) -> Response:
+    errors = [{"code": status, "description": d} for d in descriptions]
+    return render(fmt if fmt in FORMATS else "json", "errors", errors, status)
+
+
+def _format_of_request() -> str:
+    match = re.search(r"\.(\w+)$", request.path)
+    return match.group(1) if match and match.group(1) in FORMATS else "json"
+
+
+@bp.errorhandler(Open311Error)
+def _open311_error(error: Open311Error) -> Response:
+    return render_errors(_format_of_request(), error.status, error.descriptions)
+
+
+@bp.errorhandler(ApiError)
+def _api_error(error: ApiError) -> Response:
+    status = error.status if error.status in {403, 404} else 400
+    fields = error.fields or {}
+    descriptions = tuple(f"{name}: {m}" for name, ms in fields.items() for m in ms)
+    return render_errors(_format_of_request(), status, descriptions or (error.message,))
+
+
+def open311_http_error(error: HTTPException) -> Response:
+    """Unknown paths and methods under /open311/ answer in Open311's error shape too."""
+    status = error.code or 500
+    status = status if status in {403, 404, 405} else 400
+    return render_errors(_format_of_request(), status, (error.description or error.name,))
+
+
+def _check_format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise Open311Error(404, f"Unknown format '{fmt}'; use .json or .xml.")
+    return fmt
+
+
+def _param(name: str) -> str | None:
+    value = request.args.get(name)
+    if value is None and request.method == "POST":
+        value = request.form.get(name)
+    return value
+
+
+def _check_jurisdiction() -> None:
+    given = _param("jurisdiction_id")
+    if given and given != current_app.config["OPEN311_JURISDICTION"]:
+        raise Open311Error(404, f"Unknown jurisdiction_id '{given}'.")
+
+
+def _lang() -> str:
+    chosen = _param("locale") or request.accept_languages.best_match(["zh", "en"], default="zh")
+    return "en" if str(chosen).lower().startswith("en") else "zh"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).isoformat(timespec="seconds")
+
+
+# ---------------------------------------------------------------- discovery and services
+
+
+@bp.get("/discovery.<fmt>")
+def discovery(fmt: str) -> Response:
+    _check_format(fmt)
+    base = url_for("open311.services", fmt="json", _external=True).rsplit("/", 1)[0] + "/"
+    endpoint = {
+        "specification": SPECIFICATION,
+        "url": base,
+        "changeset": CHANGESET,
+        "formats": list(FORMATS.values()),
+    }
+    document = {
+        "changeset": CHANGESET,
+        "contact": current_app.config["OPEN311_CONTACT"],
+        "key_service": url_for("api.register_reporter", _external=True),
+        # One server is both: the demo city makes it safe to test against production.
+        "endpoints": [{**endpoint, "type": "production"}, {**endpoint, "type": "test"}],
+    }
+    return render(fmt, "discovery", document)
+
+
+def _service(category: Category, lang: str) -> dict[str, Any]:
+    name = category.name_en if lang == "en" else category.name_zh
+    other = category.name_zh if lang == "en" else category.name_en
+    limit = f" Time limit: {category.time_limit}." if category.time_limit else ""
+    return {
+        "service_code": category.code,
+        "service_name": name,
+        "description": f"{other}.{limit}",
+        "metadata": bool(attributes_for(category.code)),
+        "type": "realtime",
+        "keywords": ",".join(KEYWORDS.get(category.code, ())),
+        "group": category.group_zh,
+    }
+
+
+@bp.get("/services.<fmt>")
+def services(fmt: str) -> Response:
+    _check_format(fmt)
+    _check_jurisdiction()
+    lang = _lang()
+    categories = db.session().scalars(select(Category).order_by(Category.position)).all()
+    return render(fmt, "services", [_service(c, lang) for c in categories])
+
+
+@bp.get("/services/<code>.<fmt>")
+def service_definition(code: str, fmt: str) -> Response:
+    _check_format(fmt)
+    _check_jurisdiction()
+    category = db.session().get(Category, code)
+    if category is None:
+        raise Open311Error(404, f"Unknown service_code '{code}'.")
+    lang = "en" if _lang() == "en" else "zh"
+    attributes = [
+        {
+            "variable": True,
+            "code": attribute.code,
+            "datatype": attribute.datatype,
+            "required": attribute.required,
+            "datatype_description": attribute.datatype_description or None,
+            "order": order,
+            "description": attribute.description(lang),
+            "values": [
+                {"key": choice.key, "name": choice.name_en if lang == "en" else choice.name_zh}
+                for choice in attribute.values
+            ],
+        }
+        for order, attribute in enumerate(attributes_for(code), start=1)
+    ]
+    return render(fmt, "service_definition", {"service_code": code, "attributes": attributes})
+
+
+# ---------------------------------------------------------------- requests
+
+
+def _request_view(report: Report, lang: str, extensions: bool) -> dict[str, Any]:
+    case = report.case
+    category = case.category if case and case.category else None
+    code = (case.category_code if case else None) or report.requested_category
+    status = case.status if case else report.state
+    if case is None:
+        notes = "Received; being classified and routed."
+    elif case.office is not None:
+        notes = f"Routed to {case.office.name_en if lang == 'en' else case.office.name}."
+    else:
+        notes = "Waiting for a person at the triage desk to place it."
+    if category is None and code:
+        category = db.session().get(Category, code)
+    photo_urls = [
+        url_for("media.photo", name=photo.filename, _external=True) for photo in report.photos
+    ]
+    media = photo_urls + list(report.media_urls or [])
+    view: dict[str, Any] = {
+        "service_request_id": str(report.id),
+        "status": OPEN311_STATUS.get(status, "open"),
+        "status_notes": notes,
+        "service_name": (category.name_en if lang == "en" else category.name_zh)
+        if category
+        else "",
+        "service_code": code or "",
+        "description": report.text,
+        "agency_responsible": case.office.name if case and case.office else "",
+        "service_notice": "",
+        "requested_datetime": _iso(report.received_at),
+        "updated_datetime": _iso(case.updated_at if case else report.received_at),
+        "expected_datetime": _iso(case.due_at) if case else None,
+        "address": report.address,
+        "address_id": report.address_id,
+        "zipcode": "",
+        "lat": report.lat,
+        "long": report.lon,
+        "media_url": media[0] if media else "",
+    }
+    if extensions:
+        view["notes"] = [
+            {"datetime": _iso(event.at), "description": event.note, "type": event.action}
+            for event in (case.events if case else [])
+        ]
+        view["attributes"] = [{"code": k, "value": v} for k, v in (report.attributes or {}).items()]
+        view["extended_attributes"] = {
+            "case_id": str(case.id) if case else "",
+            "case_status": status,
+            "confidence": case.confidence if case else None,
+            "office_code": case.office.code if case and case.office else "",
+            "media_urls": media,
+            "channel": report.channel,
+        }
+    return view
+
+
+def _loaded() -> Select[tuple[Report]]:
+    return select(Report).options(
+        selectinload(Report.photos),
+        selectinload(Report.case).selectinload(Case.office),
+        selectinload(Report.case).selectinload(Case.category),
+        selectinload(Report.case).selectinload(Case.events).selectinload(CaseEvent.office),
+    )
+
+
+def _parse_when(name: str) -> datetime | None:
+    raw = request.args.get(name)
+    if not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise Open311Error(400, f"{name} must be an ISO 8601 date and time.") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(current_app.config["TIMEZONE"]))
+    return moment
+
+
+def _positive_int(name: str, default: int, highest: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= highest:
+        raise Open311Error(400, f"{name} must be a whole number from 1 to {highest}.")
+    return int(raw)
+
+
+def _extensions() -> bool:
+    return (request.args.get("extensions") or "").lower() in {"true", "1", "yes"}
+
+
+@bp.get("/requests.<fmt>")
+def list_requests(fmt: str) -> Response:
+    _check_format(fmt)
+    _check_jurisdiction()
+    lang, extensions = _lang(), _extensions()
+    page = _positive_int("page", 1, 1_000_000)
+    page_size = _positive_int("page_size", MAX_REQUESTS, MAX_REQUESTS)
+    query = _loaded().outerjoin(Case, Report.case_id == Case.id)
+    ids = request.args.get("service_request_id")
+    if ids:
+        wanted = [int(part) for part in ids.split(",") if part.strip().isdigit()]
+        query = query.where(Report.id.in_(wanted))
+    else:
+        start, end = _parse_when("start_date"), _parse_when("end_date")
+        if start is None and end is None:
+            start = utcnow() - DEFAULT_WINDOW
+        if start is not None and end is not None and start > end:
+            raise Open311Error(400, "start_date is after end_date.")
+        if start is not None:
+            query = query.where(Report.received_at >= start)
+        if end is not None:
+            query = query.where(Report.received_at <= end)
+        codes = [
+            c.strip() for c in (request.args.get("service_code") or "").split(",") if c.strip()
+        ]
+        if codes:
+            known = set(db.session().scalars(select(Category.code).where(Category.code.in_(codes))))
+            if unknown := [c for c in codes if c not in known]:
+                raise Open311Error(404, f"Unknown service_code '{unknown[0]}'.")
+            query = query.where(
+                func.coalesce(Case.category_code, Report.requested_category).in_(codes)
+            )
+        statuses = [s.strip() for s in (request.args.get("status") or "").split(",") if s.strip()]
+        if statuses:
+            if bad := [s for s in statuses if s not in {"open", "closed"}]:
+                raise Open311Error(400, f"status must be open or closed, not '{bad[0]}'.")
+            case_statuses = [k for k, v in OPEN311_STATUS.items() if v in statuses]
+            received = "received" in case_statuses
+            query = query.where(
+                or_(Case.status.in_(case_statuses), Report.case_id.is_(None) if received else False)
+            )
+    query = query.order_by(Report.received_at.desc(), Report.id.desc())
+    query = query.limit(page_size).offset((page - 1) * page_size)
+    reports = db.session().scalars(query).all()
+    return render(fmt, "service_requests", [_request_view(r, lang, extensions) for r in reports])
+
+
+@bp.get("/requests/<request_id>.<fmt>")
+def get_request(request_id: str, fmt: str) -> Response:
+    _check_format(fmt)
+    _check_jurisdiction()
+    report = None
+    if request_id.isdigit():
+        report = db.session().scalar(_loaded().where(Report.id == int(request_id)))
+    if report is None:
+        raise Open311Error(404, f"Unknown service_request_id '{request_id}'.")
+    return render(fmt, "service_requests", [_request_view(report, _lang(), _extensions())])
+
+
+@bp.get("/tokens/<token>.<fmt>")
+def get_token(token: str, fmt: str) -> Response:
+    _check_format(fmt)
+    _check_jurisdiction()
+    report_id = db.session().scalar(select(Report.id).where(Report.token == token))
+    if report_id is None:
+        raise Open311Error(404, f"Unknown token '{token}'.")
+    return render(fmt, "service_requests", [{"service_request_id": str(report_id), "token": token}])
+
+
+def _float(name: str, raw: str, low: float, high: float) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise Open311Error(400, f"{name} must be a number.") from None
+    if not low <= value <= high:
+        raise Open311Error(400, f"{name} must be from {low:g} to {high:g}.")
+    return value
+
+
+def _attribute_answers() -> dict[str, list[str]]:
+    answers: dict[str, list[str]] = defaultdict(list)
+    pattern = re.compile(r"^attribute\[([^\]]+)\](\[\])?$")
+    for key in request.form:
+        match = pattern.match(key)
+        if match:
+            answers[match.group(1)].extend(request.form.getlist(key))
+    return dict(answers)
+
+
+def _media_urls() -> list[str]:
+    urls = [u.strip() for u in request.form.getlist("media_url") if u.strip()]
+    if len(urls) > MAX_MEDIA_URLS:
+        raise Open311Error(400, f"At most {MAX_MEDIA_URLS} media_url values.")
+    for url in urls:
+        parsed = urlparse(url)
+        if parsed.scheme not in {"http", "https"} or not parsed.netloc or len(url) > 2000:
+            raise Open311Error(400, f"media_url '{url[:100]}' is not an http(s) URL.")
+    return urls
+
+
+@bp.post("/requests.<fmt>")
+def create_request(fmt: str) -> Response:
+    _check_format(fmt)
+    _check_jurisdiction()
+    session = db.write_session()
+    api_key = _param("api_key")
+    key = find_key(session, api_key) if api_key else None
+    if key is None or key.role != "reporter" or key.reporter_id is None:
+        raise Open311Error(403, "A valid api_key (a CityRelay reporter key) is required.")
+    if request.mimetype not in {"application/x-www-form-urlencoded", "multipart/form-data"}:
+        raise Open311Error(400, "POST as application/x-www-form-urlencoded or multipart/form-data.")
+    form = request.form
+    code = (form.get("service_code") or "").strip()
+    if not code:
+        raise Open311Error(400, "service_code is required.")
+    category = session.get(Category, code)
+    if category is None:
+        raise Open311Error(404, f"Unknown service_code '{code}'.")
+
+    lat_raw, lon_raw = form.get("lat", "").strip(), form.get("long", "").strip()
+    address = (form.get("address_string") or "").strip()
+    address_id = (form.get("address_id") or "").strip()
+    lat = _float("lat", lat_raw, -90, 90) if lat_raw else None
+    lon = _float("long", lon_raw, -180, 180) if lon_raw else None
+    if (lat is None) != (lon is None):
+        raise Open311Error(400, "lat and long go together.")
+    if lat is None and not address and not address_id:
+        raise Open311Error(
+            400, "A location is required: lat and long, address_string or address_id."
+        )
+    if lat == 0 and lon == 0:
+        raise Open311Error(400, "lat 0, long 0 is not a real location.")
+    if len(address) > 500 or len(address_id) > 100:
+        raise Open311Error(400, "address_string is at most 500 characters, address_id 100.")
+    description = (form.get("description") or "").replace("\r\n", "\n").replace("\r", "\n")
+    if len(description) > MAX_DESCRIPTION:
+        raise Open311Error(400, f"description is at most {MAX_DESCRIPTION} characters.")
+
+    answers, errors = validate_answers(code, _attribute_answers())
+    if errors:
+        raise Open311Error(400, *(f"attribute[{k}]: {v}" for k, v in errors.items()))
+    photos = read_photos(
+        request.files.getlist("media"),
+        current_app.config["MAX_PHOTOS"],
+        current_app.config["MAX_PHOTO_BYTES"],
+    )
+    contact = {
+        name: form[name].strip()[:200]
+        for name in ("email", "device_id", "account_id", "first_name", "last_name", "phone")
+        if form.get(name, "").strip()
+    }
+    new = NewReport(
+        reporter_id=key.reporter_id,
+        channel="open311",
+        text=description,
+        lat=lat,
+        lon=lon,
+        address=address,
+        address_id=address_id,
+        category=code,
+        attributes=answers,
+        media_urls=_media_urls(),
+        contact=contact,
+        photos=photos,
+        idempotency_key=idempotency_key_header(),
+        with_token=True,
+    )
+    try:
+        report, _replayed = file_report(session, new)
+    except (IdempotencyConflict, ValidationError):
+        raise Open311Error(
+            400, "This Idempotency-Key was already used for another request."
+        ) from None
+    lang = _lang()
+    name = category.name_en if lang == "en" else category.name_zh
+    notice = f"{name}: {category.time_limit}" if category.time_limit else name
+    answer = {
+        "service_request_id": str(report.id),
+        "token": report.token,
+        "service_notice": notice,
+        "account_id": contact.get("account_id"),
+    }
+    return render(fmt, "service_requests", [answer], 201)
