@@ -216,32 +216,25 @@ def process_report(
         )
     )
     if routed and decision is not None:
-        case.events.append(
-            CaseEvent(
-                report_id=report.id,
-                at=now,
-                actor=SYSTEM_ACTOR,
-                action="routed",
-                from_status=CASE_RECEIVED,
-                to_status=CASE_ROUTED,
-                office_id=office_id,
-                note=decision.explanation,
-                detail={**routing_json, "due_at": due.isoformat() if due else None},
-            )
-        )
+        outcome = ("routed", CASE_ROUTED, decision.explanation)
+        outcome_detail = {**routing_json, "due_at": due.isoformat() if due else None}
     else:
-        case.events.append(
-            CaseEvent(
-                report_id=report.id,
-                at=now,
-                actor=SYSTEM_ACTOR,
-                action="triaged",
-                from_status=CASE_RECEIVED,
-                to_status=CASE_TRIAGE,
-                note=_triage_note(triage_reason, decision),
-                detail=routing_json,
-            )
+        outcome = ("triaged", CASE_TRIAGE, _triage_note(triage_reason, decision))
+        outcome_detail = routing_json
+    action, to_status, note = outcome
+    case.events.append(
+        CaseEvent(
+            report_id=report.id,
+            at=now,
+            actor=SYSTEM_ACTOR,
+            action=action,
+            from_status=CASE_RECEIVED,
+            to_status=to_status,
+            office_id=office_id,
+            note=note,
+            detail=outcome_detail,
         )
+    )
     _write_notifications(session, case, report, decision.office if routed and decision else None)
     return case
 
