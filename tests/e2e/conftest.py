@@ -4,3 +4,45 @@ import pytest
 @pytest.fixture(autouse=True)
 def _clean(clean_database: None) -> None:
     """Every integration test leaves the seeded city as it found it."""
+
+
+@pytest.fixture(scope="package")
+def live_up(test_settings: dict, tmp_path_factory: pytest.TempPathFactory):
+    """`cityrelay up` on a free port, on this run's database and Redis."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from intake.embedded import free_port
+    from tests.conftest import PROJECT_ROOT, child_env
+
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("live-up") / "up.log"
+    env = child_env(test_settings)
+    env["PORT"] = str(port)
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "intake.cli", "up", "--concurrency", "1"],
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 90
+    while b"running on" not in log_path.read_bytes():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(
+                "cityrelay up did not start:\n" + log_path.read_text(errors="replace")
+            )
+        time.sleep(0.3)
+    base = f"http://127.0.0.1:{port}"
+    urllib.request.urlopen(f"{base}/api/v1/health", timeout=5).close()
+    yield base
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(40)
+    except subprocess.TimeoutExpired:
+        process.kill()
