@@ -27,7 +27,7 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "SWEEP_INTERVAL_SECONDS": (30.0, "How often beat looks for reports stuck before routing."),
     "SWEEP_STALE_SECONDS": (60.0, "Age after which an unrouted report is enqueued again."),
     "OPEN311_JURISDICTION": ("cityrelay", "Open311 jurisdiction_id this server answers to."),
-    "OPEN311_CONTACT": ("CityRelay operators", "Open311 discovery `contact`: who runs this server."),
+    "OPEN311_CONTACT": ("CityRelay operators", "Open311 discovery `contact`: who runs it."),
     "MAX_PHOTOS": (5, "Photos allowed per report."),
     "MAX_PHOTO_BYTES": (10 * 1024 * 1024, "Largest photo accepted, in bytes."),
 }
