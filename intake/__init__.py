@@ -10,7 +10,8 @@ from intake.config import load_settings
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    app = Flask(__name__)
+    # Static files belong to the pages blueprint; the app itself serves none.
+    app = Flask(__name__, static_folder=None)
     app.config.from_mapping(load_settings())
     if config:
         app.config.update(config)
@@ -22,6 +23,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from intake.media import bp as media_bp
     from intake.open311 import bp as open311_bp
     from intake.openapi import bp as openapi_bp
+    from intake.pages import bp as pages_bp
     from workers.celery_app import celery_init_app
 
     db.init_app(app)
@@ -31,4 +33,5 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(media_bp)
     app.register_blueprint(openapi_bp)
     app.register_blueprint(open311_bp)
+    app.register_blueprint(pages_bp)
     return app
