@@ -239,12 +239,15 @@ def _request_view(report: Report, lang: str, extensions: bool) -> dict[str, Any]
     category = case.category if case and case.category else None
     code = (case.category_code if case else None) or report.requested_category
     status = case.status if case else report.state
+    english = lang == "en"
     if case is None:
-        notes = "Received; being classified and routed."
+        notes = "Received; being classified and routed." if english else "已收到，正在分类派单。"
     elif case.office is not None:
-        notes = f"Routed to {case.office.name_en if lang == 'en' else case.office.name}."
+        notes = f"Routed to {case.office.name_en}." if english else f"已派给{case.office.name}。"
     else:
-        notes = "Waiting for a person at the triage desk to place it."
+        notes = (
+            "Waiting for a person at the triage desk to place it." if english else "等待人工分拨。"
+        )
     if category is None and code:
         category = db.session().get(Category, code)
     photo_urls = [

@@ -170,7 +170,11 @@ def test_routed_request_carries_agency_due_time_and_notes(
     (one,), root = both(client, f"requests/{request_id}", query_string={"extensions": "true"})
     assert one["agency_responsible"] == "区市政设施管理所"
     assert one["expected_datetime"] and one["updated_datetime"]
-    assert "区市政设施管理所" in one["status_notes"]
+    assert one["status_notes"] == "已派给区市政设施管理所。"
+    english = client.get(f"{BASE}/requests/{request_id}.json", headers={"Accept-Language": "en"})
+    assert (
+        english.get_json()[0]["status_notes"] == "Routed to District Municipal Facilities Office."
+    )
     assert [n["type"] for n in one["notes"]] == ["received", "classified", "routed"]
     assert one["attributes"] == [{"code": "cover_state", "value": "missing"}]
     assert one["extended_attributes"]["office_code"] == "PD-SZ"
