@@ -19,7 +19,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
     from intake import db, errors
+    from intake.admin import bp as admin_bp
     from intake.api import bp as api_bp
+    from intake.cases import bp as cases_bp
     from intake.media import bp as media_bp
     from intake.open311 import bp as open311_bp
     from intake.openapi import bp as openapi_bp
@@ -30,6 +32,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     errors.register_error_handlers(app)
     celery_init_app(app)
     app.register_blueprint(api_bp)
+    app.register_blueprint(admin_bp)
+    app.register_blueprint(cases_bp)
     app.register_blueprint(media_bp)
     app.register_blueprint(openapi_bp)
     app.register_blueprint(open311_bp)

@@ -94,6 +94,7 @@ def wait_for_health(url: str, timeout: float, children: list[Child]) -> bool:
 
 def prepare_database(database_url: str) -> None:
     from models.migrate import upgrade
+    from models.routing_rules import ensure_version
     from models.seed import has_offices, load_demo_city, load_taxonomy
     from models.session import make_engine, make_session_factory, unit_of_work
 
@@ -103,6 +104,7 @@ def prepare_database(database_url: str) -> None:
         with unit_of_work(make_session_factory(engine, writer=True)) as session:
             if has_offices(session):
                 load_taxonomy(session)
+                ensure_version(session)
             else:
                 offices = load_demo_city(session)
                 print(f"cityrelay: first start, demo city seeded ({offices} offices)", flush=True)

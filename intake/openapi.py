@@ -21,6 +21,14 @@ def _error(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": _ref("Error")}}}
 
 
+def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def _path_int(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
+
+
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
@@ -97,7 +105,7 @@ SPEC: dict[str, Any] = {
                     "at": {"type": "string", "format": "date-time"},
                     "action": {
                         "type": "string",
-                        "enum": ["received", "classified", "routed", "triaged"],
+                        "enum": ["received", "classified", "routed", "triaged", "rejected"],
                     },
                     "from_status": {"type": ["string", "null"]},
                     "to_status": {"type": "string"},
@@ -163,6 +171,44 @@ SPEC: dict[str, Any] = {
                     },
                     "categories": {"type": "array", "items": {"type": "string"}},
                     "active": {"type": "boolean"},
+                },
+            },
+            "RuleSet": {
+                "type": "object",
+                "properties": {
+                    "version": {"type": ["integer", "null"]},
+                    "rules": _ref("Rules"),
+                },
+            },
+            "Rules": {
+                "type": "object",
+                "properties": {
+                    "handles": {
+                        "type": "object",
+                        "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                        "description": "Office code to what it handles in its jurisdiction.",
+                    },
+                    "overrides": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "area": {"type": "string"},
+                                "category": {"type": "string"},
+                                "office": {"type": "string"},
+                            },
+                        },
+                    },
+                },
+            },
+            "RuleVersion": {
+                "type": "object",
+                "properties": {
+                    "version": {"type": "integer"},
+                    "created_at": {"type": "string", "format": "date-time"},
+                    "actor": {"type": "string"},
+                    "note": {"type": "string"},
+                    "rules": _ref("Rules"),
                 },
             },
             "Category": {
@@ -280,6 +326,121 @@ SPEC: dict[str, Any] = {
                 "responses": {
                     "200": _json(_ref("Report"), "The report."),
                     "404": _error("No such report."),
+                },
+            }
+        },
+        "/api/v1/cases/{case_id}/reject": {
+            "post": {
+                "summary": "An office says a case is not its own; it is routed again without it",
+                "security": [{"bearer": []}],
+                "parameters": [_path_int("case_id")],
+                "requestBody": _json_body(
+                    {
+                        "type": "object",
+                        "required": ["reason"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "reason": {"type": "string", "minLength": 2, "maxLength": 1000}
+                        },
+                    }
+                ),
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "case_id": {"type": "integer"},
+                                "status": {"type": "string", "enum": ["routed", "triage"]},
+                                "office": {"type": ["string", "null"]},
+                                "routing": {"type": "object"},
+                            },
+                        },
+                        "Routed to another office (never one that rejected it), or to triage.",
+                    ),
+                    "401": _error("Missing or unknown key."),
+                    "403": _error("Not an office key."),
+                    "404": _error("No such case."),
+                    "409": _error("The case is not in this office's queue."),
+                    "422": _error("Invalid fields."),
+                },
+            }
+        },
+        "/api/v1/admin/rules": {
+            "get": {
+                "summary": "The routing rules in force and their version",
+                "security": [{"bearer": []}],
+                "responses": {
+                    "200": _json(_ref("RuleSet"), "Rules in force."),
+                    "403": _error("Not an admin key."),
+                },
+            }
+        },
+        "/api/v1/admin/rules/versions": {
+            "get": {
+                "summary": "Every version of the rules, newest first",
+                "security": [{"bearer": []}],
+                "responses": {
+                    "200": _json({"type": "array", "items": _ref("RuleVersion")}, "Versions.")
+                },
+            }
+        },
+        "/api/v1/admin/rules/versions/{version}": {
+            "get": {
+                "summary": "One version of the rules, with the rules as they were",
+                "security": [{"bearer": []}],
+                "parameters": [_path_int("version")],
+                "responses": {
+                    "200": _json(_ref("RuleVersion"), "The version."),
+                    "404": _error("No such version."),
+                },
+            }
+        },
+        "/api/v1/admin/offices/{code}/categories": {
+            "put": {
+                "summary": "Replace the categories an office handles (a new version)",
+                "security": [{"bearer": []}],
+                "parameters": [
+                    {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "requestBody": _json_body(
+                    {
+                        "type": "object",
+                        "required": ["categories"],
+                        "properties": {
+                            "categories": {"type": "array", "items": {"type": "string"}},
+                            "note": {"type": "string"},
+                        },
+                    }
+                ),
+                "responses": {
+                    "200": _json(_ref("RuleVersion"), "The new version."),
+                    "404": _error("No such office."),
+                    "422": _error("Unknown categories."),
+                },
+            }
+        },
+        "/api/v1/admin/overrides": {
+            "put": {
+                "summary": "Inside an area, send a category to an office (office null removes it)",
+                "security": [{"bearer": []}],
+                "requestBody": _json_body(
+                    {
+                        "type": "object",
+                        "required": ["area", "category", "office"],
+                        "properties": {
+                            "area": {
+                                "type": "string",
+                                "description": "Code of an office with a jurisdiction.",
+                            },
+                            "category": {"type": "string"},
+                            "office": {"type": ["string", "null"]},
+                            "note": {"type": "string"},
+                        },
+                    }
+                ),
+                "responses": {
+                    "200": _json(_ref("RuleVersion"), "The new version."),
+                    "422": _error("Invalid fields."),
                 },
             }
         },

@@ -11,6 +11,8 @@ from models.entities import (
     Photo,
     Report,
     Reporter,
+    RoutingOverride,
+    RuleVersion,
 )
 
 __all__ = [
@@ -24,4 +26,6 @@ __all__ = [
     "Photo",
     "Report",
     "Reporter",
+    "RoutingOverride",
+    "RuleVersion",
 ]

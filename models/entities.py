@@ -92,6 +92,39 @@ class Office(Base):
     )
 
 
+class RoutingOverride(Base):
+    """Inside ``area``'s jurisdiction, ``category`` goes to ``office`` whatever the offices there
+    handle: the per-area exception to the handles-what rules."""
+
+    __tablename__ = "routing_overrides"
+    __table_args__ = (
+        UniqueConstraint(
+            "area_office_id", "category_code", name="uq_routing_overrides_area_category"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    area_office_id: Mapped[int] = mapped_column(ForeignKey("offices.id"))
+    category_code: Mapped[str] = mapped_column(ForeignKey("categories.code"))
+    office_id: Mapped[int] = mapped_column(ForeignKey("offices.id"))
+
+    area: Mapped[Office] = relationship(foreign_keys=[area_office_id])
+    office: Mapped[Office] = relationship(foreign_keys=[office_id])
+
+
+class RuleVersion(Base):
+    """A snapshot of every routing rule after a change. The newest is in force; a case records
+    the version that routed it, so any decision can be replayed against the rules of its day."""
+
+    __tablename__ = "rule_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100))
+    note: Mapped[str] = mapped_column(Text, default="")
+    rules: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
 class Reporter(Base):
     __tablename__ = "reporters"
     __table_args__ = (CheckConstraint(_in("occupation", OCCUPATIONS), name="occupation"),)
@@ -194,6 +227,7 @@ class Case(Base):
     classification: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     office_id: Mapped[int | None] = mapped_column(ForeignKey("offices.id"), index=True)
     routing: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    rule_version: Mapped[int | None] = mapped_column(ForeignKey("rule_versions.id"))
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
     address: Mapped[str] = mapped_column(String(500), default="", server_default="")

@@ -4,7 +4,7 @@ and that handles the category, else up the parent chain. Pure: no database, no F
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 OUTSIDE_JURISDICTION = "outside_jurisdiction"
@@ -37,8 +37,15 @@ class RoutingDecision:
 
 
 class OfficeDirectory:
-    def __init__(self, offices: Iterable[OfficeNode]) -> None:
+    def __init__(
+        self,
+        offices: Iterable[OfficeNode],
+        overrides: Mapping[tuple[str, str], str] | None = None,
+    ) -> None:
+        """``overrides`` maps (area office code, category) to the office that takes that
+        category anywhere inside the area, whatever the offices there handle."""
         self.offices = {office.code: office for office in offices}
+        self.overrides = dict(overrides or {})
         departments: dict[str, list[OfficeNode]] = defaultdict(list)
         for office in self.offices.values():
             # Departments without a polygon serve their parent's whole area.
@@ -49,9 +56,12 @@ class OfficeDirectory:
             for parent, children in departments.items()
         }
 
-    def route(self, containing: Sequence[str], category: str) -> RoutingDecision:
+    def route(
+        self, containing: Sequence[str], category: str, exclude: frozenset[str] = frozenset()
+    ) -> RoutingDecision:
         """``containing``: codes of the offices whose jurisdiction covers the point, most
-        specific first (as JurisdictionIndex.containing gives them)."""
+        specific first (as JurisdictionIndex.containing gives them). ``exclude``: offices that
+        rejected the case; they are never chosen again, so a case cannot bounce back."""
         if not containing:
             return RoutingDecision(
                 None, OUTSIDE_JURISDICTION, "The point lies outside every office's jurisdiction."
@@ -65,7 +75,15 @@ class OfficeDirectory:
             office = self.offices.get(code)
             if office is None:
                 continue
-            if office.handles(category):
+            target = self.offices.get(self.overrides.get((code, category), ""))
+            if target is not None and target.active and target.code not in exclude:
+                return RoutingDecision(
+                    target.code,
+                    "override",
+                    f"Inside {code}, {category} goes to {target.code} (an area override).",
+                    (*considered, target.code),
+                )
+            if office.handles(category) and code not in exclude:
                 rule = "jurisdiction" if code == start else "parent"
                 why = (
                     f"{code}'s jurisdiction contains the point and it handles {category}."
@@ -75,7 +93,7 @@ class OfficeDirectory:
                 return RoutingDecision(code, rule, why, tuple(considered))
             for department in self._departments.get(code, ()):
                 considered.append(department.code)
-                if department.handles(category):
+                if department.handles(category) and department.code not in exclude:
                     return RoutingDecision(
                         department.code,
                         "department",

@@ -27,8 +27,9 @@ from models.entities import (
     Office,
     OutboxMessage,
     Report,
-    office_categories,
+    RoutingOverride,
 )
+from models.routing_rules import current_version
 from routing.classify import TextClassifier
 from routing.geometry import JurisdictionIndex
 from routing.rules import OfficeDirectory, OfficeNode, RoutingDecision
@@ -42,6 +43,7 @@ class RoutingContext:
     """Offices as routing needs them, built once and reused until an office changes."""
 
     stamp: tuple[Any, ...]
+    rule_version: int | None
     index: JurisdictionIndex
     directory: OfficeDirectory
     office_ids: dict[str, int]
@@ -52,9 +54,9 @@ _cached_context: RoutingContext | None = None
 
 
 def _offices_stamp(session: Session) -> tuple[Any, ...]:
+    # Rule changes bump the version; polygon or active-flag edits bump updated_at.
     offices = session.execute(select(func.count(), func.max(Office.updated_at))).one()
-    links = session.scalar(select(func.count()).select_from(office_categories))
-    return (offices[0], str(offices[1]), links)
+    return (current_version(session), offices[0], str(offices[1]))
 
 
 def routing_context(session: Session) -> RoutingContext:
@@ -70,18 +72,27 @@ def routing_context(session: Session) -> RoutingContext:
             for office in offices
             if office.jurisdiction is not None and office.active
         )
+        overrides = {
+            (codes[o.area_office_id], o.category_code): codes[o.office_id]
+            for o in session.scalars(select(RoutingOverride))
+        }
         directory = OfficeDirectory(
-            OfficeNode(
-                code=office.code,
-                kind=office.kind,
-                parent=codes.get(office.parent_id) if office.parent_id else None,
-                categories=frozenset(c.code for c in office.categories),
-                has_jurisdiction=office.jurisdiction is not None,
-                active=office.active,
-            )
-            for office in offices
+            (
+                OfficeNode(
+                    code=office.code,
+                    kind=office.kind,
+                    parent=codes.get(office.parent_id) if office.parent_id else None,
+                    categories=frozenset(c.code for c in office.categories),
+                    has_jurisdiction=office.jurisdiction is not None,
+                    active=office.active,
+                )
+                for office in offices
+            ),
+            overrides,
         )
-        _cached_context = RoutingContext(stamp, index, directory, {v: k for k, v in codes.items()})
+        _cached_context = RoutingContext(
+            stamp, stamp[0], index, directory, {v: k for k, v in codes.items()}
+        )
         return _cached_context
 
 
@@ -138,6 +149,7 @@ def process_report(
     choice = choose_category(report, classifier, threshold)
     context = routing_context(session)
     decision: RoutingDecision | None = None
+    containing: list[str] = []
     if choice.category is not None and report.lat is not None and report.lon is not None:
         containing = context.index.containing(report.lon, report.lat)
         decision = context.directory.route(containing, choice.category)
@@ -161,6 +173,8 @@ def process_report(
     routing_json: dict[str, Any] = {}
     if decision is not None:
         routing_json = {
+            "rule_version": context.rule_version,
+            "polygon": containing[0] if containing else None,
             "office": decision.office,
             "rule": decision.rule,
             "explanation": decision.explanation,
@@ -179,6 +193,7 @@ def process_report(
         classification=choice.as_json(),
         office_id=office_id,
         routing=routing_json,
+        rule_version=context.rule_version,
         lat=report.lat,
         lon=report.lon,
         address=report.address,
@@ -285,3 +300,88 @@ def _write_notifications(
                 payload=payload,
             )
         )
+
+
+REJECTED = "rejected"
+
+
+class NotTheCaseOffice(Exception):
+    """Only the office a case sits with can reject it."""
+
+
+def reject_and_reroute(
+    session: Session,
+    case: Case,
+    office_code: str,
+    reason: str,
+    actor: str,
+    now: datetime | None = None,
+) -> Case:
+    """The office says the case is not its own: route it again without that office, nor any
+    office that rejected it before (so it never bounces), else send it to triage."""
+    now = now or utcnow()
+    if case.status != CASE_ROUTED or case.office is None or case.office.code != office_code:
+        raise NotTheCaseOffice(office_code)
+    context = routing_context(session)
+    rejected_by = {
+        event.office.code for event in case.events if event.action == REJECTED and event.office
+    } | {office_code}
+    rejecting_office_id = case.office_id
+    case.events.append(
+        CaseEvent(
+            at=now,
+            actor=actor,
+            action=REJECTED,
+            from_status=CASE_ROUTED,
+            to_status=CASE_RECEIVED,
+            office_id=rejecting_office_id,
+            note=reason,
+            detail={"excluded": sorted(rejected_by)},
+        )
+    )
+    decision: RoutingDecision | None = None
+    containing: list[str] = []
+    if case.category_code and case.lat is not None and case.lon is not None:
+        containing = context.index.containing(case.lon, case.lat)
+        decision = context.directory.route(containing, case.category_code, frozenset(rejected_by))
+    routed = decision is not None and decision.office is not None
+    routing_json: dict[str, Any] = {
+        "rule_version": context.rule_version,
+        "polygon": containing[0] if containing else None,
+        "excluded": sorted(rejected_by),
+    }
+    if decision is not None:
+        routing_json |= {
+            "office": decision.office,
+            "rule": decision.rule,
+            "explanation": decision.explanation,
+            "considered": list(decision.considered),
+        }
+    if not routed:
+        routing_json["triage_reason"] = decision.rule if decision else "no_location"
+    case.routing = routing_json
+    case.rule_version = context.rule_version
+    case.status = CASE_ROUTED if routed else CASE_TRIAGE
+    new_office_id = context.office_ids[decision.office] if routed and decision else None
+    case.office = session.get(Office, new_office_id) if new_office_id else None
+    case.updated_at = now
+    case.events.append(
+        CaseEvent(
+            at=now,
+            actor=SYSTEM_ACTOR,
+            action="routed" if routed else "triaged",
+            from_status=CASE_RECEIVED,
+            to_status=case.status,
+            office_id=new_office_id,
+            note=decision.explanation
+            if routed and decision
+            else "Sent to triage: no other office handles it here.",
+            detail=routing_json,
+        )
+    )
+    session.flush()
+    first_report = case.reports[0]
+    _write_notifications(
+        session, case, first_report, decision.office if routed and decision else None
+    )
+    return case

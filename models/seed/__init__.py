@@ -11,7 +11,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.entities import Category, Office
+from models.entities import Category, Office, RuleVersion
+from models.routing_rules import current_rules, record_version
 
 # Categories for which no published limit was found get a working default, named as ours.
 DEFAULT_LIMIT_URGENT = "1 working day"
@@ -72,7 +73,14 @@ def load_demo_city(session: Session) -> int:
         session.add(office)
         offices[office.code] = office
     session.flush()
+    if current_rules(session) != _latest_rules(session):
+        record_version(session, "system:seed", "demo city loaded")
     return len(rows)
+
+
+def _latest_rules(session: Session) -> dict[str, Any] | None:
+    latest = session.scalar(select(RuleVersion).order_by(RuleVersion.id.desc()).limit(1))
+    return latest.rules if latest else None
 
 
 def has_offices(session: Session) -> bool:

@@ -134,3 +134,31 @@ def test_multipolygon_with_hole() -> None:
     assert index.containing(0.5, 0.5) == ["M"]
     assert index.containing(2, 2) == []
     assert index.containing(10.5, 10.5) == ["M"]
+
+
+def test_area_override_wins_inside_its_area(index: JurisdictionIndex) -> None:
+    base = [
+        OfficeNode("D", "district", None, frozenset({"other"}), True),
+        OfficeNode("S1", "street", "D", frozenset(), True),
+        OfficeNode("C1", "community", "S1", frozenset({"bin_overflow"}), True),
+        OfficeNode("C3", "community", "D", frozenset({"bin_overflow"}), True),
+        OfficeNode("DEP", "department", "D", frozenset(), False),
+    ]
+    directory = OfficeDirectory(base, {("S1", "bin_overflow"): "DEP"})
+    # C1 handles it itself: the most specific level decides before the street's override
+    assert directory.route(index.containing(1, 1), "bin_overflow").office == "C1"
+    directory = OfficeDirectory(base, {("C1", "bin_overflow"): "DEP"})
+    decision = directory.route(index.containing(1, 1), "bin_overflow")
+    assert decision.office == "DEP" and decision.rule == "override"
+    # outside the area the override does nothing
+    assert directory.route(index.containing(3, 3), "bin_overflow").office == "C3"
+
+
+def test_rejecting_offices_are_never_chosen_again(index, directory) -> None:
+    containing = index.containing(1, 1)
+    first = directory.route(containing, "illegal_parking")
+    assert first.office == "S1"
+    second = directory.route(containing, "illegal_parking", exclude=frozenset({"S1"}))
+    assert second.office is None and second.rule == NO_OFFICE_HANDLES
+    department = directory.route(containing, "manhole_cover", exclude=frozenset({"DEP-A"}))
+    assert department.office == "DEP-B"
