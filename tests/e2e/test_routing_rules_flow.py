@@ -1,0 +1,61 @@
+"""Rule changes made through the admin API steer what the real worker does next."""
+
+from __future__ import annotations
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import delete
+
+from models.entities import RoutingOverride
+from models.routing_rules import record_version
+from models.session import unit_of_work
+from tests.conftest import make_key
+from tests.e2e.test_worker_flow import wait_until_processed
+from tests.helpers import sample_point
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def admin(sessions) -> dict[str, str]:
+    yield {"Authorization": f"Bearer {make_key(sessions, role='admin')}"}
+    with unit_of_work(sessions) as session:
+        if session.execute(delete(RoutingOverride)).rowcount:
+            record_version(session, "test", "overrides removed")
+
+
+def test_override_then_rejection_through_the_worker(
+    worker, client: FlaskClient, auth, admin, sessions
+) -> None:
+    point = sample_point("PD-DT-03")
+    changed = client.put(
+        "/api/v1/admin/overrides",
+        json={"area": "PD-DT", "category": "street_vending", "office": "PD-DT-03", "note": "pilot"},
+        headers=admin,
+    ).get_json()
+    created = client.post(
+        "/api/v1/reports",
+        json={
+            "text": "路边摆摊卖水果 占了半条路",
+            "category": "street_vending",
+            "lat": point["lat"],
+            "lon": point["lon"],
+        },
+        headers=auth,
+    )
+    report = wait_until_processed(client, created.get_json()["id"])
+    assert report["office"]["code"] == "PD-DT-03"
+    assert report["routing"]["rule"] == "override"
+    assert report["routing"]["rule_version"] == changed["version"]
+    assert report["routing"]["polygon"] == "PD-DT-03"
+
+    office = {
+        "Authorization": f"Bearer {make_key(sessions, role='office', office_code='PD-DT-03')}"
+    }
+    rejected = client.post(
+        f"/api/v1/cases/{report['case_id']}/reject", json={"reason": "占道归街道管"}, headers=office
+    ).get_json()
+    assert rejected["office"] == "PD-DT" and rejected["status"] == "routed"
+    after = client.get(f"/api/v1/reports/{report['id']}").get_json()
+    assert after["office"]["code"] == "PD-DT"
+    assert [e["action"] for e in after["events"]][-2:] == ["rejected", "routed"]
