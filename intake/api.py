@@ -125,6 +125,7 @@ def get_report(report_id: int) -> ResponseReturnValue:
             selectinload(Report.case).selectinload(Case.events).selectinload(CaseEvent.office),
             selectinload(Report.case).selectinload(Case.office),
             selectinload(Report.case).selectinload(Case.category),
+            selectinload(Report.case).selectinload(Case.reports),
         )
     )
     if report is None:
@@ -205,6 +206,8 @@ def report_view(report: Report) -> dict[str, Any]:
         "office": None,
         "routing": {},
         "due_at": None,
+        "reports_in_case": 0,
+        "reporters_in_case": 0,
         "events": [],
         "status_url": url_for("api.get_report", report_id=report.id, _external=True),
     }
@@ -221,6 +224,8 @@ def report_view(report: Report) -> dict[str, Any]:
         office=_office_ref(case.office),
         routing=case.routing,
         due_at=case.due_at,
+        reports_in_case=len(case.reports),
+        reporters_in_case=len({r.reporter_id for r in case.reports}),
         events=[
             {
                 "at": event.at,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from typing import Any
+
+from flask import Blueprint, request, url_for
 from flask.typing import ResponseReturnValue
 from marshmallow import RAISE, Schema, fields, validate
 from sqlalchemy import select
@@ -10,9 +12,11 @@ from sqlalchemy.orm import selectinload
 
 from intake import db
 from intake.auth import bearer_key
-from intake.errors import ApiError
+from intake.errors import ApiError, field_error
+from intake.filing import enqueue_processing
 from models.entities import Case, CaseEvent
-from workers.pipeline import NotTheCaseOffice, reject_and_reroute
+from models.session import run_after_commit
+from workers.pipeline import NotTheCaseOffice, reject_and_reroute, split_report
 
 bp = Blueprint("cases", __name__, url_prefix="/api/v1/cases")
 
@@ -22,6 +26,48 @@ class RejectIn(Schema):
         unknown = RAISE
 
     reason = fields.String(required=True, validate=validate.Length(min=2, max=1000))
+
+
+class SplitIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    report_id = fields.Integer(required=True, strict=True)
+
+
+@bp.post("/<int:case_id>/split")
+def split(case_id: int) -> ResponseReturnValue:
+    session = db.write_session()
+    key = bearer_key(session, "office")
+    data = SplitIn().load(_json_object())
+    case = session.scalar(
+        select(Case).where(Case.id == case_id).options(selectinload(Case.reports)).with_for_update()
+    )
+    if case is None:
+        raise ApiError(404, "not_found", f"No case {case_id}.")
+    assert key.office is not None
+    if case.office_id != key.office_id:
+        raise ApiError(409, "not_your_case", f"Case {case_id} is not in {key.office.code}'s queue.")
+    report = next((r for r in case.reports if r.id == data["report_id"]), None)
+    if report is None:
+        raise field_error("report_id", f"Report {data['report_id']} is not part of case {case_id}.")
+    if len(case.reports) == 1:
+        raise ApiError(409, "only_report", "A case's only report cannot be split out of it.")
+    split_report(session, case, report, f"office:{key.office.code}")
+    report_id = report.id
+    run_after_commit(session, lambda: enqueue_processing(report_id))
+    session.commit()
+    status_url = url_for("api.get_report", report_id=report_id, _external=True)
+    return {"case_id": case_id, "report_id": report_id, "status_url": status_url}, 202
+
+
+def _json_object() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(
+            400, "bad_request", "The body must be a JSON object.", {"_body": ["Not a JSON object."]}
+        )
+    return body
 
 
 @bp.post("/<int:case_id>/reject")

@@ -105,7 +105,15 @@ SPEC: dict[str, Any] = {
                     "at": {"type": "string", "format": "date-time"},
                     "action": {
                         "type": "string",
-                        "enum": ["received", "classified", "routed", "triaged", "rejected"],
+                        "enum": [
+                            "received",
+                            "classified",
+                            "routed",
+                            "triaged",
+                            "rejected",
+                            "merged",
+                            "split",
+                        ],
                     },
                     "from_status": {"type": ["string", "null"]},
                     "to_status": {"type": "string"},
@@ -150,6 +158,11 @@ SPEC: dict[str, Any] = {
                     "office": OFFICE_REF,
                     "routing": {"type": "object"},
                     "due_at": {"type": ["string", "null"], "format": "date-time"},
+                    "reports_in_case": {
+                        "type": "integer",
+                        "description": "Reports joined ('me too').",
+                    },
+                    "reporters_in_case": {"type": "integer"},
                     "events": {"type": "array", "items": _ref("Event")},
                     "status_url": {"type": "string"},
                 },
@@ -362,6 +375,39 @@ SPEC: dict[str, Any] = {
                     "404": _error("No such case."),
                     "409": _error("The case is not in this office's queue."),
                     "422": _error("Invalid fields."),
+                },
+            }
+        },
+        "/api/v1/cases/{case_id}/split": {
+            "post": {
+                "summary": "Take a wrongly merged report out of its case; it is processed alone",
+                "security": [{"bearer": []}],
+                "parameters": [_path_int("case_id")],
+                "requestBody": _json_body(
+                    {
+                        "type": "object",
+                        "required": ["report_id"],
+                        "additionalProperties": False,
+                        "properties": {"report_id": {"type": "integer"}},
+                    }
+                ),
+                "responses": {
+                    "202": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "case_id": {"type": "integer"},
+                                "report_id": {"type": "integer"},
+                                "status_url": {"type": "string"},
+                            },
+                        },
+                        "Split; the report is being classified and routed on its own.",
+                    ),
+                    "401": _error("Missing or unknown key."),
+                    "403": _error("Not an office key."),
+                    "404": _error("No such case."),
+                    "409": _error("Not this office's case, or its only report."),
+                    "422": _error("The report is not part of this case."),
                 },
             }
         },

@@ -135,6 +135,8 @@ class ReportOut(Schema):
     office = fields.Nested(OfficeRef, allow_none=True)
     routing = fields.Dict()
     due_at = fields.AwareDateTime(allow_none=True)
+    reports_in_case = fields.Integer()
+    reporters_in_case = fields.Integer()
     events = fields.List(fields.Nested(EventOut))
     status_url = fields.String()
 

@@ -69,6 +69,10 @@ class Category(Base):
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)
     handled_by: Mapped[str] = mapped_column(String(100), default="")
     position: Mapped[int] = mapped_column(Integer, default=0)
+    # A new report this close to an open case of this category, this soon after it opened,
+    # joins the case ("me too") instead of opening another.
+    merge_radius_m: Mapped[float] = mapped_column(Float, default=50.0, server_default="50")
+    merge_window_hours: Mapped[float] = mapped_column(Float, default=24.0, server_default="24")
 
 
 class Office(Base):
@@ -190,6 +194,8 @@ class Report(Base):
     state: Mapped[str] = mapped_column(String(20), default=REPORT_RECEIVED, index=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when an office split the report out of a case it was wrongly merged into.
+    no_merge: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     # Set by the sweep, so a report whose message is merely queued is not enqueued again and again.
     last_enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)

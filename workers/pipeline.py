@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -32,10 +32,13 @@ from models.entities import (
 from models.routing_rules import current_version
 from routing.classify import TextClassifier
 from routing.geometry import JurisdictionIndex
+from routing.merge import OpenCase, bounding_box, find_match
 from routing.rules import OfficeDirectory, OfficeNode, RoutingDecision
 from routing.sla import WorkingCalendar, due_at, parse_time_limit
 
 SYSTEM_ACTOR = "system:pipeline"
+# Cases a "me too" report may join: still waiting for or sitting with an office.
+OPEN_CASE_STATUSES = (CASE_TRIAGE, CASE_ROUTED)
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,10 @@ def process_report(
         return None
     now = now or utcnow()
     choice = choose_category(report, classifier, threshold)
+    if choice.category is not None and report.lat is not None and report.lon is not None:
+        joined = _join_open_case(session, report, choice, now)
+        if joined is not None or report.state != REPORT_RECEIVED:
+            return joined
     context = routing_context(session)
     decision: RoutingDecision | None = None
     containing: list[str] = []
@@ -252,6 +259,107 @@ def process_report(
     )
     _write_notifications(session, case, report, decision.office if routed and decision else None)
     return case
+
+
+def _join_open_case(
+    session: Session, report: Report, choice: CategoryChoice, now: datetime
+) -> Case | None:
+    """Join the report to an open case of the same problem, if there is one. Returns the case,
+    or None when the report needs a case of its own."""
+    if report.no_merge or choice.category is None or report.lat is None or report.lon is None:
+        return None
+    category = session.get(Category, choice.category)
+    if category is None:
+        return None
+    window = timedelta(hours=category.merge_window_hours)
+    min_lat, max_lat, min_lon, max_lon = bounding_box(
+        report.lat, report.lon, category.merge_radius_m
+    )
+    rows = session.execute(
+        select(Case.id, Case.category_code, Case.lat, Case.lon, Case.opened_at).where(
+            Case.category_code == choice.category,
+            Case.status.in_(OPEN_CASE_STATUSES),
+            Case.lat.between(min_lat, max_lat),
+            Case.lon.between(min_lon, max_lon),
+            Case.opened_at >= report.received_at - window,
+        )
+    ).all()
+    match = find_match(
+        choice.category,
+        report.lat,
+        report.lon,
+        report.received_at,
+        (OpenCase(r.id, r.category_code, r.lat, r.lon, r.opened_at) for r in rows),
+        category.merge_radius_m,
+        window,
+    )
+    if match is None:
+        return None
+    claimed = session.execute(
+        update(Report)
+        .where(Report.id == report.id, Report.state == REPORT_RECEIVED)
+        .values(state=REPORT_PROCESSED, processed_at=now, case_id=match.case_id)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
+        report.state = REPORT_PROCESSED  # another run got there first: nothing to do
+        return None
+    case = session.get(Case, match.case_id)
+    assert case is not None
+    session.refresh(report)
+    case.updated_at = now
+    minutes = int(match.age.total_seconds() // 60)
+    case.events.append(
+        CaseEvent(
+            report_id=report.id,
+            at=now,
+            actor=SYSTEM_ACTOR,
+            action="merged",
+            from_status=case.status,
+            to_status=case.status,
+            office_id=case.office_id,
+            note=(
+                f"Report {report.id} is the same problem ('me too'): {match.distance_m:.0f} m "
+                f"away, {minutes} min after the case opened."
+            ),
+            detail={
+                "report_id": report.id,
+                "distance_m": round(match.distance_m, 1),
+                "minutes_after_opening": minutes,
+                "classification": choice.as_json(),
+            },
+        )
+    )
+    session.flush()
+    _write_notifications(session, case, report, case.office.code if case.office else None)
+    return case
+
+
+def split_report(
+    session: Session, case: Case, report: Report, actor: str, now: datetime | None = None
+) -> None:
+    """Take a wrongly merged report out of a case; it is processed again on its own and never
+    merged back. The caller enqueues the processing after commit."""
+    now = now or utcnow()
+    case.events.append(
+        CaseEvent(
+            report_id=report.id,
+            at=now,
+            actor=actor,
+            action="split",
+            from_status=case.status,
+            to_status=case.status,
+            office_id=case.office_id,
+            note=f"Report {report.id} is a different problem; it leaves this case.",
+            detail={"report_id": report.id},
+        )
+    )
+    case.updated_at = now
+    report.case_id = None
+    report.state = REPORT_RECEIVED
+    report.processed_at = None
+    report.no_merge = True
+    session.flush()
 
 
 def _classification_note(choice: CategoryChoice) -> str:

@@ -20,11 +20,13 @@ CALENDAR = WorkingCalendar()
 
 def new_report(sessions: sessionmaker[Session], **fields) -> int:
     point = sample_point()
+    # Reports here are about routing, not "me too": unless a test says so, none joins a case.
     values = {
         "text": "垃圾桶满了溢出来了",
         "lat": point["lat"],
         "lon": point["lon"],
         "fingerprint": "x",
+        "no_merge": True,
     }
     values.update(fields)
     with unit_of_work(sessions) as session:

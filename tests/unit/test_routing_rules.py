@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import random
+
 import pytest
+from shapely.geometry import Point, shape
 
 from routing.geometry import InvalidJurisdiction, JurisdictionIndex, parse_jurisdiction
 from routing.rules import NO_OFFICE_HANDLES, OUTSIDE_JURISDICTION, OfficeDirectory, OfficeNode
@@ -162,3 +165,81 @@ def test_rejecting_offices_are_never_chosen_again(index, directory) -> None:
     assert second.office is None and second.rule == NO_OFFICE_HANDLES
     department = directory.route(containing, "manhole_cover", exclude=frozenset({"DEP-A"}))
     assert department.office == "DEP-B"
+
+
+def brute_force(rows: list[tuple[str, str, dict]], lon: float, lat: float) -> list[str]:
+    # The documented order, computed without the index: kind, then area, then code.
+    rank = {"community": 0, "street": 1, "district": 2}
+    hits = [
+        (rank[kind], shape(geo).area, code)
+        for code, kind, geo in rows
+        if shape(geo).covers(Point(lon, lat))
+    ]
+    return [code for _, _, code in sorted(hits)]
+
+
+def jittered_city(seed: int) -> tuple[list[tuple[str, str, dict]], list[tuple[float, float]]]:
+    """A 6 x 6 grid of irregular communities sharing exact borders (one MultiPolygon with a
+    hole, one enclave in that hole), two streets, one district; and the grid's vertices."""
+    rng = random.Random(seed)
+    n = 6
+    vertex = {
+        (i, j): (
+            j + (rng.uniform(-0.3, 0.3) if 0 < j < n else 0.0),
+            i + (rng.uniform(-0.3, 0.3) if 0 < i < n else 0.0),
+        )
+        for i in range(n + 1)
+        for j in range(n + 1)
+    }
+
+    def ring(i0: int, i1: int, j0: int, j1: int) -> list[tuple[float, float]]:
+        outline = [vertex[i0, j] for j in range(j0, j1)] + [vertex[i, j1] for i in range(i0, i1)]
+        outline += [vertex[i1, j] for j in range(j1, j0, -1)]
+        outline += [vertex[i, j0] for i in range(i1, i0, -1)]
+        return [*outline, outline[0]]
+
+    hole = [(2.4, 2.4), (2.6, 2.4), (2.6, 2.6), (2.4, 2.6), (2.4, 2.4)]
+    rows: list[tuple[str, str, dict]] = [
+        ("D", "district", {"type": "Polygon", "coordinates": [ring(0, n, 0, n)]}),
+        ("S1", "street", {"type": "Polygon", "coordinates": [ring(0, n, 0, 3)]}),
+        ("S2", "street", {"type": "Polygon", "coordinates": [ring(0, n, 3, n)]}),
+        ("E", "community", {"type": "Polygon", "coordinates": [hole]}),
+    ]
+    multi = [[ring(2, 3, 0, 1)], [ring(2, 3, 2, 3), hole[::-1]]]  # (2, 0) and (2, 2), a hole
+    rows.append(("M", "community", {"type": "MultiPolygon", "coordinates": multi}))
+    for i in range(n):
+        for j in range(n):
+            if (i, j) not in {(2, 0), (2, 2)}:
+                geo = {"type": "Polygon", "coordinates": [ring(i, i + 1, j, j + 1)]}
+                rows.append((f"C{i}{j}", "community", geo))
+    return rows, list(vertex.values()) + hole
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_index_agrees_with_brute_force(seed: int) -> None:
+    rows, vertices = jittered_city(seed)
+    index = JurisdictionIndex.from_geojson(rows)
+    rng = random.Random(seed)
+    points = [(rng.uniform(-0.5, 6.5), rng.uniform(-0.5, 6.5)) for _ in range(300)]
+    # on shared borders: vertices (2 to 4 communities), midpoints of the hole's edges
+    points += [*vertices, (2.5, 2.4), (2.4, 2.5)]
+    for lon, lat in points:
+        assert index.containing(lon, lat) == brute_force(rows, lon, lat), (lon, lat)
+
+
+def test_enclave_in_a_multipolygon_hole() -> None:
+    rows, _ = jittered_city(1)
+    index = JurisdictionIndex.from_geojson(rows)
+    assert index.containing(2.5, 2.5) == ["E", "S1", "D"]
+    # on the hole's edge both communities cover the point: the smaller enclave comes first
+    assert index.containing(2.5, 2.4) == ["E", "M", "S1", "D"]
+    assert index.containing(2.5, 2.35) == ["M", "S1", "D"]  # between the hole and the cell edge
+
+
+def test_shared_border_smaller_area_before_lower_code() -> None:
+    index = JurisdictionIndex.from_geojson(
+        [("A", "community", square(0, 0, 2, 2)), ("B", "community", square(2, 0, 3, 2))]
+    )
+    # B is smaller than A: on their border area decides before the code
+    assert index.containing(2, 1) == ["B", "A"]
+    assert index.containing(2, 0) == ["B", "A"]

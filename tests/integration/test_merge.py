@@ -1,0 +1,116 @@
+"""'Me too': a second report of the same problem joins the open case; an office can split a
+wrong one back out."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask.testing import FlaskClient
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from models.entities import Category, Report
+from models.session import unit_of_work
+from routing.merge import distance_m
+from tests.conftest import make_key
+from tests.helpers import sample_point
+from tests.integration.test_pipeline import new_report, run
+
+POINT = sample_point()
+
+
+def nearby(metres_north: float) -> dict[str, float]:
+    return {"lat": POINT["lat"] + metres_north / 111_195, "lon": POINT["lon"]}
+
+
+def test_same_problem_nearby_joins_the_case(client: FlaskClient, sessions) -> None:
+    first = run(sessions, new_report(sessions, no_merge=False))
+    second_id = new_report(sessions, no_merge=False, text="这里垃圾桶满了", **nearby(30))
+    joined = run(sessions, second_id)
+    assert joined is not None and joined.id == first.id
+    assert [e.action for e in joined.events][-1] == "merged"
+    assert joined.events[-1].to_status == joined.status == "routed"
+
+    # both reporters see the same case and its progress
+    view = client.get(f"/api/v1/reports/{second_id}").get_json()
+    assert view["case_id"] == first.id and view["status"] == "routed"
+    assert view["reports_in_case"] == 2 and view["reporters_in_case"] == 2
+    assert view["office"]["code"] == POINT["office"]
+    assert abs(view["events"][-1]["detail"]["distance_m"] - 30) < 1
+
+
+def test_too_far_too_late_or_another_problem_opens_a_new_case(sessions) -> None:
+    first = run(sessions, new_report(sessions, no_merge=False))
+    far = run(sessions, new_report(sessions, no_merge=False, **nearby(80)))
+    late = run(
+        sessions,
+        new_report(sessions, no_merge=False, received_at=first.opened_at + timedelta(hours=25)),
+    )
+    other = run(sessions, new_report(sessions, no_merge=False, requested_category="noise"))
+    assert len({first.id, far.id, late.id, other.id}) == 4
+
+
+def test_radius_and_window_are_set_per_category(sessions) -> None:
+    with unit_of_work(sessions) as session:
+        session.execute(
+            update(Category).where(Category.code == "bin_overflow").values(merge_radius_m=100)
+        )
+    try:
+        first = run(sessions, new_report(sessions, no_merge=False))
+        assert run(sessions, new_report(sessions, no_merge=False, **nearby(80))).id == first.id
+    finally:
+        with unit_of_work(sessions) as session:
+            session.execute(
+                update(Category).where(Category.code == "bin_overflow").values(merge_radius_m=50)
+            )
+
+
+def test_office_splits_a_wrongly_merged_report(client: FlaskClient, sessions, db: Session) -> None:
+    first = run(sessions, new_report(sessions, no_merge=False))
+    wrong_id = new_report(sessions, no_merge=False, **nearby(10))
+    assert run(sessions, wrong_id).id == first.id
+    office = {
+        "Authorization": f"Bearer {make_key(sessions, role='office', office_code=POINT['office'])}"
+    }
+
+    response = client.post(
+        f"/api/v1/cases/{first.id}/split", json={"report_id": wrong_id}, headers=office
+    )
+    assert response.status_code == 202, response.get_json()
+    report = db.get(Report, wrong_id)
+    assert report.state == "received" and report.case_id is None and report.no_merge
+
+    # processed again on its own (as the enqueued task will): a new case, never the old one
+    own = run(sessions, wrong_id)
+    assert own is not None and own.id != first.id
+    history = client.get(f"/api/v1/reports/{first.reports[0].id}").get_json()
+    assert [e["action"] for e in history["events"]][-2:] == ["merged", "split"]
+    assert history["reports_in_case"] == 1
+
+    # the last report cannot be split out, and only the case's office may split
+    assert (
+        client.post(
+            f"/api/v1/cases/{first.id}/split",
+            json={"report_id": first.reports[0].id},
+            headers=office,
+        ).status_code
+        == 409
+    )
+    other = {"Authorization": f"Bearer {make_key(sessions, role='office', office_code='PD-SZ')}"}
+    assert (
+        client.post(
+            f"/api/v1/cases/{own.id}/split", json={"report_id": wrong_id}, headers=other
+        ).status_code
+        == 409
+    )
+    assert (
+        client.post(
+            f"/api/v1/cases/{own.id}/split", json={"report_id": "x"}, headers=office
+        ).status_code
+        == 422
+    )
+
+
+def test_test_offsets_are_metres() -> None:
+    point = nearby(30)
+    assert abs(distance_m(POINT["lat"], POINT["lon"], point["lat"], point["lon"]) - 30) < 0.5
