@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import click
 from sqlalchemy import select
@@ -152,6 +153,101 @@ def create_key(role: str, name: str, occupation: str, platform: str) -> None:
             raise click.BadParameter("reporter, office:<code> or admin", param_hint="--role")
         session.add(row)
     click.echo(key)
+
+
+@main.command(
+    "eval-classifier",
+    help="Evaluate the text classifier: accuracy, macro-F1, per-category precision and recall, "
+    "confusion pairs and triage, on the bundled held-out split and on the real labelled sets "
+    "under --data (default ../shared/data next to the project).",
+)
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder with the shared evaluation data (default: ../shared/data).",
+)
+@click.option(
+    "--threshold",
+    type=float,
+    default=None,
+    help="Triage threshold (default: CITYRELAY_CLASSIFY_THRESHOLD, else 0.45).",
+)
+@click.option(
+    "--set",
+    "set_names",
+    multiple=True,
+    help="Only this evaluation set (repeatable): held-out, newport, multicity, teddycup, "
+    "teddycup-title.",
+)
+def eval_classifier(
+    data_dir: Path | None, threshold: float | None, set_names: tuple[str, ...]
+) -> None:
+    from routing import datasets, evaluate
+    from routing.classify import default_classifier
+
+    folder = data_dir if data_dir is not None else datasets.DEFAULT_DATA_DIR
+    cutoff = threshold if threshold is not None else float(load_settings()["CLASSIFY_THRESHOLD"])
+    unknown = [name for name in set_names if name not in datasets.SET_NAMES]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown set {', '.join(unknown)}; choose from {', '.join(datasets.SET_NAMES)}",
+            param_hint="--set",
+        )
+    found, missing = datasets.available(folder)
+    wanted = list(set_names) or list(datasets.SET_NAMES)
+    classifier = default_classifier()
+    summary: list[tuple[str, evaluate.Report]] = []
+    for name in wanted:
+        if name not in found:
+            continue
+        dataset = datasets.load(name, folder)
+        triples = []
+        for text, gold in dataset.examples:
+            result = classifier.classify(text)
+            triples.append((gold, dataset.label_of(result.category), result.confidence))
+        figures = evaluate.report(triples, cutoff)
+        summary.append((name, figures))
+        _print_eval(dataset.description, name, dataset.skipped, figures)
+    not_found = [name for name in wanted if name in missing]
+    if not_found:
+        click.echo(f"not found under {folder}: {', '.join(not_found)} (skipped)")
+    if summary:
+        click.echo("")
+        click.echo(
+            f"{'set':<16}{'n':>6}{'accuracy':>10}{'macro-F1':>10}{'triaged':>9}"
+            f"{'triage prec':>13}{'auto acc':>10}"
+        )
+        for name, figures in summary:
+            t = figures.triage
+            click.echo(
+                f"{name:<16}{figures.total:>6}{figures.accuracy:>10.1%}{figures.macro_f1:>10.3f}"
+                f"{t.share:>9.1%}{t.precision:>13.1%}{t.auto_accuracy:>10.1%}"
+            )
+
+
+def _print_eval(description: str, name: str, skipped: int, figures) -> None:  # type: ignore[no-untyped-def]
+    t = figures.triage
+    click.echo(f"== {name}: {description}")
+    click.echo(
+        f"reports {figures.total} (left out {skipped})  accuracy {figures.accuracy:.1%}  "
+        f"macro-F1 {figures.macro_f1:.3f}"
+    )
+    click.echo(
+        f"triage at {t.threshold:.2f}: {t.triaged} of {t.total} ({t.share:.1%}); "
+        f"precision {t.precision:.1%} (triaged that were wrong), catches {t.recall:.1%} of "
+        f"errors; accuracy of the rest {t.auto_accuracy:.1%}"
+    )
+    width = max([len(f.label) for f in figures.per_label] + [8])
+    click.echo(f"  {'category':<{width}}  precision  recall  support")
+    for f in figures.per_label:
+        click.echo(f"  {f.label:<{width}}  {f.precision:>9.1%}  {f.recall:>6.1%}  {f.support:>7}")
+    if figures.confusions:
+        click.echo("  top confusions (gold -> predicted):")
+        for gold, predicted, count in figures.confusions:
+            click.echo(f"    {gold} -> {predicted}: {count}")
+    click.echo("")
 
 
 def _require_redis() -> dict[str, object]:

@@ -324,12 +324,25 @@ class TextClassifier:
         weights = np.concatenate([w for _, w in pieces])
         return weights @ self._coef_t[columns] + self._intercept
 
+    def _has_evidence(self, text: str) -> bool:
+        """False for Latin-script text in which not one English word is known ("zzzz qqqq"):
+        its letter n-grams are noise, and scoring them lets a class with many English examples
+        look confident. Such text gets the class priors (the intercepts) instead, which stay
+        well below any sensible triage threshold."""
+        if _HAN.search(text) or len(self._vocabularies) < 2:
+            return True
+        columns, _ = self._vocabularies[1].row(text)
+        return len(columns) > 0 or not _LATIN_WORD.search(text)
+
     def probabilities(self, text: str) -> dict[str, float]:
         """Calibrated probability of every category; empty for text with nothing to classify."""
         normalized = normalize_text(text)
         if not normalized:
             return {}
-        probs = _softmax(self.scores(normalized)[np.newaxis, :] / self._temperature)[0]
+        scores = (
+            self.scores(normalized) if self._has_evidence(normalized) else self._intercept.copy()
+        )
+        probs = _softmax(scores[np.newaxis, :] / self._temperature)[0]
         return {name: float(p) for name, p in zip(self._categories, probs, strict=True)}
 
     def classify(self, text: str) -> Classification:

@@ -347,3 +347,34 @@ def test_train_on_a_small_set_of_examples() -> None:
     assert small.categories == ("manhole_cover", "street_light")
     assert small.classify("井盖丢了").category == "manhole_cover"
     assert small.classify("路灯坏了").category == "street_light"
+
+
+# --- corpus honesty and US-style English -------------------------------------------------------
+
+
+def _bigrams(text: str) -> set[str]:
+    text = normalize_text(text).replace(" ", "")
+    return {text[i : i + 2] for i in range(len(text) - 1)}
+
+
+def test_held_out_split_has_no_near_duplicates_of_train() -> None:
+    # Character-bigram Jaccard similarity: a test report reworded from a train report would
+    # score high and flatter the held-out figures.
+    train = [_bigrams(text) for text, _ in load_corpus("train")]
+    for text, _ in load_corpus("test"):
+        grams = _bigrams(text)
+        closest = max(len(grams & other) / len(grams | other) for other in train)
+        assert closest < 0.6, text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("there is a deep pothole in front of the post office", "road_damage"),
+        ("stop sign was knocked over by a truck", "traffic_facility"),
+        ("graffiti all over the wall behind the pharmacy", "illegal_ads"),
+        ("our garbage was skipped on collection day", "exposed_garbage"),
+    ],
+)
+def test_us_style_english_reports(classifier: TextClassifier, text: str, expected: str) -> None:
+    assert classifier.classify(text).category == expected

@@ -1,0 +1,129 @@
+"""Evaluation-set readers, on tiny synthetic files with the real files' columns."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from routing import datasets
+from routing.classify import load_corpus
+
+SCF_COLUMNS = [
+    "id", "created_at", "status", "organization", "request_type", "summary", "description",
+    "address", "lat", "lng", "reporter_role", "html_url",
+]  # fmt: skip
+TEDDY_COLUMNS = ["source", "msg_id", "title", "detail", "text", "label_l1"]
+
+
+def write_csv(path: Path, columns: list[str], rows: list[dict[str, str]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({column: row.get(column, "") for column in columns})
+
+
+def write_shared(folder: Path) -> None:
+    write_csv(
+        folder / datasets.NEWPORT_FILE,
+        SCF_COLUMNS,
+        [
+            {"request_type": "Pothole Issue", "summary": "Pothole Issue", "description": "hole"},
+            {"request_type": "Street Light Issue", "description": "lamp out"},
+            {"request_type": "Storm Drain", "description": "drain clogged"},
+            {"request_type": "Snow Issue", "description": "not plowed"},
+            {"request_type": "Graffiti Issue", "description": "  "},
+            {"request_type": "", "description": "something"},
+        ],
+    )
+    write_csv(
+        folder / datasets.MULTICITY_FILE,
+        SCF_COLUMNS,
+        [
+            {"request_type": "Streetlight Maintenance: Lamp Out", "description": "dark"},
+            {"request_type": "Illegal Dumping", "description": "couch dumped"},
+            {"request_type": "Dead Animal", "description": "a raccoon"},
+        ],
+    )
+    write_csv(
+        folder / datasets.TEDDYCUP_FILE,
+        TEDDY_COLUMNS,
+        [
+            {"title": "路灯不亮", "detail": "小区门口路灯坏了", "text": "路灯不亮 小区门口路灯坏了",
+             "label_l1": "城乡建设"},
+            {"title": "", "detail": "工地噪音", "text": "工地噪音", "label_l1": "环境保护"},
+            {"title": "学校收费", "detail": "乱收费", "text": "学校收费 乱收费",
+             "label_l1": "教育文体"},
+        ],
+    )  # fmt: skip
+
+
+def test_held_out_is_the_test_split() -> None:
+    held = datasets.held_out()
+    assert list(held.examples) == load_corpus("test")
+    assert held.label_of("noise") == "noise"
+
+
+def test_newport_keeps_mapped_categories_with_text(tmp_path: Path) -> None:
+    write_shared(tmp_path)
+    newport = datasets.newport(tmp_path)
+    assert newport.examples == (
+        ("hole", "pothole / road damage"),
+        ("lamp out", "street light"),
+        ("drain clogged", "storm drain"),
+    )
+    assert newport.skipped == 3
+    assert newport.label_of("road_damage") == "pothole / road damage"
+    assert newport.label_of("bin_overflow") == newport.label_of("exposed_garbage")
+    assert newport.label_of("rider_need") == datasets.NO_COUNTERPART
+
+
+def test_newport_groups_are_all_reachable_from_our_codes() -> None:
+    assert set(datasets.NEWPORT_GROUPS.values()) <= set(datasets.GROUP_OF_CODE.values())
+
+
+def test_multicity_matches_request_type_names(tmp_path: Path) -> None:
+    write_shared(tmp_path)
+    multicity = datasets.multicity(tmp_path)
+    assert multicity.examples == (("dark", "street light"), ("couch dumped", "trash / garbage"))
+    assert multicity.skipped == 1
+    assert datasets.multicity_group("Potholes") == "pothole / road damage"
+    assert datasets.multicity_group("Water Leak") is None
+
+
+def test_teddycup_department_level(tmp_path: Path) -> None:
+    write_shared(tmp_path)
+    teddy = datasets.teddycup(tmp_path)
+    assert teddy.examples == (("路灯不亮 小区门口路灯坏了", "城乡建设"), ("工地噪音", "环境保护"))
+    assert teddy.skipped == 1
+    assert teddy.label_of("noise") == "环境保护"
+    assert teddy.label_of("street_light") == "城乡建设"
+    assert teddy.label_of("other") == datasets.NO_COUNTERPART
+    titles = datasets.teddycup(tmp_path, title_only=True)
+    assert titles.examples == (("路灯不亮", "城乡建设"),)
+
+
+def test_every_code_but_other_has_a_department() -> None:
+    codes = {code for _, code in load_corpus()}
+    assert set(datasets.DEPARTMENT_OF_CODE) == codes - {"other"}
+
+
+def test_available_and_load(tmp_path: Path) -> None:
+    assert datasets.available(tmp_path) == (
+        ["held-out"],
+        ["newport", "multicity", "teddycup", "teddycup-title"],
+    )
+    write_shared(tmp_path)
+    found, missing = datasets.available(tmp_path)
+    assert found == list(datasets.SET_NAMES) and missing == []
+    assert datasets.load("newport", tmp_path).name == "newport"
+    with pytest.raises(ValueError):
+        datasets.load("nope", tmp_path)
+
+
+def test_default_folder_is_next_to_the_project() -> None:
+    expected = datasets.PROJECT_ROOT.parent / "shared" / "data"
+    assert expected == datasets.DEFAULT_DATA_DIR
