@@ -151,8 +151,8 @@ def process_report(
     now = now or utcnow()
     choice = choose_category(report, classifier, threshold)
     if choice.category is not None and report.lat is not None and report.lon is not None:
-        joined = _join_open_case(session, report, choice, now)
-        if joined is not None or report.state != REPORT_RECEIVED:
+        handled, joined = _join_open_case(session, report, choice, now)
+        if handled:
             return joined
     context = routing_context(session)
     decision: RoutingDecision | None = None
@@ -263,14 +263,15 @@ def process_report(
 
 def _join_open_case(
     session: Session, report: Report, choice: CategoryChoice, now: datetime
-) -> Case | None:
-    """Join the report to an open case of the same problem, if there is one. Returns the case,
-    or None when the report needs a case of its own."""
+) -> tuple[bool, Case | None]:
+    """Join the report to an open case of the same problem, if there is one. Returns (handled,
+    case): handled is False when the report needs a case of its own; case is None when another
+    run of the same message already took the report."""
     if report.no_merge or choice.category is None or report.lat is None or report.lon is None:
-        return None
+        return False, None
     category = session.get(Category, choice.category)
     if category is None:
-        return None
+        return False, None
     window = timedelta(hours=category.merge_window_hours)
     min_lat, max_lat, min_lon, max_lon = bounding_box(
         report.lat, report.lon, category.merge_radius_m
@@ -294,7 +295,7 @@ def _join_open_case(
         window,
     )
     if match is None:
-        return None
+        return False, None
     claimed = session.execute(
         update(Report)
         .where(Report.id == report.id, Report.state == REPORT_RECEIVED)
@@ -302,8 +303,7 @@ def _join_open_case(
         .execution_options(synchronize_session=False)
     )
     if claimed.rowcount != 1:
-        report.state = REPORT_PROCESSED  # another run got there first: nothing to do
-        return None
+        return True, None
     case = session.get(Case, match.case_id)
     assert case is not None
     session.refresh(report)
@@ -332,7 +332,7 @@ def _join_open_case(
     )
     session.flush()
     _write_notifications(session, case, report, case.office.code if case.office else None)
-    return case
+    return True, case
 
 
 def split_report(
