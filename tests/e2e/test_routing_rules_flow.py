@@ -59,3 +59,32 @@ def test_override_then_rejection_through_the_worker(
     after = client.get(f"/api/v1/reports/{report['id']}").get_json()
     assert after["office"]["code"] == "PD-DT"
     assert [e["action"] for e in after["events"]][-2:] == ["rejected", "routed"]
+
+
+def test_me_too_and_split_through_the_worker(worker, client: FlaskClient, auth, sessions) -> None:
+    point = sample_point("PD-CJ-02")
+    body = {"text": "这个垃圾桶又满了", "lat": point["lat"], "lon": point["lon"]}
+    first = wait_until_processed(
+        client, client.post("/api/v1/reports", json=body, headers=auth).get_json()["id"]
+    )
+    other = {"Authorization": f"Bearer {make_key(sessions)}"}
+    again = client.post(
+        "/api/v1/reports",
+        json={**body, "text": "垃圾桶满了没人收", "lat": point["lat"] + 0.0002},
+        headers=other,
+    )
+    second = wait_until_processed(client, again.get_json()["id"])
+    assert second["case_id"] == first["case_id"]
+    assert second["reports_in_case"] == 2 and second["reporters_in_case"] == 2
+    assert second["events"][-1]["action"] == "merged"
+
+    office = {
+        "Authorization": f"Bearer {make_key(sessions, role='office', office_code='PD-CJ-02')}"
+    }
+    split = client.post(
+        f"/api/v1/cases/{first['case_id']}/split", json={"report_id": second["id"]}, headers=office
+    )
+    assert split.status_code == 202
+    alone = wait_until_processed(client, second["id"])
+    assert alone["case_id"] != first["case_id"] and alone["status"] == "routed"
+    assert alone["reports_in_case"] == 1
