@@ -259,7 +259,8 @@ def generate_city(n: int, seed: int) -> City:
         parts = [(i, j)] if (i, j) not in partner else [(i, j), partner[i, j]]
         community_parts.append((parts, street_code(*street_of(i, j))))
     for i, j in sorted(enclave_cells):
-        community_parts.append(([], street_code(*street_of(i, j))))  # placeholder, filled below
+        # its rings are filled in below, once every enclave is known
+        community_parts.append(([], street_code(*street_of(i, j))))
     enclave_list = sorted(enclave_cells)
 
     order = list(range(len(community_parts)))

@@ -130,26 +130,7 @@
     });
   }
 
-  function el(tag, attrs, children) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (name) {
-      var value = attrs[name];
-      if (value === null || value === undefined || value === false) {
-        return;
-      }
-      if (name === "text") {
-        node.textContent = value;
-      } else if (name === "className") {
-        node.className = value;
-      } else {
-        node.setAttribute(name, value === true ? "" : value);
-      }
-    });
-    (children || []).forEach(function (child) {
-      node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
-    });
-    return node;
-  }
+  var el = window.CityRelayDom.el;
 
   /* ---------- photo blobs in IndexedDB (memory if IndexedDB is unavailable) ---------- */
 

@@ -27,26 +27,7 @@
     timer: null
   };
 
-  function el(tag, attrs, children) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (name) {
-      var value = attrs[name];
-      if (value === null || value === undefined || value === false) {
-        return;
-      }
-      if (name === "text") {
-        node.textContent = value;
-      } else if (name === "className") {
-        node.className = value;
-      } else {
-        node.setAttribute(name, value);
-      }
-    });
-    (children || []).forEach(function (child) {
-      node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
-    });
-    return node;
-  }
+  var el = window.CityRelayDom.el;
 
   function formatTime(iso, withDate) {
     if (!iso) {
