@@ -27,6 +27,14 @@ class OfficeCategoriesIn(Schema):
     note = fields.String(load_default="", validate=validate.Length(max=1000))
 
 
+class MergeSettingsIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    radius_m = fields.Float(required=True, validate=validate.Range(min=1, max=1000))
+    window_hours = fields.Float(required=True, validate=validate.Range(min=0.25, max=24 * 30))
+
+
 class OverrideIn(Schema):
     class Meta:
         unknown = RAISE
@@ -123,3 +131,22 @@ def put_override() -> ResponseReturnValue:
     version = set_override(session, area, category, office, f"admin-key:{key.id}", data["note"])
     session.commit()
     return _version_view(version, with_rules=True)
+
+
+@bp.put("/categories/<code>/merge")
+def put_merge_settings(code: str) -> ResponseReturnValue:
+    """How close and how soon a new report must be to join an open case of this category."""
+    session = db.write_session()
+    bearer_key(session, "admin")
+    data = MergeSettingsIn().load(_body())
+    category = session.get(Category, code)
+    if category is None:
+        raise field_error("code", f"Unknown category '{code}'.", status=404)
+    category.merge_radius_m = data["radius_m"]
+    category.merge_window_hours = data["window_hours"]
+    session.commit()
+    return {
+        "code": code,
+        "radius_m": category.merge_radius_m,
+        "window_hours": category.merge_window_hours,
+    }

@@ -171,6 +171,8 @@ def list_categories() -> ResponseReturnValue:
             "time_limit_source": c.time_limit_source,
             "urgent": c.urgent,
             "handled_by": c.handled_by,
+            "merge_radius_m": c.merge_radius_m,
+            "merge_window_hours": c.merge_window_hours,
         }
         for c in categories
     ]

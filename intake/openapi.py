@@ -236,6 +236,8 @@ SPEC: dict[str, Any] = {
                     "time_limit_source": {"type": "string"},
                     "urgent": {"type": "boolean"},
                     "handled_by": {"type": "string"},
+                    "merge_radius_m": {"type": "number"},
+                    "merge_window_hours": {"type": "number"},
                 },
             },
         },
@@ -408,6 +410,31 @@ SPEC: dict[str, Any] = {
                     "404": _error("No such case."),
                     "409": _error("Not this office's case, or its only report."),
                     "422": _error("The report is not part of this case."),
+                },
+            }
+        },
+        "/api/v1/admin/categories/{code}/merge": {
+            "put": {
+                "summary": "Set how close and how soon a report joins an open case of a category",
+                "security": [{"bearer": []}],
+                "parameters": [
+                    {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "requestBody": _json_body(
+                    {
+                        "type": "object",
+                        "required": ["radius_m", "window_hours"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "radius_m": {"type": "number", "minimum": 1, "maximum": 1000},
+                            "window_hours": {"type": "number", "minimum": 0.25, "maximum": 720},
+                        },
+                    }
+                ),
+                "responses": {
+                    "200": _json({"type": "object"}, "The settings now in force."),
+                    "404": _error("No such category."),
+                    "422": _error("Invalid fields."),
                 },
             }
         },

@@ -162,3 +162,5 @@ class CategoryOut(Schema):
     time_limit_source = fields.String()
     urgent = fields.Boolean()
     handled_by = fields.String()
+    merge_radius_m = fields.Float()
+    merge_window_hours = fields.Float()

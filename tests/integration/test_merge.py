@@ -114,3 +114,29 @@ def test_office_splits_a_wrongly_merged_report(client: FlaskClient, sessions, db
 def test_test_offsets_are_metres() -> None:
     point = nearby(30)
     assert abs(distance_m(POINT["lat"], POINT["lon"], point["lat"], point["lon"]) - 30) < 0.5
+
+
+def test_admin_sets_merge_radius_and_window(client: FlaskClient, sessions) -> None:
+    admin = {"Authorization": f"Bearer {make_key(sessions, role='admin')}"}
+    url = "/api/v1/admin/categories/bin_overflow/merge"
+    try:
+        response = client.put(url, json={"radius_m": 100, "window_hours": 72}, headers=admin)
+        assert response.get_json() == {
+            "code": "bin_overflow",
+            "radius_m": 100.0,
+            "window_hours": 72.0,
+        }
+        first = run(sessions, new_report(sessions, no_merge=False))
+        assert run(sessions, new_report(sessions, no_merge=False, **nearby(80))).id == first.id
+        listed = {c["code"]: c for c in client.get("/api/v1/categories").get_json()}
+        assert listed["bin_overflow"]["merge_radius_m"] == 100.0
+        bad = client.put(url, json={"radius_m": 0, "window_hours": 72}, headers=admin)
+        assert bad.status_code == 422 and "radius_m" in bad.get_json()["error"]["fields"]
+        missing = client.put(
+            "/api/v1/admin/categories/nope/merge",
+            json={"radius_m": 5, "window_hours": 1},
+            headers=admin,
+        )
+        assert missing.status_code == 404
+    finally:
+        client.put(url, json={"radius_m": 50, "window_hours": 24}, headers=admin)
