@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Blueprint
 from flask.typing import ResponseReturnValue
 from marshmallow import RAISE, Schema, fields, validate
 from sqlalchemy import select
 
 from intake import db
 from intake.auth import bearer_key
-from intake.errors import ApiError, field_error
+from intake.errors import ApiError, field_error, json_object_body
 from models.entities import Category, Office, RuleVersion
 from models.routing_rules import current_rules, current_version, set_office_categories, set_override
 
@@ -57,15 +57,6 @@ def _version_view(version: RuleVersion, with_rules: bool) -> dict[str, Any]:
     return view
 
 
-def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ApiError(
-            400, "bad_request", "The body must be a JSON object.", {"_body": ["Not a JSON object."]}
-        )
-    return body
-
-
 def _office(code: str, field: str) -> Office:
     office = db.write_session().scalar(select(Office).where(Office.code == code))
     if office is None:
@@ -104,7 +95,7 @@ def one_version(version: int) -> ResponseReturnValue:
 def put_office_categories(code: str) -> ResponseReturnValue:
     session = db.write_session()
     key = bearer_key(session, "admin")
-    data = OfficeCategoriesIn().load(_body())
+    data = OfficeCategoriesIn().load(json_object_body())
     office = _office(code, "code")
     known = set(session.scalars(select(Category.code)))
     if unknown := [c for c in data["categories"] if c not in known]:
@@ -120,7 +111,7 @@ def put_office_categories(code: str) -> ResponseReturnValue:
 def put_override() -> ResponseReturnValue:
     session = db.write_session()
     key = bearer_key(session, "admin")
-    data = OverrideIn().load(_body())
+    data = OverrideIn().load(json_object_body())
     area = _office(data["area"], "area")
     if area.jurisdiction is None:
         raise field_error("area", f"{area.code} has no jurisdiction to be an area.")
@@ -138,7 +129,7 @@ def put_merge_settings(code: str) -> ResponseReturnValue:
     """How close and how soon a new report must be to join an open case of this category."""
     session = db.write_session()
     bearer_key(session, "admin")
-    data = MergeSettingsIn().load(_body())
+    data = MergeSettingsIn().load(json_object_body())
     category = session.get(Category, code)
     if category is None:
         raise field_error("code", f"Unknown category '{code}'.", status=404)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from intake import db
 from intake.auth import KEY_PREFIX_CHARS, bearer_key, hash_key, new_key
-from intake.errors import ApiError, field_error
+from intake.errors import ApiError, field_error, json_object_body
 from intake.filing import IdempotencyConflict, NewReport, file_report
 from intake.photos import read_photos
 from intake.schemas import (
@@ -42,12 +42,7 @@ def health() -> ResponseReturnValue:
 def register_reporter() -> ResponseReturnValue:
     """Self-registration for riders without an app: the reporter page calls this once and keeps
     the key on the phone."""
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ApiError(
-            400, "bad_request", "The body must be a JSON object.", {"_body": ["Not a JSON object."]}
-        )
-    data = ReporterIn().load(body)
+    data = ReporterIn().load(json_object_body())
     session = db.write_session()
     reporter = Reporter(
         display_name=data["display_name"].strip() or "骑手",
@@ -253,15 +248,7 @@ def _office_ref(office: Office | None) -> dict[str, str] | None:
 
 def _report_input() -> tuple[dict[str, Any], list[Any]]:
     if request.mimetype == "application/json":
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict):
-            raise ApiError(
-                400,
-                "bad_request",
-                "The body must be a JSON object.",
-                {"_body": ["Not a JSON object."]},
-            )
-        return body, []
+        return json_object_body(), []
     if request.mimetype in {"multipart/form-data", "application/x-www-form-urlencoded"}:
         fields: dict[str, Any] = {k: v for k, v in request.form.items() if k != "photos"}
         unexpected = [name for name in request.files if name != "photos"]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import Blueprint, request, url_for
+from flask import Blueprint, url_for
 from flask.typing import ResponseReturnValue
 from marshmallow import RAISE, Schema, fields, validate
 from sqlalchemy import select
@@ -12,7 +10,7 @@ from sqlalchemy.orm import selectinload
 
 from intake import db
 from intake.auth import bearer_key
-from intake.errors import ApiError, field_error
+from intake.errors import ApiError, field_error, json_object_body
 from intake.filing import enqueue_processing
 from models.entities import Case, CaseEvent
 from models.session import run_after_commit
@@ -39,7 +37,7 @@ class SplitIn(Schema):
 def split(case_id: int) -> ResponseReturnValue:
     session = db.write_session()
     key = bearer_key(session, "office")
-    data = SplitIn().load(_json_object())
+    data = SplitIn().load(json_object_body())
     case = session.scalar(
         select(Case).where(Case.id == case_id).options(selectinload(Case.reports)).with_for_update()
     )
@@ -61,25 +59,11 @@ def split(case_id: int) -> ResponseReturnValue:
     return {"case_id": case_id, "report_id": report_id, "status_url": status_url}, 202
 
 
-def _json_object() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ApiError(
-            400, "bad_request", "The body must be a JSON object.", {"_body": ["Not a JSON object."]}
-        )
-    return body
-
-
 @bp.post("/<int:case_id>/reject")
 def reject(case_id: int) -> ResponseReturnValue:
     session = db.write_session()
     key = bearer_key(session, "office")
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ApiError(
-            400, "bad_request", "The body must be a JSON object.", {"_body": ["Not a JSON object."]}
-        )
-    data = RejectIn().load(body)
+    data = RejectIn().load(json_object_body())
     case = session.scalar(
         select(Case)
         .where(Case.id == case_id)

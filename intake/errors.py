@@ -38,6 +38,16 @@ def field_error(field: str, message: str, status: int = 422) -> ApiError:
     )
 
 
+def json_object_body() -> dict[str, Any]:
+    """The request's JSON body, which must be an object; 400 naming the body otherwise."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(
+            400, "bad_request", "The body must be a JSON object.", {"_body": ["Not a JSON object."]}
+        )
+    return body
+
+
 def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
     error: dict[str, Any] = {"code": code, "message": message}
     if fields:

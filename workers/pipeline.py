@@ -177,21 +177,10 @@ def process_report(
     due = None
     if routed and category is not None:
         due = due_at(report.received_at, parse_time_limit(category.time_limit), calendar)
-    routing_json: dict[str, Any] = {}
-    if decision is not None:
-        routing_json = {
-            "rule_version": context.rule_version,
-            "polygon": containing[0] if containing else None,
-            "office": decision.office,
-            "rule": decision.rule,
-            "explanation": decision.explanation,
-            "considered": list(decision.considered),
-        }
     triage_reason = choice.triage_reason
     if triage_reason is None and not routed:
         triage_reason = decision.rule if decision is not None else "no_location"
-    if triage_reason:
-        routing_json["triage_reason"] = triage_reason
+    routing_json = _routing_record(context, containing, decision, triage_reason)
 
     case = Case(
         status=CASE_ROUTED if routed else CASE_TRIAGE,
@@ -362,6 +351,29 @@ def split_report(
     session.flush()
 
 
+def _routing_record(
+    context: RoutingContext,
+    containing: list[str],
+    decision: RoutingDecision | None,
+    triage_reason: str | None,
+) -> dict[str, Any]:
+    """Why this office: what a case keeps to explain its routing."""
+    record: dict[str, Any] = {
+        "rule_version": context.rule_version,
+        "polygon": containing[0] if containing else None,
+    }
+    if decision is not None:
+        record |= {
+            "office": decision.office,
+            "rule": decision.rule,
+            "explanation": decision.explanation,
+            "considered": list(decision.considered),
+        }
+    if triage_reason:
+        record["triage_reason"] = triage_reason
+    return record
+
+
 def _classification_note(choice: CategoryChoice) -> str:
     if choice.method == "reporter":
         return f"Category {choice.category} chosen by the reporter."
@@ -453,20 +465,9 @@ def reject_and_reroute(
         containing = context.index.containing(case.lon, case.lat)
         decision = context.directory.route(containing, case.category_code, frozenset(rejected_by))
     routed = decision is not None and decision.office is not None
-    routing_json: dict[str, Any] = {
-        "rule_version": context.rule_version,
-        "polygon": containing[0] if containing else None,
-        "excluded": sorted(rejected_by),
-    }
-    if decision is not None:
-        routing_json |= {
-            "office": decision.office,
-            "rule": decision.rule,
-            "explanation": decision.explanation,
-            "considered": list(decision.considered),
-        }
-    if not routed:
-        routing_json["triage_reason"] = decision.rule if decision else "no_location"
+    triage_reason = None if routed else (decision.rule if decision else "no_location")
+    routing_json = _routing_record(context, containing, decision, triage_reason)
+    routing_json["excluded"] = sorted(rejected_by)
     case.routing = routing_json
     case.rule_version = context.rule_version
     case.status = CASE_ROUTED if routed else CASE_TRIAGE
