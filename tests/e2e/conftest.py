@@ -6,7 +6,9 @@ def _clean(clean_database: None) -> None:
     """Every integration test leaves the seeded city as it found it."""
 
 
-@pytest.fixture(scope="package")
+# Module scope: its beat sweeps this run's database, so it must be gone before the tests that
+# check what happens without a sweep.
+@pytest.fixture(scope="module")
 def live_up(test_settings: dict, tmp_path_factory: pytest.TempPathFactory):
     """`cityrelay up` on a free port, on this run's database and Redis."""
     import signal
