@@ -33,14 +33,17 @@ class OpenCase:
     category: str
     lat: float
     lon: float
-    opened_at: datetime
+    # When the case's first report was received (not when a worker got to it), so a backlog
+    # of unprocessed reports cannot push two reports of one problem out of each other's window.
+    first_received_at: datetime
 
 
 @dataclass(frozen=True)
 class MergeMatch:
     case_id: int
     distance_m: float
-    age: timedelta
+    # How far apart in time this report and the case's first report were received.
+    apart: timedelta
 
 
 def find_match(
@@ -52,21 +55,25 @@ def find_match(
     radius_m: float = DEFAULT_RADIUS_M,
     window: timedelta = DEFAULT_WINDOW,
 ) -> MergeMatch | None:
-    """The nearest open case of the same category within ``radius_m`` whose first report came
-    at most ``window`` before this one; ties go to the older case, then the lower id."""
+    """The nearest open case of the same category within ``radius_m`` whose first report was
+    received at most ``window`` before or after this one; ties go to the older case, then the
+    lower id.
+
+    Either order counts: workers do not process reports strictly in the order they arrived (a
+    retry, a busy queue), so a report may reach the pipeline after a case opened from one that
+    was received later."""
     best: tuple[float, datetime, int] | None = None
     for case in candidates:
         if case.category != category:
             continue
-        age = received_at - case.opened_at
-        if age < timedelta(0) or age > window:
+        if abs(received_at - case.first_received_at) > window:
             continue
         distance = distance_m(lat, lon, case.lat, case.lon)
         if distance > radius_m:
             continue
-        key = (distance, case.opened_at, case.id)
+        key = (distance, case.first_received_at, case.id)
         if best is None or key < best:
             best = key
     if best is None:
         return None
-    return MergeMatch(best[2], best[0], received_at - best[1])
+    return MergeMatch(best[2], best[0], abs(received_at - best[1]))

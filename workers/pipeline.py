@@ -6,6 +6,7 @@ outcome. It never commits: the task's unit of work does.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -151,6 +152,7 @@ def process_report(
     now = now or utcnow()
     choice = choose_category(report, classifier, threshold)
     if choice.category is not None and report.lat is not None and report.lon is not None:
+        _serialize_case_opening(session, choice.category)
         handled, joined = _join_open_case(session, report, choice, now)
         if handled:
             return joined
@@ -250,6 +252,22 @@ def process_report(
     return case
 
 
+def _advisory_lock_key(category_code: str) -> int:
+    digest = hashlib.blake2b(
+        f"cityrelay:open-case:{category_code}".encode(), digest_size=8
+    ).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _serialize_case_opening(session: Session, category_code: str) -> None:
+    """Two workers processing reports of the same problem at the same moment would each find
+    no open case to join and open two. On PostgreSQL a transaction-scoped advisory lock per
+    category makes the search and the new case one step until commit; SQLite needs none,
+    because its writers already run one at a time (BEGIN IMMEDIATE)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(_advisory_lock_key(category_code))))
+
+
 def _join_open_case(
     session: Session, report: Report, choice: CategoryChoice, now: datetime
 ) -> tuple[bool, Case | None]:
@@ -265,21 +283,27 @@ def _join_open_case(
     min_lat, max_lat, min_lon, max_lon = bounding_box(
         report.lat, report.lon, category.merge_radius_m
     )
+    first_received_at = func.min(Report.received_at).label("first_received_at")
     rows = session.execute(
-        select(Case.id, Case.category_code, Case.lat, Case.lon, Case.opened_at).where(
+        select(Case.id, Case.category_code, Case.lat, Case.lon, first_received_at)
+        .join(Report, Report.case_id == Case.id)
+        .where(
             Case.category_code == choice.category,
             Case.status.in_(OPEN_CASE_STATUSES),
             Case.lat.between(min_lat, max_lat),
             Case.lon.between(min_lon, max_lon),
+            # A case opens after its first report arrives, so this only drops cases whose
+            # first report is older than the window.
             Case.opened_at >= report.received_at - window,
         )
+        .group_by(Case.id, Case.category_code, Case.lat, Case.lon)
     ).all()
     match = find_match(
         choice.category,
         report.lat,
         report.lon,
         report.received_at,
-        (OpenCase(r.id, r.category_code, r.lat, r.lon, r.opened_at) for r in rows),
+        (OpenCase(r.id, r.category_code, r.lat, r.lon, r.first_received_at) for r in rows),
         category.merge_radius_m,
         window,
     )
@@ -297,7 +321,7 @@ def _join_open_case(
     assert case is not None
     session.refresh(report)
     case.updated_at = now
-    minutes = int(match.age.total_seconds() // 60)
+    minutes = int(match.apart.total_seconds() // 60)
     case.events.append(
         CaseEvent(
             report_id=report.id,
@@ -309,12 +333,12 @@ def _join_open_case(
             office_id=case.office_id,
             note=(
                 f"Report {report.id} is the same problem ('me too'): {match.distance_m:.0f} m "
-                f"away, {minutes} min after the case opened."
+                f"away, received {minutes} min apart from the case's first report."
             ),
             detail={
                 "report_id": report.id,
                 "distance_m": round(match.distance_m, 1),
-                "minutes_after_opening": minutes,
+                "minutes_apart": minutes,
                 "classification": choice.as_json(),
             },
         )

@@ -3,18 +3,21 @@ wrong one back out."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 from flask.testing import FlaskClient
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from models.entities import Category, Report
+from models.entities import Case, Category, Report
 from models.session import unit_of_work
+from routing.classify import default_classifier
 from routing.merge import distance_m
 from tests.conftest import make_key
 from tests.helpers import sample_point
-from tests.integration.test_pipeline import new_report, run
+from tests.integration.test_pipeline import CALENDAR, new_report, run
+from workers.pipeline import process_report
 
 POINT = sample_point()
 
@@ -63,6 +66,33 @@ def test_radius_and_window_are_set_per_category(sessions) -> None:
             session.execute(
                 update(Category).where(Category.code == "bin_overflow").values(merge_radius_m=50)
             )
+
+
+def test_two_reports_of_one_spot_at_the_same_moment_open_one_case(sessions) -> None:
+    # Two workers, one report each: the second starts while the first worker's new case is not
+    # yet committed. It must wait for that commit and join the case, not open a second one.
+    first_id = new_report(sessions, no_merge=False)
+    second_id = new_report(sessions, no_merge=False, text="这里垃圾桶满了", **nearby(20))
+    second: list[Case | None] = []
+    with unit_of_work(sessions) as session:
+        first = process_report(
+            session,
+            first_id,
+            classifier=default_classifier(),
+            threshold=0.45,
+            calendar=CALENDAR,
+        )
+        assert first is not None
+        session.flush()
+        first_case_id = first.id
+        other_worker = threading.Thread(target=lambda: second.append(run(sessions, second_id)))
+        other_worker.start()
+        other_worker.join(timeout=0.5)
+        assert other_worker.is_alive(), "the second report did not wait for the first case"
+    other_worker.join(timeout=60)
+    assert not other_worker.is_alive()
+    assert second and second[0] is not None and second[0].id == first_case_id
+    assert second[0].events[-1].action == "merged"
 
 
 def test_office_splits_a_wrongly_merged_report(client: FlaskClient, sessions, db: Session) -> None:

@@ -34,13 +34,19 @@ def test_nearest_same_category_within_radius_and_window() -> None:
     candidates = [case(1, 40, 2), case(2, 10, 2), case(3, 5, 2, "noise"), case(4, 3, 30)]
     match = find_match("bin_overflow", LAT, LON, T0, candidates)
     assert match is not None and match.case_id == 2
-    assert abs(match.distance_m - 10) < 0.2 and match.age == timedelta(hours=2)
+    assert abs(match.distance_m - 10) < 0.2 and match.apart == timedelta(hours=2)
 
 
 def test_nothing_close_enough() -> None:
     assert find_match("bin_overflow", LAT, LON, T0, [case(1, 60, 1)]) is None
     assert find_match("bin_overflow", LAT, LON, T0, [case(1, 10, 25)]) is None
-    assert find_match("bin_overflow", LAT, LON, T0, [case(1, 10, -1)]) is None  # from the future
+    assert find_match("bin_overflow", LAT, LON, T0, [case(1, 10, -25)]) is None
+
+
+def test_a_report_processed_after_a_later_one_still_joins() -> None:
+    # Received an hour before the case's first report, but a worker got to it afterwards.
+    match = find_match("bin_overflow", LAT, LON, T0, [case(1, 10, -1)])
+    assert match is not None and match.case_id == 1 and match.apart == timedelta(hours=1)
 
 
 def test_radius_and_window_per_category() -> None:
