@@ -158,7 +158,8 @@ def create_key(role: str, name: str, occupation: str, platform: str) -> None:
 @main.command(
     "eval-classifier",
     help="Evaluate the text classifier: accuracy, macro-F1, per-category precision and recall, "
-    "confusion pairs and triage, on the bundled held-out split and on the real labelled sets "
+    "confusion pairs and triage, on the bundled held-out split (short rider-style reports, and "
+    "long descriptions apart) and on the real labelled sets "
     "under --data (default ../shared/data next to the project).",
 )
 @click.option(
@@ -178,8 +179,8 @@ def create_key(role: str, name: str, occupation: str, platform: str) -> None:
     "--set",
     "set_names",
     multiple=True,
-    help="Only this evaluation set (repeatable): held-out, newport, multicity, teddycup, "
-    "teddycup-title.",
+    help="Only this evaluation set (repeatable): held-out, held-out-long, newport, multicity, "
+    "teddycup, teddycup-title.",
 )
 def eval_classifier(
     data_dir: Path | None, threshold: float | None, set_names: tuple[str, ...]

@@ -40,11 +40,22 @@ def _identity(code: str) -> str:
 
 
 def held_out() -> EvalSet:
-    """The bundled corpus's test split: rider-style reports never used in training."""
+    """The bundled corpus's test split, short (rider-style) reports: never used in training,
+    and the split the classifier's targets are measured on."""
     return EvalSet(
         name="held-out",
-        description="CityRelay rider-style test split (routing/data/corpus.csv)",
-        examples=tuple(load_corpus("test")),
+        description="CityRelay rider-style test split, short reports (routing/data/corpus.csv)",
+        examples=tuple(load_corpus("test", "short")),
+        label_of=_identity,
+    )
+
+
+def held_out_long() -> EvalSet:
+    """The bundled corpus's test split, long (resident-style) descriptions."""
+    return EvalSet(
+        name="held-out-long",
+        description="CityRelay test split, long resident-style descriptions",
+        examples=tuple(load_corpus("test", "long")),
         label_of=_identity,
     )
 
@@ -224,6 +235,7 @@ def teddycup(data_dir: Path, *, title_only: bool = False) -> EvalSet:
 # name → (file it needs under the data folder, reader); the held-out split needs no file.
 READERS: Mapping[str, tuple[Path | None, Callable[[Path], EvalSet]]] = {
     "held-out": (None, lambda _folder: held_out()),
+    "held-out-long": (None, lambda _folder: held_out_long()),
     "newport": (NEWPORT_FILE, newport),
     "multicity": (MULTICITY_FILE, multicity),
     "teddycup": (TEDDYCUP_FILE, teddycup),

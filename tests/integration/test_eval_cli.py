@@ -22,7 +22,7 @@ def test_eval_classifier_on_every_set(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["eval-classifier", "--data", str(tmp_path)])
     assert result.exit_code == 0, result.output
     out = result.output
-    for name in ("held-out", "newport", "multicity", "teddycup", "teddycup-title"):
+    for name in ("held-out", "held-out-long", "newport", "multicity", "teddycup", "teddycup-title"):
         assert f"== {name}:" in out
     assert "not found" not in out
     assert "precision" in out and "recall" in out and "macro-F1" in out

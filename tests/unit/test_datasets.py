@@ -63,8 +63,13 @@ def write_shared(folder: Path) -> None:
 
 def test_held_out_is_the_test_split() -> None:
     held = datasets.held_out()
-    assert list(held.examples) == load_corpus("test")
+    assert list(held.examples) == load_corpus("test", "short")
     assert held.label_of("noise") == "noise"
+    long = datasets.held_out_long()
+    assert list(long.examples) == load_corpus("test", "long")
+    assert sorted(held.examples + long.examples) == sorted(load_corpus("test"))
+    assert all(len(text) <= 60 for text, _ in held.examples)
+    assert all(len(text) > 60 for text, _ in long.examples)
 
 
 def test_newport_keeps_mapped_categories_with_text(tmp_path: Path) -> None:
@@ -113,7 +118,7 @@ def test_every_code_but_other_has_a_department() -> None:
 
 def test_available_and_load(tmp_path: Path) -> None:
     assert datasets.available(tmp_path) == (
-        ["held-out"],
+        ["held-out", "held-out-long"],
         ["newport", "multicity", "teddycup", "teddycup-title"],
     )
     write_shared(tmp_path)
