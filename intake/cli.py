@@ -179,8 +179,8 @@ def create_key(role: str, name: str, occupation: str, platform: str) -> None:
     "--set",
     "set_names",
     multiple=True,
-    help="Only this evaluation set (repeatable): held-out, held-out-long, newport, multicity, "
-    "teddycup, teddycup-title.",
+    help="Only this evaluation set (repeatable): held-out, held-out-long, newport, newport-dev, "
+    "newport-test, multicity, teddycup, teddycup-title.",
 )
 def eval_classifier(
     data_dir: Path | None, threshold: float | None, set_names: tuple[str, ...]

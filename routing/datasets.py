@@ -124,21 +124,33 @@ def _read_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def newport(data_dir: Path) -> EvalSet:
-    """SeeClickFix Newport RI. Only the free-text ``description`` is classified: ``summary``
-    usually repeats the category the reporter picked, which would hand the model the answer."""
+NEWPORT_HALVES = ("dev", "test")
+
+
+def newport_half(issue_id: str) -> str:
+    """Which half of the Newport set an issue belongs to: even ids are the development half,
+    whose errors may be studied, odd ids the test half, which is only ever scored. Ids were
+    handed out in time order across all categories, so parity splits every category evenly."""
+    return NEWPORT_HALVES[int(issue_id) % 2]
+
+
+def newport(data_dir: Path, half: str | None = None) -> EvalSet:
+    """SeeClickFix Newport RI, all of it or one half. Only the free-text ``description`` is
+    classified: ``summary`` usually repeats the category the reporter picked, which would hand
+    the model the answer."""
     examples: list[tuple[str, str]] = []
     skipped = 0
     for row in _read_rows(data_dir / NEWPORT_FILE):
         group = NEWPORT_GROUPS.get(row["request_type"].strip())
         text = row["description"].strip()
-        if group is None or not text:
+        if group is None or not text or (half is not None and newport_half(row["id"]) != half):
             skipped += 1
             continue
         examples.append((text, group))
     return EvalSet(
-        name="newport",
-        description="SeeClickFix Newport RI, categories with a clear counterpart (description)",
+        name="newport" if half is None else f"newport-{half}",
+        description="SeeClickFix Newport RI, categories with a clear counterpart (description)"
+        + ("" if half is None else f", {half} half ({'even' if half == 'dev' else 'odd'} ids)"),
         examples=tuple(examples),
         label_of=_group_of,
         skipped=skipped,
@@ -237,6 +249,8 @@ READERS: Mapping[str, tuple[Path | None, Callable[[Path], EvalSet]]] = {
     "held-out": (None, lambda _folder: held_out()),
     "held-out-long": (None, lambda _folder: held_out_long()),
     "newport": (NEWPORT_FILE, newport),
+    "newport-dev": (NEWPORT_FILE, lambda folder: newport(folder, "dev")),
+    "newport-test": (NEWPORT_FILE, lambda folder: newport(folder, "test")),
     "multicity": (MULTICITY_FILE, multicity),
     "teddycup": (TEDDYCUP_FILE, teddycup),
     "teddycup-title": (TEDDYCUP_FILE, lambda folder: teddycup(folder, title_only=True)),

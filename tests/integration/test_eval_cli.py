@@ -8,6 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from intake.cli import main
+from routing import datasets
 from tests.unit.test_datasets import write_shared
 
 
@@ -22,7 +23,7 @@ def test_eval_classifier_on_every_set(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["eval-classifier", "--data", str(tmp_path)])
     assert result.exit_code == 0, result.output
     out = result.output
-    for name in ("held-out", "held-out-long", "newport", "multicity", "teddycup", "teddycup-title"):
+    for name in datasets.SET_NAMES:
         assert f"== {name}:" in out
     assert "not found" not in out
     assert "precision" in out and "recall" in out and "macro-F1" in out

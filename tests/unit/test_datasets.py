@@ -31,12 +31,17 @@ def write_shared(folder: Path) -> None:
         folder / datasets.NEWPORT_FILE,
         SCF_COLUMNS,
         [
-            {"request_type": "Pothole Issue", "summary": "Pothole Issue", "description": "hole"},
-            {"request_type": "Street Light Issue", "description": "lamp out"},
-            {"request_type": "Storm Drain", "description": "drain clogged"},
-            {"request_type": "Snow Issue", "description": "not plowed"},
-            {"request_type": "Graffiti Issue", "description": "  "},
-            {"request_type": "", "description": "something"},
+            {
+                "id": "10",
+                "request_type": "Pothole Issue",
+                "summary": "Pothole Issue",
+                "description": "hole",
+            },
+            {"id": "11", "request_type": "Street Light Issue", "description": "lamp out"},
+            {"id": "12", "request_type": "Storm Drain", "description": "drain clogged"},
+            {"id": "13", "request_type": "Snow Issue", "description": "not plowed"},
+            {"id": "14", "request_type": "Graffiti Issue", "description": "  "},
+            {"id": "15", "request_type": "", "description": "something"},
         ],
     )
     write_csv(
@@ -86,6 +91,17 @@ def test_newport_keeps_mapped_categories_with_text(tmp_path: Path) -> None:
     assert newport.label_of("rider_need") == datasets.NO_COUNTERPART
 
 
+def test_newport_halves_split_by_id_parity(tmp_path: Path) -> None:
+    write_shared(tmp_path)
+    dev = datasets.newport(tmp_path, "dev")
+    test = datasets.newport(tmp_path, "test")
+    assert dev.name == "newport-dev" and test.name == "newport-test"
+    assert dev.examples == (("hole", "pothole / road damage"), ("drain clogged", "storm drain"))
+    assert test.examples == (("lamp out", "street light"),)
+    assert sorted(dev.examples + test.examples) == sorted(datasets.newport(tmp_path).examples)
+    assert datasets.load("newport-test", tmp_path).examples == test.examples
+
+
 def test_newport_groups_are_all_reachable_from_our_codes() -> None:
     assert set(datasets.NEWPORT_GROUPS.values()) <= set(datasets.GROUP_OF_CODE.values())
 
@@ -119,7 +135,7 @@ def test_every_code_but_other_has_a_department() -> None:
 def test_available_and_load(tmp_path: Path) -> None:
     assert datasets.available(tmp_path) == (
         ["held-out", "held-out-long"],
-        ["newport", "multicity", "teddycup", "teddycup-title"],
+        ["newport", "newport-dev", "newport-test", "multicity", "teddycup", "teddycup-title"],
     )
     write_shared(tmp_path)
     found, missing = datasets.available(tmp_path)
