@@ -54,8 +54,8 @@ def measure_load(runs: int) -> list[float]:
     return times
 
 
-def texts_to_time(count: int) -> list[str]:
-    base = [text for text, _ in load_corpus()]
+def texts_to_time(count: int, style: str) -> list[str]:
+    base = [text for text, _ in load_corpus(style=style)]
     texts = []
     i = 0
     while len(texts) < count:
@@ -89,7 +89,8 @@ def main() -> None:
 
     loads = measure_load(args.loads)
     classifier = TextClassifier.from_bundled_corpus()
-    per_report = measure_classify(classifier, texts_to_time(args.reports))
+    per_report = measure_classify(classifier, texts_to_time(args.reports, "short"))
+    per_long = measure_classify(classifier, texts_to_time(args.reports, "long"))
 
     rows = [
         ("model load, fresh process (median)", f"{statistics.median(loads) * 1000:.0f} ms"),
@@ -97,6 +98,11 @@ def main() -> None:
         ("classify, median per report", f"{statistics.median(per_report) * 1000:.3f} ms"),
         ("classify, p95 per report", f"{percentile(per_report, 0.95) * 1000:.3f} ms"),
         ("classify, max per report", f"{max(per_report) * 1000:.3f} ms"),
+        (
+            "classify, median per long description",
+            f"{statistics.median(per_long) * 1000:.3f} ms",
+        ),
+        ("classify, p95 per long description", f"{percentile(per_long, 0.95) * 1000:.3f} ms"),
     ]
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
@@ -111,7 +117,8 @@ def main() -> None:
         "# Classifier benchmark",
         "",
         f"Measured {when} on {machine} with `.venv/bin/python benchmarks/bench_classify.py`",
-        f"({args.loads} loads in fresh processes, {len(per_report)} rider-style reports).",
+        f"({args.loads} loads in fresh processes, {len(per_report)} rider-style reports and "
+        f"{len(per_long)} long resident-style descriptions, each with added noise).",
         "",
         "| measure | value |",
         "|---|---|",

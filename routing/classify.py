@@ -122,11 +122,12 @@ def normalize_text(text: str) -> str:
 
 
 _ENGLISH_TOKEN = r"(?u)\b[a-z][a-z']+\b"
-_LATIN_LETTERS = re.compile(r"[a-z]+")
+_LATIN_LETTERS = re.compile(r"[a-z]{2,}")
 
 
 def _latin_words(text: str) -> str:
-    """Only the Latin-letter words of a normalized text, for the English sub-word features."""
+    """The Latin-letter words of a normalized text, for the English sub-word features. Single
+    letters (B口, a 2 x 4) are left out, as the word features leave them out."""
     return " ".join(_LATIN_LETTERS.findall(text))
 
 
