@@ -354,27 +354,28 @@ class TextClassifier:
         """The softmax temperature fitted on held-out folds of the training examples."""
         return self._temperature
 
-    def _evidence(self, text: str) -> tuple[np.ndarray, np.ndarray] | None:
-        """The known features of already normalized text, or None when it offers no evidence:
-        nothing in it but padding is in the vocabulary (an unseen emoji), or it is Latin-script
-        text in which nothing English is known ("zzzz qqqq"), whose single letters and letter
-        pairs are noise that lets a class with many English examples look confident."""
-        pieces = [vocabulary.row(text) for vocabulary in self._vocabularies]
-        latin_only = not _HAN.search(text) and _LATIN_WORD.search(text) is not None
-        if latin_only and len(pieces) > 1 and not any(len(c) for c, _ in pieces[1:]):
-            return None
-        columns = np.concatenate([c for c, _ in pieces])
-        if all(int(column) in self._blank_columns for column in columns):
-            return None
-        return columns, np.concatenate([w for _, w in pieces])
+    def _rows(self, text: str) -> list[tuple[np.ndarray, np.ndarray]]:
+        return [vocabulary.row(text) for vocabulary in self._vocabularies]
+
+    def _score(self, rows: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        columns = np.concatenate([c for c, _ in rows])
+        weights = np.concatenate([w for _, w in rows])
+        return weights @ self._coef_t[columns] + self._intercept
 
     def scores(self, text: str) -> np.ndarray:
         """Raw per-category scores (in ``categories`` order) of already normalized text, as
         the linear model computes them."""
-        pieces = [vocabulary.row(text) for vocabulary in self._vocabularies]
-        columns = np.concatenate([c for c, _ in pieces])
-        weights = np.concatenate([w for _, w in pieces])
-        return weights @ self._coef_t[columns] + self._intercept
+        return self._score(self._rows(text))
+
+    def _has_evidence(self, text: str, rows: list[tuple[np.ndarray, np.ndarray]]) -> bool:
+        """False when the text's known features say nothing: only padding is in the vocabulary
+        (an emoji never seen in training), or it is Latin-script text in which nothing English
+        is known ("zzzz qqqq"), whose single letters and letter pairs are noise that lets a
+        class with many English examples look confident."""
+        latin_only = not _HAN.search(text) and _LATIN_WORD.search(text) is not None
+        if latin_only and len(rows) > 1 and not any(len(c) for c, _ in rows[1:]):
+            return False
+        return any(int(column) not in self._blank_columns for c, _ in rows for column in c)
 
     def probabilities(self, text: str) -> dict[str, float]:
         """Calibrated probability of every category; empty for text with nothing to classify.
@@ -383,13 +384,11 @@ class TextClassifier:
         normalized = normalize_text(text)
         if not normalized:
             return {}
-        evidence = self._evidence(normalized)
-        if evidence is None:
-            probs = self._priors
+        rows = self._rows(normalized)
+        if self._has_evidence(normalized, rows):
+            probs = _softmax(self._score(rows)[np.newaxis, :] / self._temperature)[0]
         else:
-            columns, weights = evidence
-            scores = weights @ self._coef_t[columns] + self._intercept
-            probs = _softmax(scores[np.newaxis, :] / self._temperature)[0]
+            probs = self._priors
         return {name: float(p) for name, p in zip(self._categories, probs, strict=True)}
 
     def classify(self, text: str) -> Classification:
