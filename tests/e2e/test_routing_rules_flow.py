@@ -88,3 +88,24 @@ def test_me_too_and_split_through_the_worker(worker, client: FlaskClient, auth, 
     alone = wait_until_processed(client, second["id"])
     assert alone["case_id"] != first["case_id"] and alone["status"] == "routed"
     assert alone["reports_in_case"] == 1
+
+
+def test_a_burst_of_reports_of_one_spot_makes_one_case(
+    worker, client: FlaskClient, sessions
+) -> None:
+    # Posted back to back, so the two worker processes take them at the same time.
+    point = sample_point("PD-HX-01")
+    ids = []
+    for n in range(8):
+        reporter = {"Authorization": f"Bearer {make_key(sessions)}"}
+        body = {
+            "text": f"路灯不亮 第{n + 1}个人报了",
+            "lat": point["lat"] + n * 0.00003,
+            "lon": point["lon"],
+        }
+        ids.append(client.post("/api/v1/reports", json=body, headers=reporter).get_json()["id"])
+    reports = [wait_until_processed(client, report_id) for report_id in ids]
+    assert {r["case_id"] for r in reports} == {reports[0]["case_id"]}
+    assert all(r["category"] == "street_light" for r in reports)
+    final = client.get(f"/api/v1/reports/{ids[0]}").get_json()
+    assert final["reports_in_case"] == 8 and final["reporters_in_case"] == 8
