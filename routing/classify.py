@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 import numpy as np
 import opencc
@@ -131,6 +132,12 @@ def _latin_words(text: str) -> str:
     return " ".join(_LATIN_LETTERS.findall(text))
 
 
+def _tfidf(**options: Any) -> TfidfVectorizer:
+    # Texts arrive normalized (lower case already); sublinear tf keeps a word repeated in a long
+    # description from outweighing the rest.
+    return TfidfVectorizer(sublinear_tf=True, lowercase=False, dtype=np.float64, **options)
+
+
 def _features(texts: Sequence[str]) -> FeatureUnion:
     """An unfitted feature extractor for these (normalized) training texts."""
     parts: list[tuple[str, TfidfVectorizer]] = [
@@ -138,33 +145,14 @@ def _features(texts: Sequence[str]) -> FeatureUnion:
         # space does not bleed into the n-grams of the problem that follows it. Bigrams beat
         # trigrams and 4-grams in cross-validation on the train split: with a few dozen
         # examples per category, longer n-grams mostly memorise phrasings.
-        (
-            "chars",
-            TfidfVectorizer(
-                analyzer="char_wb",
-                ngram_range=(1, 2),
-                sublinear_tf=True,
-                lowercase=False,
-                dtype=np.float64,
-            ),
-        ),
+        ("chars", _tfidf(analyzer="char_wb", ngram_range=(1, 2))),
     ]
     # Character n-grams split English words arbitrarily; whole words and word pairs ("fire
     # lane", "street light") carry the meaning in English reports. Left out when no training
     # text has an English word, because an empty vocabulary is an error to scikit-learn.
     if any(re.search(_ENGLISH_TOKEN, text) for text in texts):
         parts.append(
-            (
-                "words",
-                TfidfVectorizer(
-                    analyzer="word",
-                    token_pattern=_ENGLISH_TOKEN,
-                    ngram_range=(1, 2),
-                    sublinear_tf=True,
-                    lowercase=False,
-                    dtype=np.float64,
-                ),
-            )
+            ("words", _tfidf(analyzer="word", token_pattern=_ENGLISH_TOKEN, ngram_range=(1, 2)))
         )
         # Letter 3–5-grams inside English words tie together forms that whole words keep
         # apart: light/lights/streetlight, overgrown/overgrowth, pot hole/pothole. Restricted to
@@ -173,14 +161,7 @@ def _features(texts: Sequence[str]) -> FeatureUnion:
         parts.append(
             (
                 "english_subwords",
-                TfidfVectorizer(
-                    analyzer="char_wb",
-                    preprocessor=_latin_words,
-                    ngram_range=(3, 5),
-                    sublinear_tf=True,
-                    lowercase=False,
-                    dtype=np.float64,
-                ),
+                _tfidf(analyzer="char_wb", preprocessor=_latin_words, ngram_range=(3, 5)),
             )
         )
     return FeatureUnion(parts)
