@@ -21,9 +21,10 @@ from routing.classify import (
     load_corpus,
     normalize_text,
 )
+from routing.classify import model as classify_model
 
 TAXONOMY = Path(__file__).resolve().parents[2] / "models" / "seed" / "taxonomy.csv"
-CORPUS = Path(classify.__file__).resolve().parent / "data" / "corpus.csv"
+CORPUS = Path(classify.__file__).resolve().parents[1] / "data" / "corpus.csv"
 
 
 @pytest.fixture(scope="module")
@@ -160,8 +161,8 @@ def test_fast_scoring_matches_scikit_learn() -> None:
     texts = [normalize_text(text) for text, _ in train]
     names = sorted({category for _, category in train})
     labels = np.array([names.index(category) for _, category in train])
-    features = classify._features(texts)
-    model = classify._linear_model().fit(features.fit_transform(texts), labels)
+    features = classify_model._features(texts)
+    model = classify_model._linear_model().fit(features.fit_transform(texts), labels)
     # Every seventh test report: both scripts, English and mixed, short notes and long ones.
     probe = [normalize_text(text) for text, _ in load_corpus("test")[::7]]
     expected = model.decision_function(features.transform(probe))

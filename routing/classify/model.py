@@ -1,49 +1,36 @@
-"""Report text → category code, with a calibrated confidence. Pure: no database, no Flask, no
-network; the only file read is the bundled corpus (routing/data/corpus.csv).
+"""The features and the model: report text → category with a calibrated confidence.
 
-Riders type one-handed or dictate, in simplified or traditional Chinese, English or a mix, with
-pinyin-input typos and emoji. Character n-grams cope with all of that without a word segmenter:
-a typo such as 井概 for 井盖 still shares the 井 unigram and the surrounding n-grams, and
-traditional text is folded to simplified first so both scripts share one vocabulary.
+Character n-grams cope with pinyin-input typos, emoji and mixed scripts without a word
+segmenter: a typo such as 井概 for 井盖 still shares the 井 unigram and the surrounding n-grams.
 
 The model is a linear SVM over TF-IDF features whose per-category scores are turned into
 probabilities by a softmax with one temperature, fitted on held-out folds of the training data.
 On the train split's cross-validation it was about two points more accurate than a multinomial
-LogisticRegression and trains roughly ten times faster, which matters because the workers train
-it at start-up.
+LogisticRegression and trains roughly ten times faster.
+
+Everything that decides what a trained model computes lives here and in ``language`` and
+``corpus``; the model id (``artifact.model_id``) is computed over their source, so an edit to
+any of them makes a saved model file stale.
 """
 
 from __future__ import annotations
 
-import csv
-import functools
-import io
 import math
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 import numpy as np
-import opencc
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import FeatureUnion
 from sklearn.svm import LinearSVC
 
+from routing.classify.language import HAN_CHARACTER, LATIN_WORD, detect_language, normalize_text
+
 FALLBACK_CATEGORY = "other"
-LANGUAGES = ("zh-Hans", "zh-Hant", "en", "mixed")
-# Text with neither Han characters nor Latin words (digits, emoji) says nothing about its
-# language; most reports come from mainland cities, so that is the least surprising answer.
-DEFAULT_LANGUAGE = "zh-Hans"
-SPLITS = ("train", "test")
-# "short": a rider's one-handed note or dictation, at most 60 characters; "long": the fuller
-# description a resident types into a city app or hotline form, 61–400 characters. Both train
-# the model; the held-out targets are measured on the short (rider-style) reports.
-STYLES = ("short", "long")
 MAX_ALTERNATIVES = 3
 RANDOM_STATE = 0
 
@@ -52,18 +39,6 @@ RANDOM_STATE = 0
 _C = 0.5
 _CALIBRATION_FOLDS = 5
 
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
-_LATIN_WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
-_WHITESPACE = re.compile(r"\s+")
-# A Chinese word averages about 1.5 characters; dividing by this puts Han characters and English
-# words on a comparable scale when deciding whether a text is mixed.
-_HAN_CHARS_PER_WORD = 1.5
-# Below this share the minority script is incidental (a brand, a landmark), not code-switching;
-# one English word in a ten-character Chinese sentence ("井盖 missing 在春江小区门口") is above it.
-_MIXED_MIN_SHARE = 0.1
-# Latin-letter words that Chinese speakers write inside ordinary Chinese sentences.
-_LOANWORDS = frozenset({"app", "ok", "wifi", "vip", "pos", "diy", "pm", "gps"})
-
 
 @dataclass(frozen=True)
 class Classification:
@@ -71,55 +46,6 @@ class Classification:
     confidence: float
     alternatives: tuple[tuple[str, float], ...]
     language: str
-
-
-@functools.cache
-def _converter(config: str) -> opencc.OpenCC:
-    # Loading OpenCC's dictionaries takes tens of milliseconds; do it once per process.
-    return opencc.OpenCC(config)
-
-
-def _script_changes(config: str, text: str) -> int:
-    converted = _converter(config).convert(text)
-    if len(converted) == len(text):
-        return sum(a != b for a, b in zip(text, converted, strict=True))
-    # Phrase-level conversions can change the length; fall back to one character at a time.
-    return sum(_converter(config).convert(ch) != ch for ch in text)
-
-
-def _english_words(text: str) -> list[str]:
-    # Single letters (B口, C出口), short all-caps acronyms (KTV, SUV, KFC) and loanwords are not
-    # English when they sit inside a Chinese sentence.
-    return [
-        w
-        for w in _LATIN_WORD.findall(text)
-        if len(w) > 1 and not (w.isupper() and len(w) <= 4) and w.lower() not in _LOANWORDS
-    ]
-
-
-def detect_language(text: str) -> str:
-    """One of "zh-Hans", "zh-Hant", "en" or "mixed"."""
-    text = unicodedata.normalize("NFKC", text)
-    han = "".join(_HAN.findall(text))
-    if not han:
-        return "en" if _LATIN_WORD.search(text) else DEFAULT_LANGUAGE
-    english = len(_english_words(text))
-    english_share = english / (english + len(han) / _HAN_CHARS_PER_WORD)
-    if english_share >= 1 - _MIXED_MIN_SHARE:
-        return "en"
-    if english_share >= _MIXED_MIN_SHARE:
-        return "mixed"
-    # Most characters are common to both scripts; compare how many only exist in one of them.
-    traditional_only = _script_changes("t2s", han)
-    simplified_only = _script_changes("s2t", han)
-    return "zh-Hant" if traditional_only > simplified_only else "zh-Hans"
-
-
-def normalize_text(text: str) -> str:
-    """Full-width → half-width (NFKC), traditional → simplified, lower case, single spaces."""
-    text = unicodedata.normalize("NFKC", text)
-    text = _converter("t2s").convert(text)
-    return _WHITESPACE.sub(" ", text.lower()).strip()
 
 
 _ENGLISH_TOKEN = r"(?u)\b[a-z][a-z']+\b"
@@ -283,10 +209,12 @@ class TextClassifier:
         categories: Sequence[str],
         temperature: float,
         priors: Sequence[float],
+        model_id: str | None = None,
     ) -> None:
         self._categories = tuple(categories)
         self._temperature = temperature
         self._priors = np.asarray(priors, dtype=np.float64)
+        self._model_id = model_id
         self._coef_t, self._intercept = _weights(model)
         vocabularies: list[_Vocabulary] = []
         offset = 0
@@ -297,7 +225,11 @@ class TextClassifier:
         self._blank_columns = frozenset().union(*(v.blank_columns for v in vocabularies))
 
     @classmethod
-    def train(cls, examples: Iterable[tuple[str, str]]) -> TextClassifier:
+    def train(
+        cls, examples: Iterable[tuple[str, str]], *, model_id: str | None = None
+    ) -> TextClassifier:
+        """Fit on (text, category) pairs. ``model_id`` names what it was trained from (see
+        ``artifact.model_id``); None for a model trained on anything but the bundled corpus."""
         texts: list[str] = []
         categories: list[str] = []
         for text, category in examples:
@@ -320,11 +252,7 @@ class TextClassifier:
             _fit_temperature(_held_out_scores(texts, labels, folds), labels) if folds >= 2 else 1.0
         )
         priors = np.bincount(labels) / len(labels)
-        return cls(features, model, names, temperature, priors)
-
-    @classmethod
-    def from_bundled_corpus(cls) -> TextClassifier:
-        return cls.train(load_corpus("train"))
+        return cls(features, model, names, temperature, priors, model_id)
 
     @property
     def categories(self) -> tuple[str, ...]:
@@ -334,6 +262,12 @@ class TextClassifier:
     def temperature(self) -> float:
         """The softmax temperature fitted on held-out folds of the training examples."""
         return self._temperature
+
+    @property
+    def model_id(self) -> str | None:
+        """The id of the corpus, code and libraries this model was trained under; cases record
+        it so a classification can be traced to the model that made it."""
+        return self._model_id
 
     def _rows(self, text: str) -> list[tuple[np.ndarray, np.ndarray]]:
         return [vocabulary.row(text) for vocabulary in self._vocabularies]
@@ -353,7 +287,7 @@ class TextClassifier:
         (an emoji never seen in training), or it is Latin-script text in which nothing English
         is known ("zzzz qqqq"), whose single letters and letter pairs are noise that lets a
         class with many English examples look confident."""
-        latin_only = not _HAN.search(text) and _LATIN_WORD.search(text) is not None
+        latin_only = not HAN_CHARACTER.search(text) and LATIN_WORD.search(text) is not None
         if latin_only and len(rows) > 1 and not any(len(c) for c, _ in rows[1:]):
             return False
         return any(int(column) not in self._blank_columns for c, _ in rows for column in c)
@@ -381,23 +315,3 @@ class TextClassifier:
         ranked = sorted(probs.items(), key=lambda item: (-item[1], item[0]))
         (top, confidence), rest = ranked[0], ranked[1 : 1 + MAX_ALTERNATIVES]
         return Classification(top, confidence, tuple(rest), language)
-
-
-def load_corpus(split: str | None = None, style: str | None = None) -> list[tuple[str, str]]:
-    """(text, category) pairs from the bundled corpus; ``split`` is "train", "test" or None
-    for both, ``style`` is "short", "long" or None for both."""
-    if split is not None and split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS} or None, not {split!r}")
-    if style is not None and style not in STYLES:
-        raise ValueError(f"style must be one of {STYLES} or None, not {style!r}")
-    raw = resources.files("routing").joinpath("data", "corpus.csv").read_text(encoding="utf-8")
-    return [
-        (row["text"], row["category"])
-        for row in csv.DictReader(io.StringIO(raw))
-        if (split is None or row["split"] == split) and (style is None or row["style"] == style)
-    ]
-
-
-@functools.cache
-def default_classifier() -> TextClassifier:
-    return TextClassifier.from_bundled_corpus()
