@@ -1,5 +1,5 @@
 """WSGI entry point: `gunicorn wsgi:app`."""
 
-from intake import create_app
+from cityrelay.app import create_app
 
 app = create_app()

@@ -13,7 +13,7 @@ drawn deterministically from the seed:
   communities are MultiPolygons of two cells two columns apart (some of their parts have holes).
 - streets are blocks of 4 x 5 cells and districts blocks of 5 x 5 streets, so the hierarchy has
   three levels; each district has three departments without a polygon and each street one.
-- a few communities are inactive (left out of the index, as workers/pipeline.py does) or handle
+- a few communities are inactive (left out of the index, as services/processing.py does) or handle
   none of the community categories, so routing walks up.
 
 Points are inside the region (uniform), exactly on shared borders (grid vertices, edge midpoints
@@ -618,7 +618,7 @@ def write_markdown(path: Path, results: Sequence[SizeResult], args: argparse.Nam
         "",
         "- build: `JurisdictionIndex.from_geojson` (parse and validate every GeoJSON polygon, "
         "build the STR-tree) plus `OfficeDirectory`, from GeoJSON dicts already in memory, as "
-        "`workers/pipeline.py` does when the offices change.",
+        "`services/processing.py` does when the offices change.",
         "- tracemalloc peak: Python allocations during a second build. GEOS allocates the "
         "geometries in C, which tracemalloc does not see; the RSS delta (VmRSS after the first "
         "build minus before it) includes them.",

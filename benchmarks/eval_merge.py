@@ -3,7 +3,7 @@
 The stream is the SeeClickFix archive for Newport, Rhode Island (2009-2017; data from
 seeclickfix.com, CC BY-NC-SA 3.0 US), read from ``../shared/data`` at run time and never copied
 into this repository. Reports are replayed in time order through ``routing.merge.find_match``
-as ``workers/pipeline.py`` uses it: a report joins the nearest open case of its category whose
+as ``services/processing.py`` uses it: a report joins the nearest open case of its category whose
 first report lies within the radius and opened at most the window before it, or opens a case of
 its own at its own position and time. The request type is the category (an empty type is one
 category of its own). Cases stay open for the whole replay: the archive's closing times are not

@@ -7,7 +7,7 @@ import re
 from flask import Blueprint, current_app, send_from_directory
 from flask.typing import ResponseReturnValue
 
-from intake.errors import ApiError
+from web.errors import ApiError
 
 bp = Blueprint("media", __name__)
 

@@ -16,20 +16,33 @@ from xml.etree import ElementTree as ET
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, current_app, request, url_for
-from marshmallow import ValidationError
-from sqlalchemy import Select, func, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import func, or_, select
 from werkzeug.exceptions import HTTPException
 
-from intake import db
-from intake.api import idempotency_key_header
-from intake.auth import find_key
-from intake.errors import ApiError
-from intake.filing import IdempotencyConflict, NewReport, file_report
-from intake.photos import read_photos
+from intake.reports import idempotency_key_header
+from models import queries
 from models.base import utcnow
-from models.entities import CASE_ROUTED, CASE_TRIAGE, Case, CaseEvent, Category, Report
+from models.entities import CASE_ROUTED, CASE_TRIAGE, Case, Category, Report
+from models.limits import (
+    MAX_CONTACT_VALUE_CHARS,
+    MAX_MEDIA_URL_CHARS,
+    MAX_MEDIA_URLS,
+    MAX_PAGE_SIZE,
+    MAX_TEXT_CHARS,
+)
 from routing.attributes import KEYWORDS, attributes_for, validate_answers
+from services.accounts import find_key
+from services.errors import InvalidField, InvalidFields, ServiceError
+from services.filing import IdempotencyConflict, NewReport, file_report
+from services.locations import (
+    COORDINATES_APART,
+    LOCATION_MISSING,
+    NO_POSITION_FIX,
+    check_location,
+)
+from web.db import read_session, unit_of_work
+from web.errors import ApiError, from_service_error
+from web.uploads import read_and_store_photos
 
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
 
@@ -37,9 +50,6 @@ FORMATS = {"json": "application/json", "xml": "text/xml"}
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2026-11-23T00:00:00+08:00"
 DEFAULT_WINDOW = timedelta(days=90)
-MAX_REQUESTS = 1000
-MAX_DESCRIPTION = 4000
-MAX_MEDIA_URLS = 5
 
 # Open311 knows two statuses; every case status maps onto one of them.
 OPEN311_STATUS = {"received": "open", CASE_TRIAGE: "open", CASE_ROUTED: "open"}
@@ -110,6 +120,11 @@ def _format_of_request() -> str:
 @bp.errorhandler(Open311Error)
 def _open311_error(error: Open311Error) -> Response:
     return render_errors(_format_of_request(), error.status, error.descriptions)
+
+
+@bp.errorhandler(ServiceError)
+def _service_error(error: ServiceError) -> Response:
+    return _api_error(from_service_error(error))
 
 
 @bp.errorhandler(ApiError)
@@ -200,7 +215,7 @@ def services(fmt: str) -> Response:
     _check_format(fmt)
     _check_jurisdiction()
     lang = _lang()
-    categories = db.session().scalars(select(Category).order_by(Category.position)).all()
+    categories = read_session().scalars(select(Category).order_by(Category.position)).all()
     return render(fmt, "services", [_service(c, lang) for c in categories])
 
 
@@ -208,7 +223,7 @@ def services(fmt: str) -> Response:
 def service_definition(code: str, fmt: str) -> Response:
     _check_format(fmt)
     _check_jurisdiction()
-    category = db.session().get(Category, code)
+    category = read_session().get(Category, code)
     if category is None:
         raise Open311Error(404, f"Unknown service_code '{code}'.")
     lang = "en" if _lang() == "en" else "zh"
@@ -249,7 +264,7 @@ def _request_view(report: Report, lang: str, extensions: bool) -> dict[str, Any]
             "Waiting for a person at the triage desk to place it." if english else "等待人工分拨。"
         )
     if category is None and code:
-        category = db.session().get(Category, code)
+        category = read_session().get(Category, code)
     photo_urls = [
         url_for("media.photo", name=photo.filename, _external=True) for photo in report.photos
     ]
@@ -292,15 +307,6 @@ def _request_view(report: Report, lang: str, extensions: bool) -> dict[str, Any]
     return view
 
 
-def _loaded() -> Select[tuple[Report]]:
-    return select(Report).options(
-        selectinload(Report.photos),
-        selectinload(Report.case).selectinload(Case.office),
-        selectinload(Report.case).selectinload(Case.category),
-        selectinload(Report.case).selectinload(Case.events).selectinload(CaseEvent.office),
-    )
-
-
 def _parse_when(name: str) -> datetime | None:
     raw = request.args.get(name)
     if not raw:
@@ -333,8 +339,8 @@ def list_requests(fmt: str) -> Response:
     _check_jurisdiction()
     lang, extensions = _lang(), _extensions()
     page = _positive_int("page", 1, 1_000_000)
-    page_size = _positive_int("page_size", MAX_REQUESTS, MAX_REQUESTS)
-    query = _loaded().outerjoin(Case, Report.case_id == Case.id)
+    page_size = _positive_int("page_size", MAX_PAGE_SIZE, MAX_PAGE_SIZE)
+    query = queries.report_with_case().outerjoin(Case, Report.case_id == Case.id)
     ids = request.args.get("service_request_id")
     if ids:
         wanted = [int(part) for part in ids.split(",") if part.strip().isdigit()]
@@ -353,7 +359,9 @@ def list_requests(fmt: str) -> Response:
             c.strip() for c in (request.args.get("service_code") or "").split(",") if c.strip()
         ]
         if codes:
-            known = set(db.session().scalars(select(Category.code).where(Category.code.in_(codes))))
+            known = set(
+                read_session().scalars(select(Category.code).where(Category.code.in_(codes)))
+            )
             if unknown := [c for c in codes if c not in known]:
                 raise Open311Error(404, f"Unknown service_code '{unknown[0]}'.")
             query = query.where(
@@ -370,7 +378,7 @@ def list_requests(fmt: str) -> Response:
             )
     query = query.order_by(Report.received_at.desc(), Report.id.desc())
     query = query.limit(page_size).offset((page - 1) * page_size)
-    reports = db.session().scalars(query).all()
+    reports = read_session().scalars(query).all()
     return render(fmt, "service_requests", [_request_view(r, lang, extensions) for r in reports])
 
 
@@ -380,7 +388,9 @@ def get_request(request_id: str, fmt: str) -> Response:
     _check_jurisdiction()
     report = None
     if request_id.isdigit():
-        report = db.session().scalar(_loaded().where(Report.id == int(request_id)))
+        report = read_session().scalar(
+            queries.report_with_case().where(Report.id == int(request_id))
+        )
     if report is None:
         raise Open311Error(404, f"Unknown service_request_id '{request_id}'.")
     return render(fmt, "service_requests", [_request_view(report, _lang(), _extensions())])
@@ -390,20 +400,42 @@ def get_request(request_id: str, fmt: str) -> Response:
 def get_token(token: str, fmt: str) -> Response:
     _check_format(fmt)
     _check_jurisdiction()
-    report_id = db.session().scalar(select(Report.id).where(Report.token == token))
+    report_id = read_session().scalar(select(Report.id).where(Report.token == token))
     if report_id is None:
         raise Open311Error(404, f"Unknown token '{token}'.")
     return render(fmt, "service_requests", [{"service_request_id": str(report_id), "token": token}])
 
 
-def _float(name: str, raw: str, low: float, high: float) -> float:
+def _float(name: str, raw: str) -> float:
     try:
         value = float(raw)
     except ValueError:
         raise Open311Error(400, f"{name} must be a number.") from None
-    if not low <= value <= high:
-        raise Open311Error(400, f"{name} must be from {low:g} to {high:g}.")
+    if value != value or value in {float("inf"), float("-inf")}:
+        raise Open311Error(400, f"{name} must be a finite number.")
     return value
+
+
+# The location check names the REST API's fields; Open311 clients know these names.
+OPEN311_FIELD_NAMES = {"lon": "long", "address": "address_string"}
+
+
+OPEN311_LOCATION_WORDS = {
+    LOCATION_MISSING: "A location is required: lat and long, address_string or address_id.",
+    COORDINATES_APART: "lat and long go together.",
+    NO_POSITION_FIX: "lat 0, long 0 is not a real location.",
+}
+
+
+def _open311_words(error: InvalidField | InvalidFields) -> list[str]:
+    """One description per message, naming every field it is about."""
+    if error.code in OPEN311_LOCATION_WORDS:
+        return [OPEN311_LOCATION_WORDS[error.code]]
+    fields_by_message: dict[str, list[str]] = defaultdict(list)
+    for name, messages in error.fields.items():
+        for message in messages:
+            fields_by_message[message].append(OPEN311_FIELD_NAMES.get(name, name))
+    return [f"{', '.join(names)}: {message}" for message, names in fields_by_message.items()]
 
 
 def _attribute_answers() -> dict[str, list[str]]:
@@ -422,7 +454,11 @@ def _media_urls() -> list[str]:
         raise Open311Error(400, f"At most {MAX_MEDIA_URLS} media_url values.")
     for url in urls:
         parsed = urlparse(url)
-        if parsed.scheme not in {"http", "https"} or not parsed.netloc or len(url) > 2000:
+        if (
+            parsed.scheme not in {"http", "https"}
+            or not parsed.netloc
+            or len(url) > MAX_MEDIA_URL_CHARS
+        ):
             raise Open311Error(400, f"media_url '{url[:100]}' is not an http(s) URL.")
     return urls
 
@@ -431,10 +467,9 @@ def _media_urls() -> list[str]:
 def create_request(fmt: str) -> Response:
     _check_format(fmt)
     _check_jurisdiction()
-    session = db.write_session()
     api_key = _param("api_key")
-    key = find_key(session, api_key) if api_key else None
-    if key is None or key.role != "reporter" or key.reporter_id is None:
+    caller = find_key(read_session(), api_key) if api_key else None
+    if caller is None or caller.role != "reporter" or caller.reporter_id is None:
         raise Open311Error(403, "A valid api_key (a CityRelay reporter key) is required.")
     if request.mimetype not in {"application/x-www-form-urlencoded", "multipart/form-data"}:
         raise Open311Error(400, "POST as application/x-www-form-urlencoded or multipart/form-data.")
@@ -442,44 +477,36 @@ def create_request(fmt: str) -> Response:
     code = (form.get("service_code") or "").strip()
     if not code:
         raise Open311Error(400, "service_code is required.")
-    category = session.get(Category, code)
+    category = read_session().get(Category, code)
     if category is None:
         raise Open311Error(404, f"Unknown service_code '{code}'.")
 
     lat_raw, lon_raw = form.get("lat", "").strip(), form.get("long", "").strip()
     address = (form.get("address_string") or "").strip()
     address_id = (form.get("address_id") or "").strip()
-    lat = _float("lat", lat_raw, -90, 90) if lat_raw else None
-    lon = _float("long", lon_raw, -180, 180) if lon_raw else None
-    if (lat is None) != (lon is None):
-        raise Open311Error(400, "lat and long go together.")
-    if lat is None and not address and not address_id:
-        raise Open311Error(
-            400, "A location is required: lat and long, address_string or address_id."
-        )
-    if lat == 0 and lon == 0:
-        raise Open311Error(400, "lat 0, long 0 is not a real location.")
-    if len(address) > 500 or len(address_id) > 100:
-        raise Open311Error(400, "address_string is at most 500 characters, address_id 100.")
+    lat = _float("lat", lat_raw) if lat_raw else None
+    lon = _float("long", lon_raw) if lon_raw else None
+    try:
+        check_location(lat, lon, address, address_id)
+    except (InvalidField, InvalidFields) as error:
+        raise Open311Error(400, *_open311_words(error)) from None
     description = (form.get("description") or "").replace("\r\n", "\n").replace("\r", "\n")
-    if len(description) > MAX_DESCRIPTION:
-        raise Open311Error(400, f"description is at most {MAX_DESCRIPTION} characters.")
+    if len(description) > MAX_TEXT_CHARS:
+        raise Open311Error(400, f"description is at most {MAX_TEXT_CHARS} characters.")
 
     answers, errors = validate_answers(code, _attribute_answers())
     if errors:
         raise Open311Error(400, *(f"attribute[{k}]: {v}" for k, v in errors.items()))
-    photos = read_photos(
-        request.files.getlist("media"),
-        current_app.config["MAX_PHOTOS"],
-        current_app.config["MAX_PHOTO_BYTES"],
-    )
+    media_urls = _media_urls()
+    idempotency_key = idempotency_key_header()
+    photos = read_and_store_photos(request.files.getlist("media"))
     contact = {
-        name: form[name].strip()[:200]
+        name: form[name].strip()[:MAX_CONTACT_VALUE_CHARS]
         for name in ("email", "device_id", "account_id", "first_name", "last_name", "phone")
         if form.get(name, "").strip()
     }
     new = NewReport(
-        reporter_id=key.reporter_id,
+        reporter_id=caller.reporter_id,
         channel="open311",
         text=description,
         lat=lat,
@@ -488,15 +515,17 @@ def create_request(fmt: str) -> Response:
         address_id=address_id,
         category=code,
         attributes=answers,
-        media_urls=_media_urls(),
+        media_urls=media_urls,
         contact=contact,
         photos=photos,
-        idempotency_key=idempotency_key_header(),
+        idempotency_key=idempotency_key,
         with_token=True,
     )
     try:
-        report, _replayed = file_report(session, new)
-    except (IdempotencyConflict, ValidationError):
+        with unit_of_work() as session:
+            report, _replayed = file_report(session, new)
+            report_id, token = report.id, report.token
+    except IdempotencyConflict:
         raise Open311Error(
             400, "This Idempotency-Key was already used for another request."
         ) from None
@@ -504,8 +533,8 @@ def create_request(fmt: str) -> Response:
     name = category.name_en if lang == "en" else category.name_zh
     notice = f"{name}: {category.time_limit}" if category.time_limit else name
     answer = {
-        "service_request_id": str(report.id),
-        "token": report.token,
+        "service_request_id": str(report_id),
+        "token": token,
         "service_notice": notice,
         "account_id": contact.get("account_id"),
     }

@@ -6,8 +6,16 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-MAX_TEXT_CHARS = 4000
-MAX_ADDRESS_CHARS = 500
+from models.limits import (
+    MAX_ADDRESS_CHARS,
+    MAX_CATEGORY_CODE_CHARS,
+    MAX_DISPLAY_NAME_CHARS,
+    MAX_PLATFORM_CHARS,
+    MAX_TEXT_CHARS,
+    OCCUPATIONS,
+)
+from services.errors import InvalidField, InvalidFields
+from services.locations import check_location
 
 # What clients send, folded onto the three forms the classifier and the pages know.
 LANGUAGE_ALIASES = {
@@ -43,39 +51,31 @@ class ReportIn(Schema):
     text = fields.String(load_default="", validate=validate.Length(max=MAX_TEXT_CHARS))
     lat = fields.Float(load_default=None, allow_nan=False, validate=validate.Range(-90, 90))
     lon = fields.Float(load_default=None, allow_nan=False, validate=validate.Range(-180, 180))
-    category = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=40))
+    category = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(max=MAX_CATEGORY_CODE_CHARS)
+    )
     address = fields.String(load_default="", validate=validate.Length(max=MAX_ADDRESS_CHARS))
     lang = LanguageField(load_default=None, allow_none=True)
 
     @validates_schema
     def _a_location(self, data: dict[str, Any], **_: Any) -> None:
-        check_location(data.get("lat"), data.get("lon"), data.get("address", ""))
-
-
-def check_location(lat: float | None, lon: float | None, address: str) -> None:
-    """Coordinates, or at least an address or landmark a person can place."""
-    if lat is None and lon is None:
-        if not address.strip():
-            hint = "Give lat and lon, or an address or landmark."
-            raise ValidationError({"lat": [hint], "lon": [hint], "address": [hint]})
-        return
-    if lat is None or lon is None:
-        missing, given = ("lat", "lon") if lat is None else ("lon", "lat")
-        raise ValidationError(f"Give {missing} together with {given}.", missing)
-    # (0, 0) is what a phone sends when it has no fix; no city is there.
-    if lat == 0 and lon == 0:
-        raise ValidationError("0,0 is not a real location; the device had no position fix.", "lat")
+        try:
+            check_location(data.get("lat"), data.get("lon"), data.get("address", ""))
+        except InvalidFields as error:
+            raise ValidationError(error.fields) from None
+        except InvalidField as error:
+            raise ValidationError(error.message, error.field) from None
 
 
 class ReporterIn(Schema):
     class Meta:
         unknown = RAISE
 
-    display_name = fields.String(load_default="", validate=validate.Length(max=100))
-    occupation = fields.String(
-        load_default="rider", validate=validate.OneOf(["rider", "courier", "driver", "citizen"])
+    display_name = fields.String(
+        load_default="", validate=validate.Length(max=MAX_DISPLAY_NAME_CHARS)
     )
-    platform = fields.String(load_default="", validate=validate.Length(max=100))
+    occupation = fields.String(load_default="rider", validate=validate.OneOf(OCCUPATIONS))
+    platform = fields.String(load_default="", validate=validate.Length(max=MAX_PLATFORM_CHARS))
 
 
 class ReporterCreated(Schema):
@@ -139,28 +139,3 @@ class ReportOut(Schema):
     reporters_in_case = fields.Integer()
     events = fields.List(fields.Nested(EventOut))
     status_url = fields.String()
-
-
-class OfficeOut(Schema):
-    code = fields.String()
-    name = fields.String()
-    name_en = fields.String()
-    kind = fields.String()
-    parent = fields.String(allow_none=True)
-    jurisdiction = fields.Dict(allow_none=True)
-    categories = fields.List(fields.String())
-    active = fields.Boolean()
-
-
-class CategoryOut(Schema):
-    code = fields.String()
-    name_zh = fields.String()
-    name_en = fields.String()
-    group = fields.String(attribute="group_zh")
-    standard_codes = fields.List(fields.String())
-    time_limit = fields.String(allow_none=True)
-    time_limit_source = fields.String()
-    urgent = fields.Boolean()
-    handled_by = fields.String()
-    merge_radius_m = fields.Float()
-    merge_window_hours = fields.Float()

@@ -1,4 +1,4 @@
-"""The domain tables. Data access lives in models.queries; nothing here commits."""
+"""The domain tables. Read queries live in models.queries; nothing here commits."""
 
 from __future__ import annotations
 
@@ -21,9 +21,16 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, UTCDateTime, utcnow
+from models.limits import (
+    MAX_ADDRESS_CHARS,
+    MAX_ADDRESS_ID_CHARS,
+    MAX_DISPLAY_NAME_CHARS,
+    MAX_IDEMPOTENCY_KEY_CHARS,
+    MAX_PLATFORM_CHARS,
+    OCCUPATIONS,
+)
 
 OFFICE_KINDS = ("district", "street", "community", "department")
-OCCUPATIONS = ("rider", "courier", "driver", "citizen")
 KEY_ROLES = ("reporter", "office", "admin")
 CHANNELS = ("api", "open311", "web")
 
@@ -134,9 +141,9 @@ class Reporter(Base):
     __table_args__ = (CheckConstraint(_in("occupation", OCCUPATIONS), name="occupation"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    display_name: Mapped[str] = mapped_column(String(100))
+    display_name: Mapped[str] = mapped_column(String(MAX_DISPLAY_NAME_CHARS))
     occupation: Mapped[str] = mapped_column(String(20), default="citizen")
-    platform: Mapped[str] = mapped_column(String(100), default="")
+    platform: Mapped[str] = mapped_column(String(MAX_PLATFORM_CHARS), default="")
     points: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -179,8 +186,10 @@ class Report(Base):
     # No coordinates when the reporter could only type an address or landmark.
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
-    address: Mapped[str] = mapped_column(String(500), default="")
-    address_id: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    address: Mapped[str] = mapped_column(String(MAX_ADDRESS_CHARS), default="")
+    address_id: Mapped[str] = mapped_column(
+        String(MAX_ADDRESS_ID_CHARS), default="", server_default=""
+    )
     # Answers to the category's questions (Open311 service attributes), by attribute code.
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     media_urls: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -189,7 +198,7 @@ class Report(Base):
     # Open311 tokens/{token} resolves this to the report's id.
     token: Mapped[str | None] = mapped_column(String(40), unique=True)
     requested_category: Mapped[str | None] = mapped_column(ForeignKey("categories.code"))
-    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    idempotency_key: Mapped[str | None] = mapped_column(String(MAX_IDEMPOTENCY_KEY_CHARS))
     fingerprint: Mapped[str] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(20), default=REPORT_RECEIVED, index=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
@@ -236,7 +245,7 @@ class Case(Base):
     rule_version: Mapped[int | None] = mapped_column(ForeignKey("rule_versions.id"))
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
-    address: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    address: Mapped[str] = mapped_column(String(MAX_ADDRESS_CHARS), default="", server_default="")
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

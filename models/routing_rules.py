@@ -1,6 +1,6 @@
 """Routing rules as data: which office handles which category (in its own jurisdiction), and
-per-area overrides. Every change goes through here and records a new RuleVersion snapshot in
-the same transaction. Nothing here commits."""
+per-area overrides, read as one snapshot; every change (services.rules) records a new
+RuleVersion snapshot in the same transaction. Nothing here commits."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from models.entities import Category, Office, RoutingOverride, RuleVersion
+from models.entities import Office, RoutingOverride, RuleVersion
 
 
 def current_rules(session: Session) -> dict[str, Any]:
@@ -52,36 +52,3 @@ def ensure_version(session: Session, actor: str = "system:seed") -> int:
     if version is None:
         version = record_version(session, actor, "rules as first loaded").id
     return version
-
-
-def set_office_categories(
-    session: Session, office: Office, codes: list[str], actor: str, note: str
-) -> RuleVersion:
-    categories = session.scalars(select(Category).where(Category.code.in_(codes))).all()
-    office.categories = sorted(categories, key=lambda c: c.position)
-    return record_version(session, actor, note)
-
-
-def set_override(
-    session: Session,
-    area: Office,
-    category: Category,
-    office: Office | None,
-    actor: str,
-    note: str,
-) -> RuleVersion:
-    """Route ``category`` inside ``area`` to ``office``; ``office=None`` removes the override."""
-    existing = session.scalar(
-        select(RoutingOverride).where(
-            RoutingOverride.area_office_id == area.id,
-            RoutingOverride.category_code == category.code,
-        )
-    )
-    if office is None:
-        if existing is not None:
-            session.delete(existing)
-    elif existing is None:
-        session.add(RoutingOverride(area=area, category_code=category.code, office=office))
-    else:
-        existing.office = office
-    return record_version(session, actor, note)

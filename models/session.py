@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -51,38 +52,61 @@ def make_session_factory(engine: Engine, *, writer: bool = False) -> sessionmake
     return sessionmaker(bind=bind, expire_on_commit=False)
 
 
-AfterCommit = Callable[[], None]
+# A task to send once the transaction has committed: (task name, positional arguments).
+PendingTask = tuple[str, tuple[Any, ...]]
+Dispatch = Callable[[str, tuple[Any, ...]], None]
+_PENDING = "cityrelay_pending_tasks"
 
 
-def run_after_commit(session: Session, callback: AfterCommit) -> None:
-    """Run ``callback`` once the session's current transaction commits; drop it on rollback.
+def enqueue_after_commit(session: Session, task_name: str, *args: Any) -> None:
+    """Ask for ``task_name(*args)`` once this session's transaction commits; forgotten on rollback.
 
-    Enqueueing a task from here guarantees the worker finds the rows it is told about.
+    Services call this instead of sending messages themselves: the unit of work that owns the
+    transaction sends them after its commit, so a worker always finds the rows it is told about.
     """
-    session.info.setdefault("after_commit", []).append(callback)
+    session.info.setdefault(_PENDING, []).append((task_name, args))
 
 
-@event.listens_for(Session, "after_commit")
-def _flush_after_commit(session: Session) -> None:
-    for callback in session.info.pop("after_commit", []):
-        callback()
+def pending_tasks(session: Session) -> list[PendingTask]:
+    return list(session.info.get(_PENDING, []))
 
 
 @event.listens_for(Session, "after_soft_rollback")
-def _drop_after_commit(session: Session, previous_transaction: Any) -> None:
+def _forget_pending_tasks(session: Session, previous_transaction: Any) -> None:
     if previous_transaction.parent is None:  # the outermost transaction rolled back
-        session.info.pop("after_commit", None)
+        session.info.pop(_PENDING, None)
+
+
+@dataclass
+class Database:
+    """One engine per process, with session factories for reading and for writing."""
+
+    engine: Engine
+    sessions: sessionmaker[Session]
+    writer_sessions: sessionmaker[Session]
+
+    @classmethod
+    def from_url(cls, url: str) -> Database:
+        engine = make_engine(url)
+        return cls(engine, make_session_factory(engine), make_session_factory(engine, writer=True))
 
 
 @contextmanager
-def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One transaction: commit once at the end, roll back on any error."""
+def unit_of_work(
+    factory: sessionmaker[Session], dispatch: Dispatch | None = None
+) -> Iterator[Session]:
+    """One transaction: commit once at the end, roll back on any error. Tasks the work asked
+    for (``enqueue_after_commit``) go to ``dispatch`` only after the commit succeeded."""
     session = factory()
     try:
         yield session
         session.commit()
+        tasks = session.info.pop(_PENDING, [])
     except BaseException:
         session.rollback()
         raise
     finally:
         session.close()
+    if dispatch is not None:
+        for name, args in tasks:
+            dispatch(name, args)

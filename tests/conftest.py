@@ -21,10 +21,9 @@ from sqlalchemy import Engine, delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from intake import create_app
-from intake.auth import KEY_PREFIX_CHARS, hash_key, new_key
-from intake.config import normalize_database_url
-from intake.embedded import free_port, start_embedded_redis, wait_for_port
+from cityrelay.app import create_app
+from cityrelay.embedded import free_port, start_embedded_redis, wait_for_port
+from cityrelay.settings import normalize_database_url
 from models.entities import (
     ApiKey,
     Case,
@@ -38,6 +37,7 @@ from models.entities import (
 from models.migrate import upgrade
 from models.seed import load_demo_city
 from models.session import make_engine, make_session_factory, unit_of_work
+from services.accounts import issue_key, register_reporter
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -152,14 +152,13 @@ def _delete_test_rows(sessions: sessionmaker[Session]) -> None:
 def make_key(
     sessions: sessionmaker[Session], role: str = "reporter", office_code: str | None = None
 ) -> str:
-    key = new_key()
     with unit_of_work(sessions) as session:
-        row = ApiKey(prefix=key[:KEY_PREFIX_CHARS], key_hash=hash_key(key), role=role)
         if role == "reporter":
-            row.reporter = Reporter(display_name="测试骑手", occupation="rider", platform="test")
-        if office_code:
-            row.office = session.query(Office).filter_by(code=office_code).one()
-        session.add(row)
+            _reporter, key = register_reporter(
+                session, display_name="测试骑手", occupation="rider", platform="test"
+            )
+        else:
+            _row, key = issue_key(session, role, office_code=office_code)
     return key
 
 
@@ -199,7 +198,7 @@ def worker(
     log_path = tmp_path_factory.mktemp("worker") / "worker.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "intake.cli", "worker", "--concurrency", "2"],
+            [sys.executable, "-m", "cityrelay.cli", "worker", "--concurrency", "2"],
             env=child_env(test_settings),
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -3,18 +3,21 @@ backoff for the errors that go away by themselves."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import redis.exceptions
-from celery import Task
+from celery import Celery, Task
 from flask import Flask
 from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from models.session import unit_of_work
+from models.session import Database, Dispatch, unit_of_work
+
+logger = logging.getLogger(__name__)
 
 # Lost connections, a locked SQLite file, a restarting broker: worth trying again later.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
@@ -28,7 +31,22 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def make_task_base(app: Flask) -> type[Task]:
+def dispatcher(celery: Celery, log: logging.Logger = logger) -> Dispatch:
+    """Sends a task by name after a commit. A broker outage must not fail the request or task
+    that committed: the rows are in the database, and the periodic sweep enqueues them again."""
+
+    def dispatch(task_name: str, args: tuple[Any, ...]) -> None:
+        try:
+            celery.send_task(task_name, args=args)
+        except Exception:
+            log.warning(
+                "could not enqueue %s%s; the sweep will retry", task_name, args, exc_info=True
+            )
+
+    return dispatch
+
+
+def make_task_base(app: Flask, database: Database) -> type[Task]:
     class CityRelayTask(Task):  # type: ignore[misc]
         acks_late = True
         reject_on_worker_lost = True
@@ -38,6 +56,7 @@ def make_task_base(app: Flask) -> type[Task]:
         retry_jitter = True
         max_retries = 10
         flask_app = app
+        db = database
 
         def __call__(self, *args: Any, **kwargs: Any) -> Any:
             with app.app_context():
@@ -45,9 +64,9 @@ def make_task_base(app: Flask) -> type[Task]:
 
         @contextmanager
         def unit_of_work(self) -> Iterator[Session]:
-            """One transaction, committed once; callbacks registered with run_after_commit
-            (such as enqueueing the next task) run only after it committed."""
-            with unit_of_work(app.extensions["cityrelay.db"].writer_sessions) as session:
+            """One transaction, committed once; the tasks it asked for
+            (``enqueue_after_commit``) are sent only after it committed."""
+            with unit_of_work(database.writer_sessions, dispatcher(self.app)) as session:
                 yield session
 
     return CityRelayTask

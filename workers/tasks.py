@@ -1,4 +1,5 @@
-"""Celery tasks. Each takes ids, reloads rows, and does nothing on a rerun."""
+"""Celery tasks. Each takes ids, opens one unit of work, calls one service, and does nothing on
+a rerun."""
 
 from __future__ import annotations
 
@@ -9,16 +10,12 @@ from celery import current_app as current_celery_app
 from celery import shared_task
 from celery.signals import worker_init, worker_process_init
 from flask import current_app
-from sqlalchemy import or_, select
 
 from models.base import utcnow
-from models.entities import REPORT_RECEIVED, Report
-from models.session import run_after_commit
 from routing.classify import default_classifier
 from routing.sla import WorkingCalendar
-from workers.pipeline import process_report as run_pipeline
-
-SWEEP_BATCH = 500
+from services import processing
+from services.filing import PROCESS_REPORT
 
 
 @cache
@@ -26,10 +23,10 @@ def _calendar(timezone: str) -> WorkingCalendar:
     return WorkingCalendar(timezone=timezone)
 
 
-@shared_task(name="cityrelay.process_report", bind=True)
+@shared_task(name=PROCESS_REPORT, bind=True)
 def process_report(self, report_id: int) -> str:  # type: ignore[no-untyped-def]
     with self.unit_of_work() as session:
-        case = run_pipeline(
+        case = processing.process_report(
             session,
             report_id,
             classifier=default_classifier(),
@@ -41,27 +38,10 @@ def process_report(self, report_id: int) -> str:  # type: ignore[no-untyped-def]
 
 @shared_task(name="cityrelay.sweep_stuck_reports", bind=True)
 def sweep_stuck_reports(self) -> int:  # type: ignore[no-untyped-def]
-    """Enqueue again every report that should have been routed by now: its message was lost
-    (broker down at intake, worker killed) or its task gave up."""
-    cutoff = utcnow() - timedelta(seconds=current_app.config["SWEEP_STALE_SECONDS"])
+    """Enqueue again every report that should have been routed by now."""
+    stale_after = timedelta(seconds=current_app.config["SWEEP_STALE_SECONDS"])
     with self.unit_of_work() as session:
-        stuck = session.scalars(
-            select(Report)
-            .where(
-                Report.state == REPORT_RECEIVED,
-                Report.received_at < cutoff,
-                or_(Report.last_enqueued_at.is_(None), Report.last_enqueued_at < cutoff),
-            )
-            .order_by(Report.id)
-            .limit(SWEEP_BATCH)
-            .with_for_update(skip_locked=True)
-        ).all()
-        now = utcnow()
-        for report in stuck:
-            report.last_enqueued_at = now
-        ids = [report.id for report in stuck]
-        if ids:
-            run_after_commit(session, lambda: [process_report.delay(i) for i in ids])
+        ids = processing.requeue_stuck_reports(session, stale_after, utcnow())
     if ids:
         current_app.logger.info("sweep re-enqueued %d stuck reports: %s", len(ids), ids[:20])
     return len(ids)
@@ -82,5 +62,4 @@ def _load_models_before_fork(**_: object) -> None:
 @worker_process_init.connect
 def _fresh_connections_after_fork(**_: object) -> None:
     # Pooled connections must never cross a fork; each pool process opens its own.
-    flask_app = current_celery_app.Task.flask_app
-    flask_app.extensions["cityrelay.db"].engine.dispose(close=False)
+    current_celery_app.Task.db.engine.dispose(close=False)

@@ -17,7 +17,7 @@ def live_up(test_settings: dict, tmp_path_factory: pytest.TempPathFactory):
     import time
     import urllib.request
 
-    from intake.embedded import free_port
+    from cityrelay.embedded import free_port
     from tests.conftest import PROJECT_ROOT, child_env
 
     port = free_port()
@@ -26,7 +26,7 @@ def live_up(test_settings: dict, tmp_path_factory: pytest.TempPathFactory):
     env["PORT"] = str(port)
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "intake.cli", "up", "--concurrency", "1"],
+            [sys.executable, "-m", "cityrelay.cli", "up", "--concurrency", "1"],
             env=env,
             cwd=PROJECT_ROOT,
             stdout=log,

@@ -27,7 +27,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from intake.embedded import free_port
+from cityrelay.embedded import free_port
 from models.entities import Report
 from tests.conftest import child_env
 from tests.helpers import sample_point, tiny_png
@@ -102,7 +102,7 @@ def server(
     log_path = tmp_path_factory.mktemp("web") / "web.log"
     log = open(log_path, "wb")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
-        [sys.executable, "-m", "intake.cli", "web", "--port", str(port)],
+        [sys.executable, "-m", "cityrelay.cli", "web", "--port", str(port)],
         env=child_env(test_settings),
         cwd=PROJECT_ROOT,
         stdout=log,

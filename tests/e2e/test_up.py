@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from intake.embedded import free_port
+from cityrelay.embedded import free_port
 from tests.helpers import sample_point
 
 pytestmark = pytest.mark.e2e
@@ -60,7 +60,7 @@ def test_up_runs_the_whole_service_and_stops_cleanly(tmp_path: Path) -> None:
     env.update(
         PORT=str(port), CITYRELAY_INSTANCE_PATH=str(tmp_path / "instance"), PYTHONUNBUFFERED="1"
     )
-    cli = [sys.executable, "-m", "intake.cli"]
+    cli = [sys.executable, "-m", "cityrelay.cli"]
     log = open(tmp_path / "up.log", "wb")  # noqa: SIM115 - closed in finally
     up = subprocess.Popen(
         [*cli, "up"], env=env, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT

@@ -10,8 +10,8 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from intake import create_app
-from intake.embedded import free_port
+from cityrelay.app import create_app
+from cityrelay.embedded import free_port
 from models.entities import Report
 from tests.helpers import sample_point
 

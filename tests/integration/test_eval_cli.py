@@ -7,8 +7,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from intake.cli import main
-from routing import datasets
+from cityrelay.cli import main
+from evaluation import datasets
 from tests.unit.test_datasets import write_shared
 
 

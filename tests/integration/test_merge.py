@@ -14,10 +14,10 @@ from models.entities import Case, Category, Report
 from models.session import unit_of_work
 from routing.classify import default_classifier
 from routing.merge import distance_m
+from services.processing import process_report
 from tests.conftest import make_key
 from tests.helpers import sample_point
 from tests.integration.test_pipeline import CALENDAR, new_report, run
-from workers.pipeline import process_report
 
 POINT = sample_point()
 

@@ -12,8 +12,8 @@ from models.entities import Case, Office, OutboxMessage, Report, Reporter
 from models.session import unit_of_work
 from routing.classify import default_classifier
 from routing.sla import WorkingCalendar
+from services.processing import process_report
 from tests.helpers import sample_point
-from workers.pipeline import process_report
 
 CALENDAR = WorkingCalendar()
 

@@ -11,8 +11,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.entities import Office, RoutingOverride, RuleVersion
-from models.routing_rules import set_office_categories
 from models.session import unit_of_work
+from services.rules import set_office_categories
 from tests.conftest import make_key
 from tests.helpers import sample_point
 from tests.integration.test_pipeline import new_report, run
@@ -36,7 +36,7 @@ def restore_rules(sessions: sessionmaker[Session]) -> Any:
         for office in session.scalars(select(Office)):
             wanted = before["handles"].get(office.code, [])
             if sorted(c.code for c in office.categories) != wanted:
-                set_office_categories(session, office, wanted, "test", "restore")
+                set_office_categories(session, office.code, wanted, "test", "restore")
 
 
 def office_of(case: Any) -> str | None:

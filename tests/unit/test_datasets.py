@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from routing import datasets
+from evaluation import datasets
 from routing.classify import load_corpus
 
 SCF_COLUMNS = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from routing import evaluate
+from evaluation import evaluate
 
 TRIPLES = [
     ("a", "a", 0.9),

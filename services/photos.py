@@ -9,9 +9,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from werkzeug.datastructures import FileStorage
-
-from intake.errors import field_error
+from services.errors import InvalidField, TooLarge
 
 # Sniffed from the bytes; the client's declared type is not trusted.
 _SIGNATURES: tuple[tuple[str, str], ...] = (
@@ -46,19 +44,24 @@ class UploadedPhoto:
         return f"{self.sha256}.{self.extension}"
 
 
-def read_photos(files: list[FileStorage], max_count: int, max_bytes: int) -> list[UploadedPhoto]:
-    if len(files) > max_count:
-        raise field_error("photos", f"At most {max_count} photos per report; got {len(files)}.")
+def check_photo_count(count: int, max_count: int) -> None:
+    if count > max_count:
+        raise InvalidField("photos", f"At most {max_count} photos per report; got {count}.")
+
+
+def check_photos(uploads: list[bytes], max_count: int, max_bytes: int) -> list[UploadedPhoto]:
+    """The uploads as photos, each sniffed from its bytes; refuses too many, too large, empty
+    or non-image files, naming the one at fault (``photos.<index>``)."""
+    check_photo_count(len(uploads), max_count)
     photos = []
-    for index, upload in enumerate(files):
-        data = upload.read(max_bytes + 1)
+    for index, data in enumerate(uploads):
         if len(data) > max_bytes:
-            raise field_error(f"photos.{index}", f"Larger than {max_bytes} bytes.", status=413)
+            raise TooLarge(f"photos.{index}", f"Larger than {max_bytes} bytes.")
         if not data:
-            raise field_error(f"photos.{index}", "Empty file.")
+            raise InvalidField(f"photos.{index}", "Empty file.")
         kind = sniff_image_type(data[:16])
         if kind is None:
-            raise field_error(f"photos.{index}", "Not a JPEG, PNG, WebP or HEIC image.")
+            raise InvalidField(f"photos.{index}", "Not a JPEG, PNG, WebP or HEIC image.")
         photos.append(UploadedPhoto(data, hashlib.sha256(data).hexdigest(), *kind))
     return photos
 
@@ -77,3 +80,8 @@ def store_photo(media_dir: str | Path, photo: UploadedPhoto) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def store_photos(media_dir: str | Path, photos: list[UploadedPhoto]) -> None:
+    for photo in photos:
+        store_photo(media_dir, photo)

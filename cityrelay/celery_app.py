@@ -1,22 +1,19 @@
-"""Celery built from the Flask config, with every task running inside an app context.
-
-Start a worker with ``cityrelay worker`` (or ``celery -A workers.celery_app worker``).
-"""
+"""Celery built from the Flask config, with every task running inside an app context (as in
+Flask's own Celery example). ``cityrelay.worker`` builds the app a worker process runs."""
 
 from __future__ import annotations
 
 from datetime import timedelta
-from functools import cache
-from typing import Any
 
 from celery import Celery
 from flask import Flask
 
+from models.session import Database
 from workers.base import make_task_base
 
 
-def celery_init_app(app: Flask) -> Celery:
-    celery = Celery(app.name, task_cls=make_task_base(app))
+def celery_init_app(app: Flask, database: Database) -> Celery:
+    celery = Celery(app.name, task_cls=make_task_base(app, database))
     queue = app.config["CELERY_QUEUE"]
     celery.conf.update(
         broker_url=app.config["REDIS_URL"] or "redis://127.0.0.1:6379/0",
@@ -46,20 +43,3 @@ def celery_init_app(app: Flask) -> Celery:
     celery.set_default()
     app.extensions["celery"] = celery
     return celery
-
-
-@cache
-def _make_worker_app() -> Celery:
-    from intake import create_app
-
-    flask_app = create_app()
-    celery: Celery = flask_app.extensions["celery"]
-    return celery
-
-
-def __getattr__(name: str) -> Any:
-    # `celery -A workers.celery_app` looks up `celery_app`/`celery`; building it lazily keeps
-    # importing this module free of side effects for the web process and the tests.
-    if name in {"celery", "app"}:
-        return _make_worker_app()
-    raise AttributeError(name)

@@ -7,12 +7,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from flask import Flask, jsonify, request
+from flask import Flask, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
+
+from services.errors import Conflict, InvalidField, InvalidFields, NotFound, ServiceError, TooLarge
 
 
 class ApiError(Exception):
@@ -72,7 +75,39 @@ def _flatten(messages: Any) -> dict[str, list[str]]:
     return flat
 
 
-def register_error_handlers(app: Flask) -> None:
+def from_service_error(error: ServiceError) -> ApiError:
+    """A service's refusal as this API's error: the status follows the kind of refusal."""
+    if isinstance(error, TooLarge):
+        return ApiError(
+            413, "validation_failed", f"Invalid value for '{error.field}'.", error.fields
+        )
+    if isinstance(error, InvalidField):
+        return ApiError(
+            422, "validation_failed", f"Invalid value for '{error.field}'.", error.fields
+        )
+    if isinstance(error, InvalidFields):
+        names = ", ".join(sorted(error.fields))
+        return ApiError(
+            422, "validation_failed", f"Invalid or missing fields: {names}.", error.fields
+        )
+    if isinstance(error, NotFound):
+        fields = {error.field: [error.message]} if error.field else None
+        return ApiError(404, "not_found", error.message, fields)
+    if isinstance(error, Conflict):
+        return ApiError(409, error.code, error.message)
+    return ApiError(422, error.code, error.message)
+
+
+HttpErrorRenderer = Callable[[HTTPException], Response]
+
+
+def register_error_handlers(
+    app: Flask, http_errors_by_prefix: Mapping[str, HttpErrorRenderer] | None = None
+) -> None:
+    """Every error in the one JSON shape; ``http_errors_by_prefix`` lets a door whose protocol
+    has its own error shape (Open311) answer unknown paths and methods under its prefix."""
+    prefixes = dict(http_errors_by_prefix or {})
+
     @app.errorhandler(ApiError)
     def _api_error(error: ApiError) -> ResponseReturnValue:
         return (
@@ -80,6 +115,10 @@ def register_error_handlers(app: Flask) -> None:
             error.status,
             error.headers,
         )
+
+    @app.errorhandler(ServiceError)
+    def _service_error(error: ServiceError) -> ResponseReturnValue:
+        return _api_error(from_service_error(error))
 
     @app.errorhandler(ValidationError)
     def _validation_error(error: ValidationError) -> ResponseReturnValue:
@@ -90,10 +129,9 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> ResponseReturnValue:
-        if request.path.startswith("/open311/"):
-            from intake.open311 import open311_http_error
-
-            return open311_http_error(error)
+        for prefix, render in prefixes.items():
+            if request.path.startswith(prefix):
+                return render(error)
         status = error.code or 500
         code = (error.name or "error").lower().replace(" ", "_")
         return jsonify(error_body(code, error.description or error.name)), status

@@ -17,7 +17,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from intake.config import load_settings
+from cityrelay.settings import load_settings
 
 STOP_GRACE_SECONDS = 15.0
 
@@ -139,7 +139,7 @@ def run_everything(host: str, port: int, concurrency: int) -> int:
             wait_for_port("127.0.0.1", redis_port, 15, redis)
             env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
             print(f"cityrelay: embedded Redis on 127.0.0.1:{redis_port}", flush=True)
-        cli = [sys.executable, "-m", "intake.cli"]
+        cli = [sys.executable, "-m", "cityrelay.cli"]
         children.append(
             Child(
                 "worker",

@@ -7,9 +7,8 @@ import sys
 from pathlib import Path
 
 import click
-from sqlalchemy import select
 
-from intake.config import load_settings
+from cityrelay.settings import load_settings
 
 
 @click.group(
@@ -30,7 +29,7 @@ def main() -> None:
 )
 @click.option("--concurrency", type=int, default=2, show_default=True, help="Worker processes.")
 def up(port: int | None, host: str, concurrency: int) -> None:
-    from intake.embedded import run_everything
+    from cityrelay.embedded import run_everything
 
     chosen = port if port is not None else int(os.environ.get("PORT") or 8000)
     sys.exit(run_everything(host=host, port=chosen, concurrency=concurrency))
@@ -67,7 +66,7 @@ def web(port: int | None, host: str, workers: int) -> None:
 @click.option("--loglevel", default="INFO", show_default=True)
 def worker(concurrency: int, loglevel: str) -> None:
     settings = _require_redis()
-    from workers.celery_app import celery
+    from cityrelay.worker import celery_app as celery
 
     celery.worker_main(
         [
@@ -88,7 +87,7 @@ def worker(concurrency: int, loglevel: str) -> None:
 @click.option("--loglevel", default="INFO", show_default=True)
 def beat(loglevel: str) -> None:
     settings = _require_redis()
-    from workers.celery_app import celery
+    from cityrelay.worker import celery_app as celery
 
     os.makedirs(settings["INSTANCE_PATH"], exist_ok=True)
     schedule = os.path.join(settings["INSTANCE_PATH"], "celerybeat-schedule")
@@ -129,29 +128,29 @@ def seed_demo() -> None:
 )
 @click.option("--platform", default="", help="For reporter keys: the rider's platform.")
 def create_key(role: str, name: str, occupation: str, platform: str) -> None:
-    from intake.auth import KEY_PREFIX_CHARS, hash_key, new_key
-    from models.entities import ApiKey, Office, Reporter
+    from services.accounts import issue_key, register_reporter
+    from services.errors import ServiceError
 
-    key = new_key()
     with _unit_of_work() as session:
-        row = ApiKey(prefix=key[:KEY_PREFIX_CHARS], key_hash=hash_key(key), label=name)
-        if role == "reporter":
-            reporter = Reporter(
-                display_name=name or "Reporter", occupation=occupation, platform=platform
-            )
-            session.add(reporter)
-            row.role, row.reporter = "reporter", reporter
-        elif role.startswith("office:"):
-            code = role.removeprefix("office:")
-            office = session.scalar(select(Office).where(Office.code == code))
-            if office is None:
-                raise click.BadParameter(f"no office with code {code!r}", param_hint="--role")
-            row.role, row.office = "office", office
-        elif role == "admin":
-            row.role = "admin"
-        else:
-            raise click.BadParameter("reporter, office:<code> or admin", param_hint="--role")
-        session.add(row)
+        try:
+            if role == "reporter":
+                _reporter, key = register_reporter(
+                    session,
+                    display_name=name or "Reporter",
+                    occupation=occupation,
+                    platform=platform,
+                    label=name,
+                )
+            elif role.startswith("office:"):
+                _row, key = issue_key(
+                    session, "office", office_code=role.removeprefix("office:"), label=name
+                )
+            elif role == "admin":
+                _row, key = issue_key(session, "admin", label=name)
+            else:
+                raise click.BadParameter("reporter, office:<code> or admin", param_hint="--role")
+        except ServiceError as error:
+            raise click.BadParameter(error.message, param_hint="--role") from None
     click.echo(key)
 
 
@@ -185,7 +184,7 @@ def create_key(role: str, name: str, occupation: str, platform: str) -> None:
 def eval_classifier(
     data_dir: Path | None, threshold: float | None, set_names: tuple[str, ...]
 ) -> None:
-    from routing import datasets, evaluate
+    from evaluation import datasets, evaluate
     from routing.classify import default_classifier
 
     folder = data_dir if data_dir is not None else datasets.DEFAULT_DATA_DIR

@@ -1,6 +1,7 @@
 """Filing a report, whichever door it came through (JSON API, Open311, the reporter page):
-photos stored, one transaction, processing enqueued after commit, retries answered with the
-first report."""
+the report and its photos' rows in the caller's transaction, processing asked for after commit,
+retries answered with the first report. The photo files are stored before the transaction
+opens (``services.photos.store_photos``), so no write lock is held while bytes are written."""
 
 from __future__ import annotations
 
@@ -10,15 +11,17 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from intake.photos import UploadedPhoto, store_photo
-from models.entities import Photo, Report
-from models.session import run_after_commit
+from models.entities import Category, Photo, Report
+from models.session import enqueue_after_commit
 from routing.classify import detect_language
+from services.errors import InvalidField
+from services.photos import UploadedPhoto
+
+PROCESS_REPORT = "cityrelay.process_report"
 
 
 @dataclass
@@ -58,21 +61,21 @@ class NewReport:
 
 
 class IdempotencyConflict(Exception):
-    def __init__(self, earlier: Report) -> None:
-        super().__init__(f"idempotency key already used for report {earlier.id}")
-        self.earlier = earlier
+    def __init__(self, earlier_id: int) -> None:
+        super().__init__(f"idempotency key already used for report {earlier_id}")
+        self.earlier_id = earlier_id
 
 
 def file_report(session: Session, new: NewReport) -> tuple[Report, bool]:
-    """The stored report and whether it is an earlier one returned for a retry. Commits."""
+    """The stored report and whether it is an earlier one returned for a retry. Never commits;
+    processing is asked for after the caller's commit."""
     fingerprint = new.fingerprint()
     if new.idempotency_key:
         earlier = _earlier(session, new.reporter_id, new.idempotency_key)
         if earlier is not None:
             return _replay(earlier, fingerprint), True
+    check_content(session, new)
 
-    for photo in new.photos:
-        store_photo(current_app.config["MEDIA_DIR"], photo)
     report = Report(
         reporter_id=new.reporter_id,
         channel=new.channel,
@@ -96,33 +99,26 @@ def file_report(session: Session, new: NewReport) -> tuple[Report, bool]:
             for i, p in enumerate(new.photos)
         ],
     )
-    session.add(report)
     try:
-        session.flush()
+        with session.begin_nested():
+            session.add(report)
     except IntegrityError:
         # Two retries of one submission raced; the other one won and its report stands.
-        session.rollback()
         earlier = _earlier(session, new.reporter_id, new.idempotency_key or "")
         if earlier is None:
             raise
         return _replay(earlier, fingerprint), True
-    report_id = report.id
-    run_after_commit(session, lambda: enqueue_processing(report_id))
-    session.commit()
+    enqueue_after_commit(session, PROCESS_REPORT, report.id)
     return report, False
 
 
-def enqueue_processing(report_id: int) -> None:
-    """Hand the report to the workers. A broker outage must not fail the request: the report
-    is committed, and the periodic sweep enqueues it again."""
-    from workers.tasks import process_report
-
-    try:
-        process_report.delay(report_id)
-    except Exception:
-        current_app.logger.warning(
-            "could not enqueue report %s; the sweep will retry", report_id, exc_info=True
+def check_content(session: Session, new: NewReport) -> None:
+    if new.category is not None and session.get(Category, new.category) is None:
+        raise InvalidField(
+            "category", f"Unknown category '{new.category}'; see /api/v1/categories."
         )
+    if not (new.text.strip() or new.category or new.photos):
+        raise InvalidField("text", "Describe the problem, pick a category or attach a photo.")
 
 
 def _earlier(session: Session, reporter_id: int, key: str) -> Report | None:
@@ -133,5 +129,5 @@ def _earlier(session: Session, reporter_id: int, key: str) -> Report | None:
 
 def _replay(earlier: Report, fingerprint: str) -> Report:
     if earlier.fingerprint != fingerprint:
-        raise IdempotencyConflict(earlier)
+        raise IdempotencyConflict(earlier.id)
     return earlier

@@ -1,4 +1,5 @@
-"""From a received report to a case in an office's queue, in one transaction.
+"""Processing: from a received report to a case in an office's queue (or joined to an open
+case of the same problem), in the caller's transaction.
 
 The decisions come from routing/ (pure); this module loads their inputs and records their
 outcome. It never commits: the task's unit of work does.
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from models.base import utcnow
@@ -31,11 +32,13 @@ from models.entities import (
     RoutingOverride,
 )
 from models.routing_rules import current_version
+from models.session import enqueue_after_commit
 from routing.classify import TextClassifier
 from routing.geometry import JurisdictionIndex
 from routing.merge import OpenCase, bounding_box, find_match
 from routing.rules import OfficeDirectory, OfficeNode, RoutingDecision
 from routing.sla import WorkingCalendar, due_at, parse_time_limit
+from services.filing import PROCESS_REPORT
 
 SYSTEM_ACTOR = "system:pipeline"
 # Cases a "me too" report may join: still waiting for or sitting with an office.
@@ -182,7 +185,7 @@ def process_report(
     triage_reason = choice.triage_reason
     if triage_reason is None and not routed:
         triage_reason = decision.rule if decision is not None else "no_location"
-    routing_json = _routing_record(context, containing, decision, triage_reason)
+    routing_json = routing_record(context, containing, decision, triage_reason)
 
     case = Case(
         status=CASE_ROUTED if routed else CASE_TRIAGE,
@@ -248,7 +251,7 @@ def process_report(
             detail=outcome_detail,
         )
     )
-    _write_notifications(session, case, report, decision.office if routed and decision else None)
+    write_notifications(session, case, report, decision.office if routed and decision else None)
     return case
 
 
@@ -344,38 +347,11 @@ def _join_open_case(
         )
     )
     session.flush()
-    _write_notifications(session, case, report, case.office.code if case.office else None)
+    write_notifications(session, case, report, case.office.code if case.office else None)
     return True, case
 
 
-def split_report(
-    session: Session, case: Case, report: Report, actor: str, now: datetime | None = None
-) -> None:
-    """Take a wrongly merged report out of a case; it is processed again on its own and never
-    merged back. The caller enqueues the processing after commit."""
-    now = now or utcnow()
-    case.events.append(
-        CaseEvent(
-            report_id=report.id,
-            at=now,
-            actor=actor,
-            action="split",
-            from_status=case.status,
-            to_status=case.status,
-            office_id=case.office_id,
-            note=f"Report {report.id} is a different problem; it leaves this case.",
-            detail={"report_id": report.id},
-        )
-    )
-    case.updated_at = now
-    report.case_id = None
-    report.state = REPORT_RECEIVED
-    report.processed_at = None
-    report.no_merge = True
-    session.flush()
-
-
-def _routing_record(
+def routing_record(
     context: RoutingContext,
     containing: list[str],
     decision: RoutingDecision | None,
@@ -420,7 +396,7 @@ def _triage_note(reason: str | None, decision: RoutingDecision | None) -> str:
     }.get(reason or "", "Sent to triage.")
 
 
-def _write_notifications(
+def write_notifications(
     session: Session, case: Case, report: Report, office_code: str | None
 ) -> None:
     payload = {
@@ -446,75 +422,26 @@ def _write_notifications(
         )
 
 
-REJECTED = "rejected"
+SWEEP_BATCH = 500
 
 
-class NotTheCaseOffice(Exception):
-    """Only the office a case sits with can reject it."""
-
-
-def reject_and_reroute(
-    session: Session,
-    case: Case,
-    office_code: str,
-    reason: str,
-    actor: str,
-    now: datetime | None = None,
-) -> Case:
-    """The office says the case is not its own: route it again without that office, nor any
-    office that rejected it before (so it never bounces), else send it to triage."""
-    now = now or utcnow()
-    if case.status != CASE_ROUTED or case.office is None or case.office.code != office_code:
-        raise NotTheCaseOffice(office_code)
-    context = routing_context(session)
-    rejected_by = {
-        event.office.code for event in case.events if event.action == REJECTED and event.office
-    } | {office_code}
-    rejecting_office_id = case.office_id
-    case.events.append(
-        CaseEvent(
-            at=now,
-            actor=actor,
-            action=REJECTED,
-            from_status=CASE_ROUTED,
-            to_status=CASE_RECEIVED,
-            office_id=rejecting_office_id,
-            note=reason,
-            detail={"excluded": sorted(rejected_by)},
+def requeue_stuck_reports(session: Session, stale_after: timedelta, now: datetime) -> list[int]:
+    """Ask again for the processing of every report that should have been processed by now:
+    its message was lost (broker down at intake, worker killed) or its task gave up. A report
+    whose message is merely queued is asked for again only once it is stale too."""
+    cutoff = now - stale_after
+    stuck = session.scalars(
+        select(Report)
+        .where(
+            Report.state == REPORT_RECEIVED,
+            Report.received_at < cutoff,
+            or_(Report.last_enqueued_at.is_(None), Report.last_enqueued_at < cutoff),
         )
-    )
-    decision: RoutingDecision | None = None
-    containing: list[str] = []
-    if case.category_code and case.lat is not None and case.lon is not None:
-        containing = context.index.containing(case.lon, case.lat)
-        decision = context.directory.route(containing, case.category_code, frozenset(rejected_by))
-    routed = decision is not None and decision.office is not None
-    triage_reason = None if routed else (decision.rule if decision else "no_location")
-    routing_json = _routing_record(context, containing, decision, triage_reason)
-    routing_json["excluded"] = sorted(rejected_by)
-    case.routing = routing_json
-    case.rule_version = context.rule_version
-    case.status = CASE_ROUTED if routed else CASE_TRIAGE
-    new_office_id = context.office_ids[decision.office] if routed and decision else None
-    case.office = session.get(Office, new_office_id) if new_office_id else None
-    case.updated_at = now
-    case.events.append(
-        CaseEvent(
-            at=now,
-            actor=SYSTEM_ACTOR,
-            action="routed" if routed else "triaged",
-            from_status=CASE_RECEIVED,
-            to_status=case.status,
-            office_id=new_office_id,
-            note=decision.explanation
-            if routed and decision
-            else "Sent to triage: no other office handles it here.",
-            detail=routing_json,
-        )
-    )
-    session.flush()
-    first_report = case.reports[0]
-    _write_notifications(
-        session, case, first_report, decision.office if routed and decision else None
-    )
-    return case
+        .order_by(Report.id)
+        .limit(SWEEP_BATCH)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for report in stuck:
+        report.last_enqueued_at = now
+        enqueue_after_commit(session, PROCESS_REPORT, report.id)
+    return [report.id for report in stuck]

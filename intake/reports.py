@@ -1,41 +1,25 @@
-"""The JSON API under /api/v1: reporters file reports and follow them; anyone lists offices and
-categories."""
+"""The reporters' JSON API under /api/v1: register, file reports, follow them."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, request, url_for
+from flask import Blueprint, request, url_for
 from flask.typing import ResponseReturnValue
 from marshmallow import ValidationError
-from sqlalchemy import select, text
-from sqlalchemy.orm import Session, selectinload
 
-from intake import db
-from intake.auth import KEY_PREFIX_CHARS, bearer_key, hash_key, new_key
-from intake.errors import ApiError, field_error, json_object_body
-from intake.filing import IdempotencyConflict, NewReport, file_report
-from intake.photos import read_photos
-from intake.schemas import (
-    CategoryOut,
-    OfficeOut,
-    ReportAccepted,
-    ReporterCreated,
-    ReporterIn,
-    ReportIn,
-    ReportOut,
-)
-from models.entities import ApiKey, Case, CaseEvent, Category, Office, Report, Reporter
+from intake.schemas import ReportAccepted, ReporterCreated, ReporterIn, ReportIn, ReportOut
+from models import queries
+from models.entities import Office, Report
+from models.limits import MAX_IDEMPOTENCY_KEY_CHARS
+from services.accounts import register_reporter as register
+from services.filing import IdempotencyConflict, NewReport, file_report
+from web.auth import authenticate
+from web.db import read_session, unit_of_work
+from web.errors import ApiError, json_object_body
+from web.uploads import read_and_store_photos
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
-
-MAX_IDEMPOTENCY_KEY_CHARS = 200
-
-
-@bp.get("/health")
-def health() -> ResponseReturnValue:
-    db.session().execute(text("SELECT 1"))
-    return {"status": "ok"}
 
 
 @bp.post("/reporters")
@@ -43,50 +27,36 @@ def register_reporter() -> ResponseReturnValue:
     """Self-registration for riders without an app: the reporter page calls this once and keeps
     the key on the phone."""
     data = ReporterIn().load(json_object_body())
-    session = db.write_session()
-    reporter = Reporter(
-        display_name=data["display_name"].strip() or "骑手",
-        occupation=data["occupation"],
-        platform=data["platform"],
-    )
-    key = new_key()
-    session.add(
-        ApiKey(
-            prefix=key[:KEY_PREFIX_CHARS],
-            key_hash=hash_key(key),
-            role="reporter",
-            reporter=reporter,
+    with unit_of_work() as session:
+        reporter, key = register(
+            session,
+            display_name=data["display_name"],
+            occupation=data["occupation"],
+            platform=data["platform"],
             label="self-registered",
         )
-    )
-    session.commit()
-    created = ReporterCreated().dump(
-        {
-            "id": reporter.id,
-            "display_name": reporter.display_name,
-            "occupation": reporter.occupation,
-            "platform": reporter.platform,
-            "key": key,
-        }
-    )
+        created = ReporterCreated().dump(
+            {
+                "id": reporter.id,
+                "display_name": reporter.display_name,
+                "occupation": reporter.occupation,
+                "platform": reporter.platform,
+                "key": key,
+            }
+        )
     return created, 201
 
 
 @bp.post("/reports")
 def create_report() -> ResponseReturnValue:
-    session = db.write_session()
-    key = bearer_key(session, "reporter")
-    assert key.reporter_id is not None
+    caller = authenticate("reporter")
+    assert caller.reporter_id is not None
     fields, files = _report_input()
     data = ReportIn().load(fields)
-    _check_category(session, data["category"])
-    photos = read_photos(
-        files, current_app.config["MAX_PHOTOS"], current_app.config["MAX_PHOTO_BYTES"]
-    )
-    if not (data["text"].strip() or data["category"] or photos):
-        raise field_error("text", "Describe the problem, pick a category or attach a photo.")
+    idempotency_key = idempotency_key_header()
+    photos = read_and_store_photos(files)
     new = NewReport(
-        reporter_id=key.reporter_id,
+        reporter_id=caller.reporter_id,
         channel="api",
         text=data["text"],
         lang=data["lang"],
@@ -95,83 +65,28 @@ def create_report() -> ResponseReturnValue:
         address=data["address"],
         category=data["category"],
         photos=photos,
-        idempotency_key=idempotency_key_header(),
+        idempotency_key=idempotency_key,
     )
     try:
-        report, replayed = file_report(session, new)
+        with unit_of_work() as session:
+            report, replayed = file_report(session, new)
+            accepted = _accepted(report, replayed=replayed)
     except IdempotencyConflict as conflict:
         raise ApiError(
             422,
             "idempotency_key_reused",
             "This Idempotency-Key was already used for a different report.",
-            {"Idempotency-Key": [f"Used for report {conflict.earlier.id} with another body."]},
+            {"Idempotency-Key": [f"Used for report {conflict.earlier_id} with another body."]},
         ) from None
-    return _accepted(report, replayed=replayed)
+    return accepted
 
 
 @bp.get("/reports/<int:report_id>")
 def get_report(report_id: int) -> ResponseReturnValue:
-    session = db.session()
-    report = session.scalar(
-        select(Report)
-        .where(Report.id == report_id)
-        .options(
-            selectinload(Report.photos),
-            selectinload(Report.case).selectinload(Case.events).selectinload(CaseEvent.office),
-            selectinload(Report.case).selectinload(Case.office),
-            selectinload(Report.case).selectinload(Case.category),
-            selectinload(Report.case).selectinload(Case.reports),
-        )
-    )
+    report = queries.report_by_id(read_session(), report_id)
     if report is None:
         raise ApiError(404, "not_found", f"No report {report_id}.")
     return ReportOut().dump(report_view(report))
-
-
-@bp.get("/offices")
-def list_offices() -> ResponseReturnValue:
-    session = db.session()
-    offices = session.scalars(
-        select(Office).options(selectinload(Office.categories)).order_by(Office.id)
-    ).all()
-    by_id = {office.id: office.code for office in offices}
-    rows = [
-        {
-            "code": office.code,
-            "name": office.name,
-            "name_en": office.name_en,
-            "kind": office.kind,
-            "parent": by_id.get(office.parent_id) if office.parent_id else None,
-            "jurisdiction": office.jurisdiction,
-            "categories": [category.code for category in office.categories],
-            "active": office.active,
-        }
-        for office in offices
-    ]
-    return OfficeOut(many=True).dump(rows)
-
-
-@bp.get("/categories")
-def list_categories() -> ResponseReturnValue:
-    session = db.session()
-    categories = session.scalars(select(Category).order_by(Category.position)).all()
-    rows = [
-        {
-            "code": c.code,
-            "name_zh": c.name_zh,
-            "name_en": c.name_en,
-            "group_zh": c.group_zh,
-            "standard_codes": c.standard_codes.split(),
-            "time_limit": c.time_limit,
-            "time_limit_source": c.time_limit_source,
-            "urgent": c.urgent,
-            "handled_by": c.handled_by,
-            "merge_radius_m": c.merge_radius_m,
-            "merge_window_hours": c.merge_window_hours,
-        }
-        for c in categories
-    ]
-    return CategoryOut(many=True).dump(rows)
 
 
 def report_view(report: Report) -> dict[str, Any]:
@@ -263,13 +178,6 @@ def _report_input() -> tuple[dict[str, Any], list[Any]]:
         "Send application/json or multipart/form-data.",
         {"Content-Type": [f"'{request.mimetype or 'none'}' is not accepted."]},
     )
-
-
-def _check_category(session: Session, code: str | None) -> None:
-    if code is None:
-        return
-    if session.get(Category, code) is None:
-        raise field_error("category", f"Unknown category '{code}'; see /api/v1/categories.")
 
 
 def idempotency_key_header() -> str | None:

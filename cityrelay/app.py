@@ -1,0 +1,49 @@
+"""The Flask application factory: settings, the database, Celery, and one blueprint per door."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from cityrelay import openapi
+from cityrelay.celery_app import celery_init_app
+from cityrelay.settings import load_settings
+from dashboards.directory import bp as directory_bp
+from intake.media import bp as media_bp
+from intake.open311 import bp as open311_bp
+from intake.open311 import open311_http_error
+from intake.pages import bp as pages_bp
+from intake.reports import bp as reports_bp
+from models.session import Database
+from offices.admin import bp as admin_bp
+from offices.cases import bp as cases_bp
+from web import db, errors
+from workers.base import dispatcher
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    # Static files belong to the pages blueprint; the app itself serves none.
+    app = Flask(__name__, static_folder=None)
+    app.config.from_mapping(load_settings())
+    if config:
+        app.config.update(config)
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable in JSON
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    database = Database.from_url(app.config["DATABASE_URL"])
+    celery = celery_init_app(app, database)
+    db.init_app(app, database, dispatcher(celery, app.logger))
+    errors.register_error_handlers(app, {"/open311/": open311_http_error})
+    for blueprint in (
+        reports_bp,
+        directory_bp,
+        admin_bp,
+        cases_bp,
+        media_bp,
+        openapi.bp,
+        open311_bp,
+        pages_bp,
+    ):
+        app.register_blueprint(blueprint)
+    return app

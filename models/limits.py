@@ -1,0 +1,20 @@
+"""Every size limit of what people send, defined once: the schemas, the Open311 door, the
+services and the column sizes all read them from here."""
+
+from __future__ import annotations
+
+MAX_TEXT_CHARS = 4000
+MAX_ADDRESS_CHARS = 500
+MAX_ADDRESS_ID_CHARS = 100
+MAX_DISPLAY_NAME_CHARS = 100
+MAX_PLATFORM_CHARS = 100
+MAX_NOTE_CHARS = 1000
+MAX_IDEMPOTENCY_KEY_CHARS = 200
+MAX_CATEGORY_CODE_CHARS = 40
+MAX_MEDIA_URLS = 5
+MAX_MEDIA_URL_CHARS = 2000
+MAX_CONTACT_VALUE_CHARS = 200
+# Open311 lists at most this many requests per page (and by default one page of this size).
+MAX_PAGE_SIZE = 1000
+
+OCCUPATIONS = ("rider", "courier", "driver", "citizen")

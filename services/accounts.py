@@ -1,0 +1,105 @@
+"""Reporters and API keys. Keys are issued here and nowhere else; only a SHA-256 of each key is
+stored, and its first characters find the row without a table scan."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models.entities import ApiKey, Office, Reporter
+from services.errors import InvalidField, NotFound
+
+KEY_PREFIX_CHARS = 12
+DEFAULT_DISPLAY_NAME = "骑手"
+
+
+def new_key() -> str:
+    return "cr_" + secrets.token_urlsafe(32)
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who holds a key, as plain values that outlive the session that found them."""
+
+    key_id: int
+    role: str
+    reporter_id: int | None
+    office_id: int | None
+    office_code: str | None
+
+
+def find_key(session: Session, key: str) -> Caller | None:
+    row = session.scalar(select(ApiKey).where(ApiKey.prefix == key[:KEY_PREFIX_CHARS]))
+    if row is None or row.revoked_at is not None:
+        return None
+    if not hmac.compare_digest(row.key_hash, hash_key(key)):
+        return None
+    return Caller(
+        key_id=row.id,
+        role=row.role,
+        reporter_id=row.reporter_id,
+        office_id=row.office_id,
+        office_code=row.office.code if row.office else None,
+    )
+
+
+def issue_key(
+    session: Session,
+    role: str,
+    *,
+    reporter: Reporter | None = None,
+    office_code: str | None = None,
+    label: str = "",
+) -> tuple[ApiKey, str]:
+    """A new key row and the key itself, which is shown once and never stored.
+
+    ``role`` is "reporter" (with ``reporter``), "office" (with ``office_code``) or "admin"."""
+    if role == "reporter" and reporter is None:
+        raise InvalidField("role", "A reporter key needs its reporter.")
+    office = None
+    if role == "office":
+        office = session.scalar(select(Office).where(Office.code == office_code))
+        if office is None:
+            raise NotFound(f"No office with code '{office_code}'.", field="role")
+    if role not in {"reporter", "office", "admin"}:
+        raise InvalidField("role", "reporter, office:<office code> or admin")
+    key = new_key()
+    row = ApiKey(
+        prefix=key[:KEY_PREFIX_CHARS],
+        key_hash=hash_key(key),
+        role=role,
+        reporter=reporter,
+        office=office,
+        label=label,
+    )
+    session.add(row)
+    session.flush()
+    return row, key
+
+
+def register_reporter(
+    session: Session,
+    *,
+    display_name: str = "",
+    occupation: str = "rider",
+    platform: str = "",
+    label: str = "",
+) -> tuple[Reporter, str]:
+    """A new reporter with its key (the key is shown once)."""
+    reporter = Reporter(
+        display_name=display_name.strip() or DEFAULT_DISPLAY_NAME,
+        occupation=occupation,
+        platform=platform,
+    )
+    session.add(reporter)
+    _row, key = issue_key(session, "reporter", reporter=reporter, label=label)
+    return reporter, key
