@@ -26,9 +26,11 @@ $(CHROMIUM):
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest
 
+# ruff, and the layers contract (pyproject's [tool.importlinter]): imports point one way.
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 # Every benchmarks/bench_*.py, one after the other; each writes its numbers under benchmarks/results/.
 bench: $(STAMP)
