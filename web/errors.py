@@ -12,10 +12,30 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from flask.typing import ResponseReturnValue
-from marshmallow import ValidationError
+from marshmallow import Schema, ValidationError, fields
 from werkzeug.exceptions import HTTPException
 
 from services.errors import Conflict, InvalidField, InvalidFields, NotFound, ServiceError, TooLarge
+
+
+class ErrorDetailSchema(Schema):
+    code = fields.String(
+        required=True, metadata={"description": "Stable, for programs: e.g. validation_failed."}
+    )
+    message = fields.String(required=True, metadata={"description": "For people."})
+    fields_ = fields.Dict(
+        attribute="fields",
+        data_key="fields",
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        metadata={"description": "Only when particular input fields (or headers) are at fault."},
+    )
+
+
+class ErrorSchema(Schema):
+    """The one error shape (the OpenAPI description is built from this)."""
+
+    error = fields.Nested(ErrorDetailSchema, required=True)
 
 
 class ApiError(Exception):
