@@ -14,12 +14,15 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from cityrelay.settings import load_settings
 
 STOP_GRACE_SECONDS = 15.0
+# Training the classifier on a first start happens before this clock starts.
+STARTUP_TIMEOUT_SECONDS = 120.0
 
 
 @dataclass
@@ -78,9 +81,12 @@ def wait_for_port(host: str, port: int, timeout: float, process: subprocess.Pope
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout:.0f}s")
 
 
-def wait_for_health(url: str, timeout: float, children: list[Child]) -> bool:
+def wait_for_health(
+    url: str, timeout: float, children: list[Child], should_stop: Callable[[], bool]
+) -> bool:
+    """True once the web server answers its health check."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not should_stop():
         if any(child.process.poll() is not None for child in children):
             return False
         try:
@@ -90,6 +96,45 @@ def wait_for_health(url: str, timeout: float, children: list[Child]) -> bool:
         except OSError:
             time.sleep(0.2)
     return False
+
+
+def wait_for_worker(
+    broker_url: str, timeout: float, children: list[Child], should_stop: Callable[[], bool]
+) -> bool:
+    """True once a worker answers a ping through the broker: it has loaded its model and is
+    consuming, so a report filed now is processed at once."""
+    from celery import Celery
+
+    probe = Celery("cityrelay-up", broker=broker_url)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not should_stop():
+            if any(child.process.poll() is not None for child in children):
+                return False
+            if probe.control.ping(timeout=0.5):
+                return True
+        return False
+    finally:
+        probe.close()
+
+
+def prepare_classifier(path: str) -> bool:
+    """Load the classifier model file once, training it on first start, so the worker finds it
+    ready and a damaged or stale file stops `up` before any child starts. False when unusable."""
+    from routing.classify import ModelArtifactError, load_or_train
+
+    if not Path(path).exists():
+        print(
+            f"cityrelay: no classifier model at {path} yet; training it from the bundled corpus",
+            flush=True,
+        )
+    try:
+        model_id = load_or_train(path).model_id
+    except ModelArtifactError as error:
+        print(f"cityrelay: {error}", file=sys.stderr, flush=True)
+        return False
+    print(f"cityrelay: classifier {model_id} ready", flush=True)
+    return True
 
 
 def prepare_database(database_url: str) -> None:
@@ -116,11 +161,15 @@ def run_everything(host: str, port: int, concurrency: int) -> int:
     settings = load_settings()
     instance = Path(settings["INSTANCE_PATH"])
     instance.mkdir(parents=True, exist_ok=True)
+    if not prepare_classifier(settings["CLASSIFIER_PATH"]):
+        return 1
     prepare_database(settings["DATABASE_URL"])
 
     env = dict(os.environ)
     env["DATABASE_URL"] = settings["DATABASE_URL"]
     env["CITYRELAY_INSTANCE_PATH"] = str(instance)
+    # The worker loads the very file checked above, whatever its working directory.
+    env["CITYRELAY_CLASSIFIER_PATH"] = str(Path(settings["CLASSIFIER_PATH"]).resolve())
     children: list[Child] = []
     stopping = False
 
@@ -154,10 +203,21 @@ def run_everything(host: str, port: int, concurrency: int) -> int:
         )
 
         health = f"http://{'127.0.0.1' if host in {'0.0.0.0', ''} else host}:{port}/api/v1/health"
-        if wait_for_health(health, 60, children):
+        ready = wait_for_health(health, STARTUP_TIMEOUT_SECONDS, children, lambda: stopping)
+        ready = ready and wait_for_worker(
+            env["REDIS_URL"], STARTUP_TIMEOUT_SECONDS, children, lambda: stopping
+        )
+        if stopping:
+            return 0
+        if not ready:
             print(
-                f"cityrelay: running on http://{host}:{port} (Ctrl-C stops everything)", flush=True
+                "cityrelay: the web server or the worker did not come up; stopping the rest",
+                file=sys.stderr,
+                flush=True,
             )
+            return 1
+        # Only now: a report posted after this line finds a worker waiting for it.
+        print(f"cityrelay: running on http://{host}:{port} (Ctrl-C stops everything)", flush=True)
         while not stopping:
             for child in children:
                 if not stopping and child.process.poll() is not None:

@@ -73,7 +73,10 @@ def test_up_runs_the_whole_service_and_stops_cleanly(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, (tmp_path / "up.log").read_text()
             time.sleep(0.3)
         assert (tmp_path / "instance" / "cityrelay.db").exists()
-        assert b"demo city seeded" in (tmp_path / "up.log").read_bytes()
+        startup = (tmp_path / "up.log").read_bytes()
+        assert b"demo city seeded" in startup
+        # "running" only once a worker is consuming: Celery logs "ready." when it starts to.
+        assert b" ready." in startup.split(b"running on")[0], startup.decode(errors="replace")
 
         key = subprocess.run(
             [*cli, "create-key", "--role", "reporter", "--name", "王师傅"],
