@@ -18,3 +18,19 @@ MAX_CONTACT_VALUE_CHARS = 200
 MAX_PAGE_SIZE = 1000
 
 OCCUPATIONS = ("rider", "courier", "driver", "citizen")
+
+# What admins may set as a category's questions (Open311 service attributes) and keywords.
+MAX_ATTRIBUTES_PER_CATEGORY = 20
+MAX_VALUES_PER_ATTRIBUTE = 50
+MAX_KEYWORDS_PER_CATEGORY = 50
+MAX_ATTRIBUTE_CODE_CHARS = 40
+MAX_ATTRIBUTE_DESCRIPTION_CHARS = 200
+MAX_DATATYPE_DESCRIPTION_CHARS = 200
+MAX_VALUE_KEY_CHARS = 40
+MAX_VALUE_NAME_CHARS = 100
+MAX_KEYWORD_CHARS = 50
+MAX_LANGUAGE_TAG_CHARS = 10
+
+# How close (metres) and how soon (hours) a "me too" report may be to join an open case.
+MERGE_RADIUS_RANGE_M = (1.0, 1000.0)
+MERGE_WINDOW_RANGE_HOURS = (0.25, 24.0 * 30)

@@ -11,7 +11,7 @@ from marshmallow import RAISE, Schema, fields, validate
 from sqlalchemy import select
 
 from models.entities import RuleVersion
-from models.limits import MAX_NOTE_CHARS
+from models.limits import MAX_NOTE_CHARS, MERGE_RADIUS_RANGE_M, MERGE_WINDOW_RANGE_HOURS
 from models.routing_rules import current_rules, current_version
 from services import rules as rule_changes
 from web.auth import authenticate
@@ -33,8 +33,8 @@ class MergeSettingsIn(Schema):
     class Meta:
         unknown = RAISE
 
-    radius_m = fields.Float(required=True, validate=validate.Range(min=1, max=1000))
-    window_hours = fields.Float(required=True, validate=validate.Range(min=0.25, max=24 * 30))
+    radius_m = fields.Float(required=True, validate=validate.Range(*MERGE_RADIUS_RANGE_M))
+    window_hours = fields.Float(required=True, validate=validate.Range(*MERGE_WINDOW_RANGE_HOURS))
 
 
 class OverrideIn(Schema):
