@@ -243,6 +243,9 @@ class Case(Base):
     office_id: Mapped[int | None] = mapped_column(ForeignKey("offices.id"), index=True)
     routing: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     rule_version: Mapped[int | None] = mapped_column(ForeignKey("rule_versions.id"))
+    # The model id of the classifier in force when the case opened (routing.classify.artifact),
+    # so every classification can be traced to the model that made it.
+    classifier_model: Mapped[str | None] = mapped_column(String(40))
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
     address: Mapped[str] = mapped_column(String(MAX_ADDRESS_CHARS), default="", server_default="")
