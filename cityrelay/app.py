@@ -19,6 +19,7 @@ from models.session import Database
 from offices.admin import bp as admin_bp
 from offices.cases import bp as cases_bp
 from web import db, errors
+from web.urls import CONVERTERS
 from workers.base import dispatcher
 
 
@@ -30,6 +31,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config.update(config)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable in JSON
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.url_map.converters.update(CONVERTERS)  # before any blueprint's routes are bound
 
     database = Database.from_url(app.config["DATABASE_URL"])
     celery = celery_init_app(app, database)

@@ -7,20 +7,31 @@ from flask import Blueprint
 from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 
-from dashboards.schemas import CategoryOut, OfficeOut
+from dashboards.schemas import CategoryOut, HealthOut, OfficeOut
 from models import queries
 from web.db import read_session
+from web.openapi import operation
 
 bp = Blueprint("directory", __name__, url_prefix="/api/v1")
 
 
 @bp.get("/health")
+@operation(
+    summary="Liveness: the database answers",
+    responses={200: HealthOut},
+    tags=["directory"],
+)
 def health() -> ResponseReturnValue:
     read_session().execute(text("SELECT 1"))
-    return {"status": "ok"}
+    return HealthOut().dump({"status": "ok"})
 
 
 @bp.get("/offices")
+@operation(
+    summary="Offices and their jurisdictions",
+    responses={200: OfficeOut(many=True)},
+    tags=["directory"],
+)
 def list_offices() -> ResponseReturnValue:
     offices = queries.offices(read_session())
     by_id = {office.id: office.code for office in offices}
@@ -41,6 +52,11 @@ def list_offices() -> ResponseReturnValue:
 
 
 @bp.get("/categories")
+@operation(
+    summary="The category taxonomy (the public service codes)",
+    responses={200: CategoryOut(many=True)},
+    tags=["directory"],
+)
 def list_categories() -> ResponseReturnValue:
     rows = [
         {

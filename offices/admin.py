@@ -7,82 +7,101 @@ from typing import Any
 
 from flask import Blueprint
 from flask.typing import ResponseReturnValue
-from marshmallow import RAISE, Schema, fields, validate
 from sqlalchemy import select
 
 from models.entities import RuleVersion
-from models.limits import MAX_NOTE_CHARS, MERGE_RADIUS_RANGE_M, MERGE_WINDOW_RANGE_HOURS
 from models.routing_rules import current_rules, current_version
+from offices.schemas import (
+    MergeSettingsIn,
+    MergeSettingsOut,
+    OfficeCategoriesIn,
+    OverrideIn,
+    RuleSetOut,
+    RuleVersionOut,
+    RuleVersionSummaryOut,
+)
 from services import rules as rule_changes
 from web.auth import authenticate
 from web.db import read_session, unit_of_work
 from web.errors import ApiError, json_object_body
+from web.openapi import ERROR, error, operation
 
 bp = Blueprint("admin", __name__, url_prefix="/api/v1/admin")
 
-
-class OfficeCategoriesIn(Schema):
-    class Meta:
-        unknown = RAISE
-
-    categories = fields.List(fields.String(), required=True)
-    note = fields.String(load_default="", validate=validate.Length(max=MAX_NOTE_CHARS))
+NOT_ADMIN = error("Not an admin key.")
 
 
-class MergeSettingsIn(Schema):
-    class Meta:
-        unknown = RAISE
-
-    radius_m = fields.Float(required=True, validate=validate.Range(*MERGE_RADIUS_RANGE_M))
-    window_hours = fields.Float(required=True, validate=validate.Range(*MERGE_WINDOW_RANGE_HOURS))
-
-
-class OverrideIn(Schema):
-    class Meta:
-        unknown = RAISE
-
-    area = fields.String(required=True)
-    category = fields.String(required=True)
-    office = fields.String(required=True, allow_none=True)
-    note = fields.String(load_default="", validate=validate.Length(max=MAX_NOTE_CHARS))
-
-
-def _version_view(version: RuleVersion, with_rules: bool) -> dict[str, Any]:
-    view: dict[str, Any] = {
+def _version_view(version: RuleVersion) -> dict[str, Any]:
+    return {
         "version": version.id,
-        "created_at": version.created_at.isoformat(),
+        "created_at": version.created_at,
         "actor": version.actor,
         "note": version.note,
+        "rules": version.rules,
     }
-    if with_rules:
-        view["rules"] = version.rules
-    return view
 
 
 @bp.get("/rules")
+@operation(
+    summary="The routing rules in force and their version",
+    responses={200: RuleSetOut, 401: ERROR, 403: NOT_ADMIN},
+    security="bearer",
+    tags=["admin"],
+)
 def rules() -> ResponseReturnValue:
     authenticate("admin")
     session = read_session()
-    return {"version": current_version(session), "rules": current_rules(session)}
+    return RuleSetOut().dump({"version": current_version(session), "rules": current_rules(session)})
 
 
 @bp.get("/rules/versions")
+@operation(
+    summary="Every version of the rules, newest first",
+    responses={200: RuleVersionSummaryOut(many=True), 401: ERROR, 403: NOT_ADMIN},
+    security="bearer",
+    tags=["admin"],
+)
 def versions() -> ResponseReturnValue:
     authenticate("admin")
     rows = read_session().scalars(select(RuleVersion).order_by(RuleVersion.id.desc())).all()
-    return [_version_view(v, with_rules=False) for v in rows]
+    return RuleVersionSummaryOut(many=True).dump([_version_view(v) for v in rows])
 
 
-@bp.get("/rules/versions/<int:version>")
+@bp.get("/rules/versions/<id:version>")
+@operation(
+    summary="One version of the rules, with the rules as they were",
+    responses={
+        200: RuleVersionOut,
+        401: ERROR,
+        403: NOT_ADMIN,
+        404: error("No such version."),
+    },
+    security="bearer",
+    tags=["admin"],
+)
 def one_version(version: int) -> ResponseReturnValue:
     authenticate("admin")
     row = read_session().get(RuleVersion, version)
     if row is None:
         raise ApiError(404, "not_found", f"No rule version {version}.")
-    return _version_view(row, with_rules=True)
+    return RuleVersionOut().dump(_version_view(row))
 
 
 @bp.put("/offices/<code>/categories")
+@operation(
+    summary="Replace the categories an office handles (records a new version)",
+    body=OfficeCategoriesIn,
+    responses={
+        200: RuleVersionOut,
+        400: ERROR,
+        401: ERROR,
+        403: NOT_ADMIN,
+        404: error("No such office."),
+        422: error("Invalid fields, or unknown categories."),
+    },
+    security="bearer",
+    tags=["admin"],
+)
 def put_office_categories(code: str) -> ResponseReturnValue:
     caller = authenticate("admin")
     data = OfficeCategoriesIn().load(json_object_body())
@@ -90,11 +109,28 @@ def put_office_categories(code: str) -> ResponseReturnValue:
         version = rule_changes.set_office_categories(
             session, code, data["categories"], f"admin-key:{caller.key_id}", data["note"]
         )
-        view = _version_view(version, with_rules=True)
+        view = RuleVersionOut().dump(_version_view(version))
     return view
 
 
 @bp.put("/overrides")
+@operation(
+    summary="Inside an area, send a category to an office (office null removes it)",
+    description="Records a new version of the rules.",
+    body=OverrideIn,
+    responses={
+        200: RuleVersionOut,
+        400: ERROR,
+        401: ERROR,
+        403: NOT_ADMIN,
+        422: error(
+            "Invalid fields: an unknown area, category or office, or an area without "
+            "a jurisdiction."
+        ),
+    },
+    security="bearer",
+    tags=["admin"],
+)
 def put_override() -> ResponseReturnValue:
     caller = authenticate("admin")
     data = OverrideIn().load(json_object_body())
@@ -107,11 +143,25 @@ def put_override() -> ResponseReturnValue:
             f"admin-key:{caller.key_id}",
             data["note"],
         )
-        view = _version_view(version, with_rules=True)
+        view = RuleVersionOut().dump(_version_view(version))
     return view
 
 
 @bp.put("/categories/<code>/merge")
+@operation(
+    summary="Set how close and how soon a report joins an open case of a category",
+    body=MergeSettingsIn,
+    responses={
+        200: MergeSettingsOut,
+        400: ERROR,
+        401: ERROR,
+        403: NOT_ADMIN,
+        404: error("No such category."),
+        422: ERROR,
+    },
+    security="bearer",
+    tags=["admin"],
+)
 def put_merge_settings(code: str) -> ResponseReturnValue:
     """How close and how soon a new report must be to join an open case of this category."""
     authenticate("admin")
@@ -120,8 +170,10 @@ def put_merge_settings(code: str) -> ResponseReturnValue:
         settings = rule_changes.set_merge_settings(
             session, code, data["radius_m"], data["window_hours"]
         )
-    return {
-        "code": settings.code,
-        "radius_m": settings.radius_m,
-        "window_hours": settings.window_hours,
-    }
+    return MergeSettingsOut().dump(
+        {
+            "code": settings.code,
+            "radius_m": settings.radius_m,
+            "window_hours": settings.window_hours,
+        }
+    )

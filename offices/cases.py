@@ -4,45 +4,34 @@ from __future__ import annotations
 
 from flask import Blueprint, url_for
 from flask.typing import ResponseReturnValue
-from marshmallow import RAISE, Schema, fields, validate
 
-from models.limits import MAX_NOTE_CHARS
+from offices.schemas import CaseRouting, RejectIn, SplitAccepted, SplitIn
 from services import casework
 from web.auth import authenticate
 from web.db import unit_of_work
 from web.errors import json_object_body
+from web.openapi import ERROR, error, operation
 
 bp = Blueprint("cases", __name__, url_prefix="/api/v1/cases")
 
 
-class RejectIn(Schema):
-    class Meta:
-        unknown = RAISE
-
-    reason = fields.String(required=True, validate=validate.Length(min=2, max=MAX_NOTE_CHARS))
-
-
-class SplitIn(Schema):
-    class Meta:
-        unknown = RAISE
-
-    report_id = fields.Integer(required=True, strict=True)
-
-
-class CaseRouting(Schema):
-    case_id = fields.Integer()
-    status = fields.String()
-    office = fields.String(allow_none=True)
-    routing = fields.Dict()
-
-
-class SplitAccepted(Schema):
-    case_id = fields.Integer()
-    report_id = fields.Integer()
-    status_url = fields.String()
-
-
-@bp.post("/<int:case_id>/split")
+@bp.post("/<id:case_id>/split")
+@operation(
+    summary="Take a wrongly merged report out of its case; it is processed alone",
+    description="The report is classified and routed on its own and never merged back.",
+    body=SplitIn,
+    responses={
+        202: SplitAccepted,
+        400: ERROR,
+        401: ERROR,
+        403: error("Not an office key."),
+        404: error("No such case."),
+        409: error("The case is not in this office's queue, or the report is its only one."),
+        422: error("Invalid fields, or the report is not part of this case."),
+    },
+    security="bearer",
+    tags=["offices"],
+)
 def split(case_id: int) -> ResponseReturnValue:
     caller = authenticate("office")
     assert caller.office_code is not None
@@ -55,7 +44,26 @@ def split(case_id: int) -> ResponseReturnValue:
     return SplitAccepted().dump(body), 202
 
 
-@bp.post("/<int:case_id>/reject")
+@bp.post("/<id:case_id>/reject")
+@operation(
+    summary="An office says a case is not its own; it is routed again without it",
+    description=(
+        "The case is routed again, never to this office nor to any office that rejected it "
+        "before; when no other office handles it there, it goes to triage."
+    ),
+    body=RejectIn,
+    responses={
+        200: CaseRouting,
+        400: ERROR,
+        401: ERROR,
+        403: error("Not an office key."),
+        404: error("No such case."),
+        409: error("The case is not in this office's queue."),
+        422: ERROR,
+    },
+    security="bearer",
+    tags=["offices"],
+)
 def reject(case_id: int) -> ResponseReturnValue:
     caller = authenticate("office")
     assert caller.office_code is not None
