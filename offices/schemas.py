@@ -7,7 +7,7 @@ from __future__ import annotations
 from marshmallow import RAISE, Schema, fields, validate
 
 from models.entities import CASE_ROUTED, CASE_TRIAGE
-from models.limits import MAX_NOTE_CHARS
+from models.limits import MAX_NOTE_CHARS, MERGE_RADIUS_RANGE_M, MERGE_WINDOW_RANGE_HOURS
 
 # ---------- cases ----------
 
@@ -62,8 +62,8 @@ class MergeSettingsIn(Schema):
     class Meta:
         unknown = RAISE
 
-    radius_m = fields.Float(required=True, validate=validate.Range(min=1, max=1000))
-    window_hours = fields.Float(required=True, validate=validate.Range(min=0.25, max=24 * 30))
+    radius_m = fields.Float(required=True, validate=validate.Range(*MERGE_RADIUS_RANGE_M))
+    window_hours = fields.Float(required=True, validate=validate.Range(*MERGE_WINDOW_RANGE_HOURS))
 
 
 class OverrideIn(Schema):
