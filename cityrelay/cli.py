@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import os
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from cityrelay.settings import load_settings
+from models.limits import OCCUPATIONS
+
+if TYPE_CHECKING:
+    from routing.classify import TextClassifier
 
 
 @click.group(
@@ -66,6 +73,12 @@ def web(port: int | None, host: str, workers: int) -> None:
 @click.option("--loglevel", default="INFO", show_default=True)
 def worker(concurrency: int, loglevel: str) -> None:
     settings = _require_redis()
+    from workers.tasks import load_classifier
+
+    # Before Celery starts: a bad model file stops the worker here, with the reason, before it
+    # connects to anything.
+    classifier = _classifier_or_fail(load_classifier, settings)
+    click.echo(f"cityrelay: classifier {classifier.model_id} ready", err=True)
     from cityrelay.worker import celery_app as celery
 
     celery.worker_main(
@@ -121,7 +134,7 @@ def seed_demo() -> None:
 @click.option("--name", default="", help="Reporter's display name or the key's label.")
 @click.option(
     "--occupation",
-    type=click.Choice(["rider", "courier", "driver", "citizen"]),
+    type=click.Choice(OCCUPATIONS),
     default="rider",
     show_default=True,
     help="For reporter keys.",
@@ -155,6 +168,31 @@ def create_key(role: str, name: str, occupation: str, platform: str) -> None:
 
 
 @main.command(
+    "train-classifier",
+    help="Train the text classifier on the bundled corpus (its train split) and write the model "
+    "file workers load: --output, else CITYRELAY_CLASSIFIER_PATH, else "
+    "<instance>/classifier.joblib. Replaces a stale or damaged file. Prints the model id.",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the model file.",
+)
+def train_classifier(output: Path | None) -> None:
+    from routing.classify import artifact
+
+    path = output if output is not None else Path(load_settings()["CLASSIFIER_PATH"])
+    started = time.perf_counter()
+    classifier = artifact.train_from_bundled_corpus()
+    artifact.save(classifier, path)
+    click.echo(
+        f"classifier {classifier.model_id} written to {path} "
+        f"(trained in {time.perf_counter() - started:.1f} s)"
+    )
+
+
+@main.command(
     "eval-classifier",
     help="Evaluate the text classifier: accuracy, macro-F1, per-category precision and recall, "
     "confusion pairs and triage, on the bundled held-out split (short rider-style reports, and "
@@ -185,7 +223,7 @@ def eval_classifier(
     data_dir: Path | None, threshold: float | None, set_names: tuple[str, ...]
 ) -> None:
     from evaluation import datasets, evaluate
-    from routing.classify import default_classifier
+    from routing.classify import load_or_train
 
     folder = data_dir if data_dir is not None else datasets.DEFAULT_DATA_DIR
     cutoff = threshold if threshold is not None else float(load_settings()["CLASSIFY_THRESHOLD"])
@@ -197,7 +235,9 @@ def eval_classifier(
         )
     found, missing = datasets.available(folder)
     wanted = list(set_names) or list(datasets.SET_NAMES)
-    classifier = default_classifier()
+    settings = load_settings()
+    classifier = _classifier_or_fail(load_or_train, settings)
+    click.echo(f"classifier model {classifier.model_id} ({settings['CLASSIFIER_PATH']})")
     summary: list[tuple[str, evaluate.Report]] = []
     for name in wanted:
         if name not in found:
@@ -250,13 +290,26 @@ def _print_eval(description: str, name: str, skipped: int, figures) -> None:  # 
     click.echo("")
 
 
-def _require_redis() -> dict[str, object]:
+def _require_redis() -> dict[str, Any]:
     settings = load_settings()
     if not settings["REDIS_URL"]:
         raise click.UsageError(
             "REDIS_URL is not set. Set it, or run `cityrelay up`, which starts an embedded Redis."
         )
     return settings
+
+
+def _classifier_or_fail(
+    load: Callable[[str], TextClassifier], settings: dict[str, Any]
+) -> TextClassifier:
+    """``load(path)`` on the configured model file; a missing file is trained, a damaged or
+    stale one ends the command with the reason and what to run."""
+    from routing.classify import ModelArtifactError
+
+    try:
+        return load(settings["CLASSIFIER_PATH"])
+    except ModelArtifactError as error:
+        raise click.ClickException(str(error)) from None
 
 
 def _safe_url(url: str) -> str:

@@ -21,6 +21,10 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "DATABASE_URL": (None, "SQLAlchemy URL; default SQLite at <instance>/cityrelay.db."),
     "REDIS_URL": (None, "Celery broker. Unset under `cityrelay up`: an embedded Redis is started."),
     "MEDIA_DIR": (None, "Where photos are stored (default <instance>/media)."),
+    "CLASSIFIER_PATH": (
+        None,
+        "The trained classifier model file (default <instance>/classifier.joblib).",
+    ),
     "CELERY_QUEUE": ("cityrelay", "Name of the Celery queue the tasks go to."),
     "CLASSIFY_THRESHOLD": (0.45, "Below this classifier confidence a case goes to triage."),
     "TIMEZONE": ("Asia/Shanghai", "Time zone of the city's working-hour calendar."),
@@ -59,6 +63,8 @@ def load_settings(environ: os._Environ[str] | dict[str, str] | None = None) -> d
     settings["DATABASE_URL"] = normalize_database_url(settings["DATABASE_URL"])
     if not settings["MEDIA_DIR"]:
         settings["MEDIA_DIR"] = str(instance / "media")
+    if not settings["CLASSIFIER_PATH"]:
+        settings["CLASSIFIER_PATH"] = str(instance / "classifier.joblib")
     return settings
 
 

