@@ -155,6 +155,11 @@ SPEC: dict[str, Any] = {
                         "enum": ["reporter", "classifier", "none", None],
                     },
                     "alternatives": {"type": "array", "items": {"type": "object"}},
+                    "classifier_model": {
+                        "type": ["string", "null"],
+                        "description": "Model id of the classifier in force when the case "
+                        "opened (`cityrelay train-classifier` prints it).",
+                    },
                     "office": OFFICE_REF,
                     "routing": {"type": "object"},
                     "due_at": {"type": ["string", "null"], "format": "date-time"},

@@ -132,6 +132,7 @@ class ReportOut(Schema):
     confidence = fields.Float(allow_none=True)
     classified_by = fields.String(allow_none=True)
     alternatives = fields.List(fields.Dict())
+    classifier_model = fields.String(allow_none=True)
     office = fields.Nested(OfficeRef, allow_none=True)
     routing = fields.Dict()
     due_at = fields.AwareDateTime(allow_none=True)

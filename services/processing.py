@@ -109,6 +109,8 @@ class CategoryChoice:
     confidence: float | None
     method: str
     alternatives: list[dict[str, Any]]
+    # The model id of the classifier in force, recorded whoever chose the category.
+    model: str | None
     triage_reason: str | None = None
 
     def as_json(self) -> dict[str, Any]:
@@ -117,25 +119,28 @@ class CategoryChoice:
             "category": self.category,
             "confidence": self.confidence,
             "alternatives": self.alternatives,
+            "model": self.model,
         }
 
 
 def choose_category(report: Report, classifier: TextClassifier, threshold: float) -> CategoryChoice:
+    model = classifier.model_id
     if report.requested_category:
-        return CategoryChoice(report.requested_category, 1.0, "reporter", [])
+        return CategoryChoice(report.requested_category, 1.0, "reporter", [], model)
     if not report.text.strip():
-        return CategoryChoice(None, None, "none", [], "no_text")
+        return CategoryChoice(None, None, "none", [], model, "no_text")
     result = classifier.classify(report.text)
+    confidence = round(result.confidence, 4)
     alternatives = [
         {"category": code, "confidence": round(p, 4)} for code, p in result.alternatives
     ]
     if result.confidence < threshold:
         # Keep the guess for the triage desk, but do not file the case under it.
-        guess = [{"category": result.category, "confidence": round(result.confidence, 4)}]
+        guess = [{"category": result.category, "confidence": confidence}]
         return CategoryChoice(
-            None, round(result.confidence, 4), "classifier", guess + alternatives, "low_confidence"
+            None, confidence, "classifier", guess + alternatives, model, "low_confidence"
         )
-    return CategoryChoice(result.category, round(result.confidence, 4), "classifier", alternatives)
+    return CategoryChoice(result.category, confidence, "classifier", alternatives, model)
 
 
 def process_report(
@@ -195,6 +200,7 @@ def process_report(
         office_id=office_id,
         routing=routing_json,
         rule_version=context.rule_version,
+        classifier_model=choice.model,
         lat=report.lat,
         lon=report.lon,
         address=report.address,

@@ -10,6 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from models.base import utcnow
+from routing.classify import model_id
 from tests.helpers import sample_point
 from tests.integration.test_pipeline import new_report
 from workers.tasks import sweep_stuck_reports
@@ -49,6 +50,8 @@ def test_report_is_routed_by_the_worker(
     assert report["office"]["code"] == point["office"]
     assert [e["action"] for e in report["events"]] == ["received", "classified", "routed"]
     assert report["due_at"] is not None
+    # The case names the model the worker classified with: the model file of this run.
+    assert report["classifier_model"] == model_id()
 
 
 def test_every_community_gets_its_own_reports(worker, client: FlaskClient, auth: dict) -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.entities import Case, Office, OutboxMessage, Report, Reporter
 from models.session import unit_of_work
-from routing.classify import default_classifier
+from routing.classify import default_classifier, model_id
 from routing.sla import WorkingCalendar
 from services.processing import process_report
 from tests.helpers import sample_point
@@ -99,6 +100,27 @@ def test_reporter_category_is_kept(sessions) -> None:
     assert case.classification["method"] == "reporter" and case.confidence == 1.0
     # communities do not handle parking; their street does
     assert case.office.kind == "street" and case.routing["rule"] == "parent"
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{}, {"requested_category": "illegal_parking"}, {"text": ""}],
+    ids=["classified", "reporter's category", "no text"],
+)
+def test_every_case_names_the_classifier_model(sessions, client: FlaskClient, fields: dict) -> None:
+    report_id = new_report(sessions, **fields)
+    case = run(sessions, report_id)
+    assert case is not None
+    assert case.classifier_model == model_id()
+    assert case.classification["model"] == model_id()
+    classified = next(event for event in case.events if event.action == "classified")
+    assert classified.detail["model"] == model_id()
+    assert client.get(f"/api/v1/reports/{report_id}").get_json()["classifier_model"] == model_id()
+
+
+def test_an_unprocessed_report_names_no_classifier_model(sessions, client: FlaskClient) -> None:
+    report_id = new_report(sessions)
+    assert client.get(f"/api/v1/reports/{report_id}").get_json()["classifier_model"] is None
 
 
 def test_department_without_polygon_takes_manholes(sessions) -> None:
