@@ -30,8 +30,13 @@ from models.limits import (
     MAX_PAGE_SIZE,
     MAX_TEXT_CHARS,
 )
-from routing.attributes import KEYWORDS, attributes_for, validate_answers
+from routing.attributes import Attribute, Keyword, validate_answers
 from services.accounts import find_key
+from services.category_settings import (
+    attributes_for,
+    categories_with_attributes,
+    keywords_by_category,
+)
 from services.errors import InvalidField, InvalidFields, ServiceError
 from services.filing import IdempotencyConflict, NewReport, file_report
 from services.locations import (
@@ -195,7 +200,9 @@ def discovery(fmt: str) -> Response:
     return render(fmt, "discovery", document)
 
 
-def _service(category: Category, lang: str) -> dict[str, Any]:
+def _service(
+    category: Category, lang: str, asks_questions: bool, keywords: tuple[Keyword, ...]
+) -> dict[str, Any]:
     name = category.name_en if lang == "en" else category.name_zh
     other = category.name_zh if lang == "en" else category.name_en
     limit = f" Time limit: {category.time_limit}." if category.time_limit else ""
@@ -203,9 +210,9 @@ def _service(category: Category, lang: str) -> dict[str, Any]:
         "service_code": category.code,
         "service_name": name,
         "description": f"{other}.{limit}",
-        "metadata": bool(attributes_for(category.code)),
+        "metadata": asks_questions,
         "type": "realtime",
-        "keywords": ",".join(KEYWORDS.get(category.code, ())),
+        "keywords": ",".join(keyword.word for keyword in keywords),
         "group": category.group_zh,
     }
 
@@ -215,8 +222,27 @@ def services(fmt: str) -> Response:
     _check_format(fmt)
     _check_jurisdiction()
     lang = _lang()
-    categories = read_session().scalars(select(Category).order_by(Category.position)).all()
-    return render(fmt, "services", [_service(c, lang) for c in categories])
+    session = read_session()
+    categories = session.scalars(select(Category).order_by(Category.position)).all()
+    # Read on every request: what admins change shows on the next one.
+    with_questions = categories_with_attributes(session)
+    keywords = keywords_by_category(session)
+    listed = [
+        _service(c, lang, c.code in with_questions, keywords.get(c.code, ())) for c in categories
+    ]
+    return render(fmt, "services", listed)
+
+
+def _datatype_description(attribute: Attribute) -> str | None:
+    """What the admin wrote, else the number range when there is one."""
+    if attribute.datatype_description:
+        return attribute.datatype_description
+    low, high = attribute.minimum, attribute.maximum
+    if attribute.datatype != "number" or (low is None and high is None):
+        return None
+    if low is not None and high is not None:
+        return f"a number from {low:g} to {high:g}"
+    return f"a number of at least {low:g}" if low is not None else f"a number of at most {high:g}"
 
 
 @bp.get("/services/<code>.<fmt>")
@@ -226,22 +252,21 @@ def service_definition(code: str, fmt: str) -> Response:
     category = read_session().get(Category, code)
     if category is None:
         raise Open311Error(404, f"Unknown service_code '{code}'.")
-    lang = "en" if _lang() == "en" else "zh"
+    lang = _lang()
     attributes = [
         {
             "variable": True,
             "code": attribute.code,
             "datatype": attribute.datatype,
             "required": attribute.required,
-            "datatype_description": attribute.datatype_description or None,
+            "datatype_description": _datatype_description(attribute),
             "order": order,
             "description": attribute.description(lang),
             "values": [
-                {"key": choice.key, "name": choice.name_en if lang == "en" else choice.name_zh}
-                for choice in attribute.values
+                {"key": choice.key, "name": choice.name(lang)} for choice in attribute.values
             ],
         }
-        for order, attribute in enumerate(attributes_for(code), start=1)
+        for order, attribute in enumerate(attributes_for(read_session(), code), start=1)
     ]
     return render(fmt, "service_definition", {"service_code": code, "attributes": attributes})
 
@@ -494,7 +519,8 @@ def create_request(fmt: str) -> Response:
     if len(description) > MAX_TEXT_CHARS:
         raise Open311Error(400, f"description is at most {MAX_TEXT_CHARS} characters.")
 
-    answers, errors = validate_answers(code, _attribute_answers())
+    definitions = attributes_for(read_session(), code)
+    answers, errors = validate_answers(code, definitions, _attribute_answers())
     if errors:
         raise Open311Error(400, *(f"attribute[{k}]: {v}" for k, v in errors.items()))
     media_urls = _media_urls()

@@ -24,9 +24,17 @@ from models.base import Base, UTCDateTime, utcnow
 from models.limits import (
     MAX_ADDRESS_CHARS,
     MAX_ADDRESS_ID_CHARS,
+    MAX_ATTRIBUTE_CODE_CHARS,
+    MAX_ATTRIBUTE_DESCRIPTION_CHARS,
+    MAX_CATEGORY_CODE_CHARS,
+    MAX_DATATYPE_DESCRIPTION_CHARS,
     MAX_DISPLAY_NAME_CHARS,
     MAX_IDEMPOTENCY_KEY_CHARS,
+    MAX_KEYWORD_CHARS,
+    MAX_LANGUAGE_TAG_CHARS,
     MAX_PLATFORM_CHARS,
+    MAX_VALUE_KEY_CHARS,
+    MAX_VALUE_NAME_CHARS,
     OCCUPATIONS,
 )
 
@@ -45,6 +53,17 @@ CASE_RECEIVED = "received"
 CASE_TRIAGE = "triage"
 CASE_ROUTED = "routed"
 CASE_STATUSES = (CASE_TRIAGE, CASE_ROUTED)
+
+# The Open311 datatypes of a category's questions (routing.attributes.DATATYPES, which a test
+# keeps equal); the list types offer a set of values.
+ATTRIBUTE_DATATYPES = (
+    "string",
+    "number",
+    "datetime",
+    "text",
+    "singlevaluelist",
+    "multivaluelist",
+)
 
 OUTBOX_PENDING = "pending"
 OUTBOX_DELIVERED = "delivered"
@@ -134,6 +153,87 @@ class RuleVersion(Base):
     actor: Mapped[str] = mapped_column(String(100))
     note: Mapped[str] = mapped_column(Text, default="")
     rules: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class CategoryAttribute(Base):
+    """A question a category asks of a report (an Open311 service attribute), in order."""
+
+    __tablename__ = "category_attributes"
+    __table_args__ = (
+        UniqueConstraint("category_code", "code", name="uq_category_attributes_category_and_code"),
+        CheckConstraint(_in("datatype", ATTRIBUTE_DATATYPES), name="datatype"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    category_code: Mapped[str] = mapped_column(ForeignKey("categories.code"))
+    position: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(MAX_ATTRIBUTE_CODE_CHARS))
+    datatype: Mapped[str] = mapped_column(String(20))
+    required: Mapped[bool] = mapped_column(Boolean, default=False)
+    description_zh: Mapped[str] = mapped_column(String(MAX_ATTRIBUTE_DESCRIPTION_CHARS))
+    description_en: Mapped[str] = mapped_column(String(MAX_ATTRIBUTE_DESCRIPTION_CHARS))
+    datatype_description: Mapped[str] = mapped_column(
+        String(MAX_DATATYPE_DESCRIPTION_CHARS), default=""
+    )
+    # Inclusive bounds of a number answer; None leaves that side open.
+    minimum: Mapped[float | None] = mapped_column(Float)
+    maximum: Mapped[float | None] = mapped_column(Float)
+
+    values: Mapped[list[CategoryAttributeValue]] = relationship(
+        back_populates="attribute",
+        order_by="CategoryAttributeValue.position",
+        cascade="all, delete-orphan",
+    )
+
+
+class CategoryAttributeValue(Base):
+    """One allowed answer of a list attribute, in order."""
+
+    __tablename__ = "category_attribute_values"
+    __table_args__ = (
+        UniqueConstraint("attribute_id", "key", name="uq_category_attribute_values_attribute_key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attribute_id: Mapped[int] = mapped_column(
+        ForeignKey("category_attributes.id", ondelete="CASCADE")
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    key: Mapped[str] = mapped_column(String(MAX_VALUE_KEY_CHARS))
+    name_zh: Mapped[str] = mapped_column(String(MAX_VALUE_NAME_CHARS))
+    name_en: Mapped[str] = mapped_column(String(MAX_VALUE_NAME_CHARS))
+
+    attribute: Mapped[CategoryAttribute] = relationship(back_populates="values")
+
+
+class CategoryKeyword(Base):
+    """A word people search a category by (Open311 `keywords`), in order."""
+
+    __tablename__ = "category_keywords"
+    __table_args__ = (
+        UniqueConstraint("category_code", "word", name="uq_category_keywords_category_word"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    category_code: Mapped[str] = mapped_column(ForeignKey("categories.code"))
+    position: Mapped[int] = mapped_column(Integer)
+    word: Mapped[str] = mapped_column(String(MAX_KEYWORD_CHARS))
+    lang: Mapped[str | None] = mapped_column(String(MAX_LANGUAGE_TAG_CHARS))
+
+
+class CategorySettingsVersion(Base):
+    """A snapshot of every category's questions and keywords after a change, like RuleVersion
+    for the routing rules: the newest is in force, the older ones say what was asked when."""
+
+    __tablename__ = "category_settings_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100))
+    note: Mapped[str] = mapped_column(Text, default="")
+    # The category the change was about; None when many were loaded at once.
+    category_code: Mapped[str | None] = mapped_column(String(MAX_CATEGORY_CODE_CHARS))
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class Reporter(Base):

@@ -1,5 +1,6 @@
-"""Seed data: the category taxonomy and the demo city. Loading is an upsert by code, so running
-it again changes nothing and never renames a public service code."""
+"""Seed data: the category taxonomy (with each category's default questions and keywords) and the
+demo city. Loading is an upsert by code, so running it again changes nothing and never renames a
+public service code."""
 
 from __future__ import annotations
 
@@ -11,6 +12,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from models.category_settings import (
+    CategorySpec,
+    attribute_specs,
+    current_settings,
+    keyword_specs,
+    latest_settings_version,
+    record_settings_version,
+    replace_attributes,
+    replace_keywords,
+)
 from models.entities import Category, Office, RuleVersion
 from models.routing_rules import current_rules, record_version
 
@@ -23,6 +34,14 @@ DEFAULT_LIMIT_SOURCE = "CityRelay default; no published limit found"
 def taxonomy_rows() -> list[dict[str, str]]:
     text = resources.files("models.seed").joinpath("taxonomy.csv").read_text(encoding="utf-8")
     return list(csv.DictReader(text.splitlines()))
+
+
+def category_settings_defaults() -> dict[str, CategorySpec]:
+    """Each category's questions and keywords as first loaded. Migration 0007 reads the same
+    file, so a migrated database and a freshly seeded one start alike."""
+    path = resources.files("models.seed").joinpath("category_settings.json")
+    data: dict[str, CategorySpec] = json.loads(path.read_text(encoding="utf-8"))
+    return data
 
 
 def demo_city() -> dict[str, Any]:
@@ -52,7 +71,31 @@ def load_taxonomy(session: Session) -> int:
         category.position = position
         session.add(category)
     session.flush()
+    load_category_settings(session)
     return len(taxonomy_rows())
+
+
+def load_category_settings(session: Session) -> int:
+    """Give each category that has no settings yet its default questions and keywords, and
+    record a settings version when anything changed. A category already named in a version
+    keeps what admins made of it, so this is safe on every start. Returns how many categories
+    got their defaults."""
+    latest = latest_settings_version(session)
+    known = set(latest.settings) if latest else set()
+    defaults = category_settings_defaults()
+    loaded = 0
+    for code in session.scalars(select(Category.code).order_by(Category.code)).all():
+        spec = defaults.get(code)
+        if code in known or spec is None:
+            continue
+        if attribute_specs(session, code) or keyword_specs(session, code):
+            continue
+        replace_attributes(session, code, spec["attributes"])
+        replace_keywords(session, code, spec["keywords"])
+        loaded += 1
+    if latest is None or current_settings(session) != latest.settings:
+        record_settings_version(session, "system:seed", "default category settings loaded")
+    return loaded
 
 
 def load_demo_city(session: Session) -> int:
