@@ -54,6 +54,146 @@ OFFICE_REF = {
     },
 }
 
+CODE_PARAMETER = {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
+
+# A category's questions and keywords as admins set them (GET answers the same shapes).
+CATEGORY_ATTRIBUTE: dict[str, Any] = {
+    "type": "object",
+    "required": ["code", "datatype", "description_zh", "description_en"],
+    "additionalProperties": False,
+    "properties": {
+        "code": {"type": "string", "maxLength": 40, "pattern": "^[a-z][a-z0-9_]*$"},
+        "datatype": {
+            "type": "string",
+            "enum": ["string", "number", "datetime", "text", "singlevaluelist", "multivaluelist"],
+        },
+        "required": {"type": "boolean", "default": False},
+        "description_zh": {"type": "string", "minLength": 1, "maxLength": 200},
+        "description_en": {"type": "string", "minLength": 1, "maxLength": 200},
+        "datatype_description": {"type": "string", "maxLength": 200},
+        "minimum": {"type": ["number", "null"], "description": "number attributes only"},
+        "maximum": {"type": ["number", "null"], "description": "number attributes only"},
+        "values": {
+            "type": "array",
+            "maxItems": 50,
+            "description": "At least one for the list datatypes, none for the others.",
+            "items": {
+                "type": "object",
+                "required": ["key", "name_zh", "name_en"],
+                "additionalProperties": False,
+                "properties": {
+                    "key": {"type": "string", "maxLength": 40},
+                    "name_zh": {"type": "string", "minLength": 1, "maxLength": 100},
+                    "name_en": {"type": "string", "minLength": 1, "maxLength": 100},
+                },
+            },
+        },
+    },
+}
+CATEGORY_KEYWORD: dict[str, Any] = {
+    "type": "object",
+    "required": ["word"],
+    "additionalProperties": False,
+    "properties": {
+        "word": {"type": "string", "minLength": 1, "maxLength": 50},
+        "lang": {"type": ["string", "null"], "maxLength": 10},
+    },
+}
+CATEGORY_SETTINGS: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "code": {"type": "string"},
+        "version": {"type": ["integer", "null"]},
+        "attributes": {"type": "array", "items": CATEGORY_ATTRIBUTE},
+        "keywords": {"type": "array", "items": CATEGORY_KEYWORD},
+    },
+}
+CATEGORY_SETTINGS_VERSION: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "version": {"type": "integer"},
+        "created_at": {"type": "string", "format": "date-time"},
+        "actor": {"type": "string"},
+        "note": {"type": "string"},
+        "category": {"type": ["string", "null"]},
+        "settings": {
+            "type": "object",
+            "description": "Every category's attributes and keywords (one version only).",
+        },
+    },
+}
+ADMIN_ERRORS = {"401": _error("Missing or unknown key."), "403": _error("Not an admin key.")}
+
+
+def _replace_category(what: str, items: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "put": {
+            "summary": f"Replace a category's {what} (records a new settings version)",
+            "security": [{"bearer": []}],
+            "parameters": [CODE_PARAMETER],
+            "requestBody": _json_body(
+                {
+                    "type": "object",
+                    "required": [what],
+                    "additionalProperties": False,
+                    "properties": {
+                        what: {"type": "array", "items": items},
+                        "note": {"type": "string", "maxLength": 1000},
+                    },
+                }
+            ),
+            "responses": {
+                "200": _json(CATEGORY_SETTINGS, "The category's settings now."),
+                "400": _error("Not a JSON object."),
+                **ADMIN_ERRORS,
+                "404": _error("No such category."),
+                "422": _error("Invalid fields; nothing is changed."),
+            },
+        }
+    }
+
+
+CATEGORY_SETTINGS_PATHS: dict[str, Any] = {
+    "/api/v1/admin/categories/{code}/settings": {
+        "get": {
+            "summary": "A category's questions (Open311 attributes) and keywords",
+            "security": [{"bearer": []}],
+            "parameters": [CODE_PARAMETER],
+            "responses": {
+                "200": _json(CATEGORY_SETTINGS, "Settings and the version in force."),
+                **ADMIN_ERRORS,
+                "404": _error("No such category."),
+            },
+        }
+    },
+    "/api/v1/admin/categories/{code}/attributes": _replace_category(
+        "attributes", CATEGORY_ATTRIBUTE
+    ),
+    "/api/v1/admin/categories/{code}/keywords": _replace_category("keywords", CATEGORY_KEYWORD),
+    "/api/v1/admin/categories/versions": {
+        "get": {
+            "summary": "Every version of the category settings, newest first",
+            "security": [{"bearer": []}],
+            "responses": {
+                "200": _json({"type": "array", "items": CATEGORY_SETTINGS_VERSION}, "Versions."),
+                **ADMIN_ERRORS,
+            },
+        }
+    },
+    "/api/v1/admin/categories/versions/{version}": {
+        "get": {
+            "summary": "One version of the category settings, every category as it was",
+            "security": [{"bearer": []}],
+            "parameters": [_path_int("version")],
+            "responses": {
+                "200": _json(CATEGORY_SETTINGS_VERSION, "The version."),
+                **ADMIN_ERRORS,
+                "404": _error("No such version."),
+            },
+        }
+    },
+}
+
 SPEC: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {
@@ -418,6 +558,7 @@ SPEC: dict[str, Any] = {
                 },
             }
         },
+        **CATEGORY_SETTINGS_PATHS,
         "/api/v1/admin/categories/{code}/merge": {
             "put": {
                 "summary": "Set how close and how soon a report joins an open case of a category",

@@ -7,7 +7,22 @@ from __future__ import annotations
 from marshmallow import RAISE, Schema, fields, validate
 
 from models.entities import CASE_ROUTED, CASE_TRIAGE
-from models.limits import MAX_NOTE_CHARS, MERGE_RADIUS_RANGE_M, MERGE_WINDOW_RANGE_HOURS
+from models.limits import (
+    MAX_ATTRIBUTE_CODE_CHARS,
+    MAX_ATTRIBUTE_DESCRIPTION_CHARS,
+    MAX_ATTRIBUTES_PER_CATEGORY,
+    MAX_DATATYPE_DESCRIPTION_CHARS,
+    MAX_KEYWORD_CHARS,
+    MAX_KEYWORDS_PER_CATEGORY,
+    MAX_LANGUAGE_TAG_CHARS,
+    MAX_NOTE_CHARS,
+    MAX_VALUE_KEY_CHARS,
+    MAX_VALUE_NAME_CHARS,
+    MAX_VALUES_PER_ATTRIBUTE,
+    MERGE_RADIUS_RANGE_M,
+    MERGE_WINDOW_RANGE_HOURS,
+)
+from routing.attributes import DATATYPES
 
 # ---------- cases ----------
 
@@ -118,3 +133,167 @@ class MergeSettingsOut(Schema):
     code = fields.String(required=True)
     radius_m = fields.Float(required=True)
     window_hours = fields.Float(required=True)
+
+
+# ---------- category settings: the questions a category asks, and its keywords ----------
+
+
+class ChoiceIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    key = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=MAX_VALUE_KEY_CHARS),
+        metadata={"description": "What a client sends: letters, digits, _, . and -."},
+    )
+    name_zh = fields.String(
+        required=True, validate=validate.Length(min=1, max=MAX_VALUE_NAME_CHARS)
+    )
+    name_en = fields.String(
+        required=True, validate=validate.Length(min=1, max=MAX_VALUE_NAME_CHARS)
+    )
+
+
+class AttributeIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    code = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=MAX_ATTRIBUTE_CODE_CHARS),
+        metadata={"description": "Lower-case letters, digits and _, starting with a letter."},
+    )
+    datatype = fields.String(required=True, validate=validate.OneOf(DATATYPES))
+    required = fields.Boolean(load_default=False)
+    description_zh = fields.String(
+        required=True, validate=validate.Length(min=1, max=MAX_ATTRIBUTE_DESCRIPTION_CHARS)
+    )
+    description_en = fields.String(
+        required=True, validate=validate.Length(min=1, max=MAX_ATTRIBUTE_DESCRIPTION_CHARS)
+    )
+    datatype_description = fields.String(
+        load_default="", validate=validate.Length(max=MAX_DATATYPE_DESCRIPTION_CHARS)
+    )
+    minimum = fields.Float(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "Smallest answer allowed (number attributes only)."},
+    )
+    maximum = fields.Float(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "Largest answer allowed (number attributes only)."},
+    )
+    values = fields.List(
+        fields.Nested(ChoiceIn),
+        load_default=list,
+        validate=validate.Length(max=MAX_VALUES_PER_ATTRIBUTE),
+        metadata={
+            "description": "The allowed answers, in order: at least one for singlevaluelist "
+            "and multivaluelist, none for the other datatypes."
+        },
+    )
+
+
+class AttributesIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    attributes = fields.List(
+        fields.Nested(AttributeIn),
+        required=True,
+        validate=validate.Length(max=MAX_ATTRIBUTES_PER_CATEGORY),
+        metadata={"description": "Every question the category asks, in order; [] asks none."},
+    )
+    note = fields.String(load_default="", validate=validate.Length(max=MAX_NOTE_CHARS))
+
+
+class KeywordIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    word = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=MAX_KEYWORD_CHARS),
+        metadata={"description": "No commas: Open311 lists keywords joined by commas."},
+    )
+    lang = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=MAX_LANGUAGE_TAG_CHARS),
+        metadata={"description": "A language tag such as zh or en; optional."},
+    )
+
+
+class KeywordsIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    keywords = fields.List(
+        fields.Nested(KeywordIn),
+        required=True,
+        validate=validate.Length(max=MAX_KEYWORDS_PER_CATEGORY),
+        metadata={"description": "Every keyword of the category, in order."},
+    )
+    note = fields.String(load_default="", validate=validate.Length(max=MAX_NOTE_CHARS))
+
+
+class ChoiceOut(Schema):
+    key = fields.String(required=True)
+    name_zh = fields.String(required=True)
+    name_en = fields.String(required=True)
+
+
+class AttributeOut(Schema):
+    code = fields.String(required=True)
+    datatype = fields.String(required=True, validate=validate.OneOf(DATATYPES))
+    required = fields.Boolean(required=True)
+    description_zh = fields.String(required=True)
+    description_en = fields.String(required=True)
+    datatype_description = fields.String(required=True)
+    minimum = fields.Float(required=True, allow_none=True)
+    maximum = fields.Float(required=True, allow_none=True)
+    values = fields.List(fields.Nested(ChoiceOut), required=True)
+
+
+class KeywordOut(Schema):
+    word = fields.String(required=True)
+    lang = fields.String(required=True, allow_none=True)
+
+
+class CategorySettingsOut(Schema):
+    code = fields.String(required=True)
+    version = fields.Integer(
+        required=True,
+        allow_none=True,
+        metadata={"description": "The category settings version in force; null before any."},
+    )
+    attributes = fields.List(fields.Nested(AttributeOut), required=True)
+    keywords = fields.List(fields.Nested(KeywordOut), required=True)
+
+
+class CategorySnapshotOut(Schema):
+    attributes = fields.List(fields.Nested(AttributeOut), required=True)
+    keywords = fields.List(fields.Nested(KeywordOut), required=True)
+
+
+class CategorySettingsVersionSummaryOut(Schema):
+    version = fields.Integer(required=True)
+    created_at = fields.AwareDateTime(required=True)
+    actor = fields.String(required=True)
+    note = fields.String(required=True)
+    category = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "The category changed; null when defaults were loaded."},
+    )
+
+
+class CategorySettingsVersionOut(CategorySettingsVersionSummaryOut):
+    settings = fields.Dict(
+        keys=fields.String(),
+        values=fields.Nested(CategorySnapshotOut),
+        required=True,
+        metadata={"description": "Every category's questions and keywords as they were."},
+    )
