@@ -1,700 +1,360 @@
-"""The OpenAPI 3.1 description of /api/v1, served at /api/v1/openapi.json.
+"""The OpenAPI 3.1 description of /api/v1, built from the app's routes and what each view
+declares with ``web.openapi.operation`` (marshmallow schemas turned into JSON Schema by apispec).
+Served at /api/v1/openapi.json, and for people at /docs (Swagger UI, served from this package).
 
-A test checks that every route the app serves under /api/v1 is described here.
+A route under /api/v1 whose view declares nothing stops the build: nothing goes undescribed.
+The document is built once per app, on first use.
 """
 
 from __future__ import annotations
 
+import copy
+import re
+from collections.abc import Iterable
 from typing import Any
 
-from flask import Blueprint
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from apispec.ext.marshmallow.common import resolve_schema_cls
+from flask import Blueprint, Flask, Response, current_app, render_template, url_for
 from flask.typing import ResponseReturnValue
+from marshmallow import Schema, fields, validate
+from werkzeug.routing import (
+    FloatConverter,
+    IntegerConverter,
+    PathConverter,
+    Rule,
+    UnicodeConverter,
+)
 
-bp = Blueprint("openapi", __name__)
+from intake.pages import CONTENT_SECURITY_POLICY
+from web.errors import ErrorSchema
+from web.openapi import Answer, Header, Operation, SchemaLike, operation, operation_of
 
+API_PREFIX = "/api/v1/"
+EXTENSION = "cityrelay.openapi"
+# The Swagger UI files under static/docs/swagger-ui/ come from this npm release (see README).
+SWAGGER_UI_VERSION = "5.35.0"
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
+bp = Blueprint(
+    "openapi",
+    __name__,
+    template_folder="templates",
+    static_folder="static/docs",
+    static_url_path="/docs/assets",
+)
 
+DESCRIPTION = """\
+File city problems on the move and follow them from received to routed; offices reject or split
+the cases in their queue; admins change the routing rules (every change is a new version).
 
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": _ref("Error")}}}
+**Authentication**: `Authorization: Bearer <key>`. A reporter key comes from
+`POST /api/v1/reporters` or `cityrelay create-key`; office and admin keys from
+`cityrelay create-key`. A missing, unknown or revoked key is 401; a key of another role 403.
 
+**Errors** all have one shape, and name the fields (or headers) at fault:
+`{"error": {"code": "validation_failed", "message": "...", "fields": {"lat": ["..."]}}}`.
+400 malformed body or header; 404 unknown id or code; 409 not in a state that allows it;
+413 photo too large; 415 unsupported content type; 422 invalid fields.
 
-def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
+**Locations** are WGS-84 `lat`/`lon`; `0,0` is refused as "no position fix".
+"""
 
-
-def _path_int(name: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
-
-
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-REPORT_FIELDS: dict[str, Any] = {
-    "text": {"type": "string", "maxLength": 4000, "description": "What is wrong, in any language."},
-    "lat": {"type": "number", "minimum": -90, "maximum": 90, "description": "WGS-84 latitude."},
-    "lon": {"type": "number", "minimum": -180, "maximum": 180, "description": "WGS-84 longitude."},
-    "category": {"type": ["string", "null"], "description": "A category code from /categories."},
-    "address": {"type": "string", "maxLength": 500},
-    "lang": {
-        "type": ["string", "null"],
-        "description": "zh, zh-Hans, zh-CN, zh-Hant, zh-TW, zh-HK, en…; detected when absent.",
-    },
+TAGS = {
+    "reports": "Reporters: register, file reports, follow them.",
+    "directory": "Offices, categories and health, for anyone.",
+    "offices": "What an office does with the cases in its queue.",
+    "admin": "The routing rules, changed only by versioned changes.",
+    "meta": "This description.",
 }
 
-OFFICE_REF = {
-    "type": ["object", "null"],
-    "properties": {
-        "code": {"type": "string"},
-        "name": {"type": "string"},
-        "name_en": {"type": "string"},
-    },
+# Said of the one error shape when an operation does not say more.
+ERROR_DESCRIPTIONS = {
+    400: "Malformed body or header.",
+    401: "Missing, unknown or revoked key.",
+    403: "This key's role may not do this.",
+    404: "Not found.",
+    409: "Not in a state that allows this.",
+    413: "Too large.",
+    415: "Unsupported content type.",
+    422: "Invalid or missing fields.",
 }
-
-CODE_PARAMETER = {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
-
-# A category's questions and keywords as admins set them (GET answers the same shapes).
-CATEGORY_ATTRIBUTE: dict[str, Any] = {
-    "type": "object",
-    "required": ["code", "datatype", "description_zh", "description_en"],
-    "additionalProperties": False,
-    "properties": {
-        "code": {"type": "string", "maxLength": 40, "pattern": "^[a-z][a-z0-9_]*$"},
-        "datatype": {
-            "type": "string",
-            "enum": ["string", "number", "datetime", "text", "singlevaluelist", "multivaluelist"],
-        },
-        "required": {"type": "boolean", "default": False},
-        "description_zh": {"type": "string", "minLength": 1, "maxLength": 200},
-        "description_en": {"type": "string", "minLength": 1, "maxLength": 200},
-        "datatype_description": {"type": "string", "maxLength": 200},
-        "minimum": {"type": ["number", "null"], "description": "number attributes only"},
-        "maximum": {"type": ["number", "null"], "description": "number attributes only"},
-        "values": {
-            "type": "array",
-            "maxItems": 50,
-            "description": "At least one for the list datatypes, none for the others.",
-            "items": {
-                "type": "object",
-                "required": ["key", "name_zh", "name_en"],
-                "additionalProperties": False,
-                "properties": {
-                    "key": {"type": "string", "maxLength": 40},
-                    "name_zh": {"type": "string", "minLength": 1, "maxLength": 100},
-                    "name_en": {"type": "string", "minLength": 1, "maxLength": 100},
-                },
-            },
-        },
-    },
-}
-CATEGORY_KEYWORD: dict[str, Any] = {
-    "type": "object",
-    "required": ["word"],
-    "additionalProperties": False,
-    "properties": {
-        "word": {"type": "string", "minLength": 1, "maxLength": 50},
-        "lang": {"type": ["string", "null"], "maxLength": 10},
-    },
-}
-CATEGORY_SETTINGS: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "code": {"type": "string"},
-        "version": {"type": ["integer", "null"]},
-        "attributes": {"type": "array", "items": CATEGORY_ATTRIBUTE},
-        "keywords": {"type": "array", "items": CATEGORY_KEYWORD},
-    },
-}
-CATEGORY_SETTINGS_VERSION: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "version": {"type": "integer"},
-        "created_at": {"type": "string", "format": "date-time"},
-        "actor": {"type": "string"},
-        "note": {"type": "string"},
-        "category": {"type": ["string", "null"]},
-        "settings": {
-            "type": "object",
-            "description": "Every category's attributes and keywords (one version only).",
-        },
-    },
-}
-ADMIN_ERRORS = {"401": _error("Missing or unknown key."), "403": _error("Not an admin key.")}
+SUCCESS_DESCRIPTIONS = {200: "OK.", 201: "Created.", 202: "Accepted."}
+WWW_AUTHENTICATE = Header(
+    'The scheme to use: Bearer (error="invalid_token" for an unknown or revoked key).',
+    required=True,
+)
+PHOTO_TYPES = "image/jpeg, image/png, image/webp, image/heic"
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
-def _replace_category(what: str, items: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "put": {
-            "summary": f"Replace a category's {what} (records a new settings version)",
-            "security": [{"bearer": []}],
-            "parameters": [CODE_PARAMETER],
-            "requestBody": _json_body(
-                {
-                    "type": "object",
-                    "required": [what],
-                    "additionalProperties": False,
-                    "properties": {
-                        what: {"type": "array", "items": items},
-                        "note": {"type": "string", "maxLength": 1000},
-                    },
-                }
-            ),
-            "responses": {
-                "200": _json(CATEGORY_SETTINGS, "The category's settings now."),
-                "400": _error("Not a JSON object."),
-                **ADMIN_ERRORS,
-                "404": _error("No such category."),
-                "422": _error("Invalid fields; nothing is changed."),
-            },
+class UndescribedRoute(RuntimeError):
+    """A route under /api/v1 whose view has no ``@operation``."""
+
+
+class OpenApiDocument(Schema):
+    """The top of an OpenAPI 3.1 document (what this endpoint answers)."""
+
+    openapi = fields.String(required=True, validate=validate.Regexp(r"^3\.1\.\d+$"))
+    info = fields.Dict(required=True)
+    tags = fields.List(fields.Dict(), required=True)
+    paths = fields.Dict(required=True)
+    components = fields.Dict(required=True)
+
+
+def openapi_document(app: Flask) -> dict[str, Any]:
+    """The document for this app, built on first use."""
+    document: dict[str, Any] | None = app.extensions.get(EXTENSION)
+    if document is None:
+        document = app.extensions[EXTENSION] = build_document(app)
+    return document
+
+
+def build_document(app: Flask) -> dict[str, Any]:
+    plugin = MarshmallowPlugin(schema_name_resolver=_SchemaNames())
+    spec = APISpec(
+        title="CityRelay API",
+        version="1",
+        openapi_version="3.1.0",
+        plugins=[plugin],
+        info={"description": DESCRIPTION},
+    )
+    spec.components.security_scheme(
+        "bearer",
+        {"type": "http", "scheme": "bearer", "description": "A CityRelay API key."},
+    )
+    undescribed = []
+    used_tags: list[str] = []
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        if not rule.rule.startswith(API_PREFIX):
+            continue
+        described = operation_of(app.view_functions[rule.endpoint])
+        if described is None:
+            undescribed.append(f"{rule.rule} ({rule.endpoint})")
+            continue
+        path, parameters = _path(rule)
+        methods = sorted(_methods(rule))
+        operations = {}
+        for method in methods:
+            operations[method.lower()] = _operation(plugin, described, parameters)
+            # The Flask endpoint names the operation (unique, and stable while the view is).
+            operation_id = rule.endpoint.replace(".", "_")
+            if len(methods) > 1:
+                operation_id += f"_{method.lower()}"
+            operations[method.lower()]["operationId"] = operation_id
+        used_tags += [t for t in described.tags if t not in used_tags]
+        spec.path(path=path, operations=operations)
+    if undescribed:
+        raise UndescribedRoute(
+            "Describe these routes with @web.openapi.operation: " + ", ".join(undescribed)
+        )
+    for tag in sorted(
+        used_tags, key=lambda t: (list(TAGS).index(t) if t in TAGS else len(TAGS), t)
+    ):
+        spec.tag({"name": tag, "description": TAGS[tag]} if tag in TAGS else {"name": tag})
+    document = spec.to_dict()
+    # Listed by name, not in the order the routes first used them.
+    schemas = document["components"]["schemas"]
+    document["components"]["schemas"] = dict(sorted(schemas.items()))
+    return OpenApiDocument().dump(document)
+
+
+class _SchemaNames:
+    """Names components after their schema class (without a ``Schema`` suffix) and refuses two
+    schemas under one name: each schema is in the document once, under a name of its own."""
+
+    def __init__(self) -> None:
+        self.classes: dict[str, type[Schema]] = {}
+
+    def __call__(self, schema: type[Schema] | Schema) -> str:
+        cls = resolve_schema_cls(schema)
+        assert isinstance(cls, type)
+        name = cls.__name__.removesuffix("Schema") or cls.__name__
+        known = self.classes.setdefault(name, cls)
+        if known is not cls:
+            raise ValueError(
+                f"Two schemas would be the component {name!r}: {known.__module__}.{known.__name__}"
+                f" and {cls.__module__}.{cls.__name__}; rename one."
+            )
+        return name
+
+
+def _methods(rule: Rule) -> Iterable[str]:
+    return (rule.methods or set()) - {"HEAD", "OPTIONS"}
+
+
+_ARGUMENT = re.compile(r"<(?:[a-zA-Z_][\w]*(?:\([^)]*\))?:)?([a-zA-Z_]\w*)>")
+
+
+def _path(rule: Rule) -> tuple[str, list[dict[str, Any]]]:
+    """The OpenAPI path (``{name}`` for ``<converter:name>``) and its parameters, each typed
+    from its URL converter: what the URL can match is what the document says."""
+    path = _ARGUMENT.sub(r"{\1}", rule.rule)
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": _converter_schema(rule, name)}
+        for name in _ARGUMENT.findall(rule.rule)
+    ]
+    return path, parameters
+
+
+def _converter_schema(rule: Rule, name: str) -> dict[str, Any]:
+    converter = rule._converters[name]  # werkzeug keeps the converters only here
+    if isinstance(converter, IntegerConverter):
+        schema: dict[str, Any] = {"type": "integer"}
+        minimum = converter.min
+        if minimum is None and not converter.signed:
+            minimum = 0
+        if minimum is not None:
+            schema["minimum"] = minimum
+        if converter.max is not None:
+            schema["maximum"] = converter.max
+        return schema
+    if isinstance(converter, FloatConverter):
+        return {"type": "number"}
+    if isinstance(converter, UnicodeConverter | PathConverter):
+        return {"type": "string", "pattern": f"^{converter.regex}$"}
+    raise UndescribedRoute(
+        f"{rule.rule}: no JSON Schema for the URL converter {type(converter).__name__} of "
+        f"'{name}'; teach cityrelay.openapi._converter_schema about it"
+    )
+
+
+def _operation(
+    plugin: MarshmallowPlugin, described: Operation, path_parameters: list[dict[str, Any]]
+) -> dict[str, Any]:
+    parameters = copy.deepcopy(path_parameters)
+    if described.query is not None:
+        parameters.append({"in": "query", "schema": described.query})
+    parameters += [
+        {
+            "name": name,
+            "in": "header",
+            "required": header.required,
+            "description": header.description,
+            "schema": dict(header.schema),
         }
+        for name, header in described.headers.items()
+    ]
+    operation_object: dict[str, Any] = {
+        "summary": described.summary,
+        "responses": {
+            str(status): _response(status, answer) for status, answer in described.responses.items()
+        },
     }
-
-
-CATEGORY_SETTINGS_PATHS: dict[str, Any] = {
-    "/api/v1/admin/categories/{code}/settings": {
-        "get": {
-            "summary": "A category's questions (Open311 attributes) and keywords",
-            "security": [{"bearer": []}],
-            "parameters": [CODE_PARAMETER],
-            "responses": {
-                "200": _json(CATEGORY_SETTINGS, "Settings and the version in force."),
-                **ADMIN_ERRORS,
-                "404": _error("No such category."),
+    if described.description:
+        operation_object["description"] = described.description
+    if described.tags:
+        operation_object["tags"] = list(described.tags)
+    if parameters:
+        operation_object["parameters"] = parameters
+    if described.body is not None:
+        operation_object["requestBody"] = {
+            "required": described.body_required,
+            "content": {
+                media_type: _body_content(plugin, described, media_type)
+                for media_type in described.body_media_types
             },
         }
-    },
-    "/api/v1/admin/categories/{code}/attributes": _replace_category(
-        "attributes", CATEGORY_ATTRIBUTE
-    ),
-    "/api/v1/admin/categories/{code}/keywords": _replace_category("keywords", CATEGORY_KEYWORD),
-    "/api/v1/admin/categories/versions": {
-        "get": {
-            "summary": "Every version of the category settings, newest first",
-            "security": [{"bearer": []}],
-            "responses": {
-                "200": _json({"type": "array", "items": CATEGORY_SETTINGS_VERSION}, "Versions."),
-                **ADMIN_ERRORS,
-            },
-        }
-    },
-    "/api/v1/admin/categories/versions/{version}": {
-        "get": {
-            "summary": "One version of the category settings, every category as it was",
-            "security": [{"bearer": []}],
-            "parameters": [_path_int("version")],
-            "responses": {
-                "200": _json(CATEGORY_SETTINGS_VERSION, "The version."),
-                **ADMIN_ERRORS,
-                "404": _error("No such version."),
-            },
-        }
-    },
-}
+    if described.security == "bearer":
+        operation_object["security"] = [{"bearer": []}]
+    return operation_object
 
-SPEC: dict[str, Any] = {
-    "openapi": "3.1.0",
-    "info": {
-        "title": "CityRelay API",
-        "version": "1",
-        "description": "File city problems on the move; follow them from received to routed.",
-    },
-    "components": {
-        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        "schemas": {
-            "Error": {
-                "type": "object",
-                "required": ["error"],
-                "properties": {
-                    "error": {
-                        "type": "object",
-                        "required": ["code", "message"],
-                        "properties": {
-                            "code": {"type": "string"},
-                            "message": {"type": "string"},
-                            "fields": {
-                                "type": "object",
-                                "additionalProperties": {
-                                    "type": "array",
-                                    "items": {"type": "string"},
-                                },
-                            },
-                        },
-                    }
-                },
-            },
-            "ReportIn": {
-                "type": "object",
-                "description": "Give lat and lon, or an address or landmark.",
-                "additionalProperties": False,
-                "properties": REPORT_FIELDS,
-            },
-            "ReportAccepted": {
-                "type": "object",
-                "properties": {
-                    "id": {"type": "integer"},
-                    "status": {"type": "string"},
-                    "status_url": {"type": "string", "format": "uri"},
-                },
-            },
-            "Event": {
-                "type": "object",
-                "properties": {
-                    "at": {"type": "string", "format": "date-time"},
-                    "action": {
-                        "type": "string",
-                        "enum": [
-                            "received",
-                            "classified",
-                            "routed",
-                            "triaged",
-                            "rejected",
-                            "merged",
-                            "split",
-                        ],
-                    },
-                    "from_status": {"type": ["string", "null"]},
-                    "to_status": {"type": "string"},
-                    "actor": {"type": "string"},
-                    "office": OFFICE_REF,
-                    "note": {"type": "string"},
-                    "detail": {"type": "object"},
-                },
-            },
-            "Report": {
-                "type": "object",
-                "properties": {
-                    "id": {"type": "integer"},
-                    "status": {"type": "string", "enum": ["received", "routed", "triage"]},
-                    "channel": {"type": "string"},
-                    "text": {"type": "string"},
-                    "lang": {"type": "string"},
-                    "lat": {"type": ["number", "null"]},
-                    "lon": {"type": ["number", "null"]},
-                    "address": {"type": "string"},
-                    "received_at": {"type": "string", "format": "date-time"},
-                    "photos": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "properties": {
-                                "url": {"type": "string"},
-                                "content_type": {"type": "string"},
-                                "size_bytes": {"type": "integer"},
-                            },
-                        },
-                    },
-                    "case_id": {"type": ["integer", "null"]},
-                    "category": {"type": ["string", "null"]},
-                    "category_name": {"type": ["object", "null"]},
-                    "confidence": {"type": ["number", "null"]},
-                    "classified_by": {
-                        "type": ["string", "null"],
-                        "enum": ["reporter", "classifier", "none", None],
-                    },
-                    "alternatives": {"type": "array", "items": {"type": "object"}},
-                    "classifier_model": {
-                        "type": ["string", "null"],
-                        "description": "Model id of the classifier in force when the case "
-                        "opened (`cityrelay train-classifier` prints it).",
-                    },
-                    "office": OFFICE_REF,
-                    "routing": {"type": "object"},
-                    "due_at": {"type": ["string", "null"], "format": "date-time"},
-                    "reports_in_case": {
-                        "type": "integer",
-                        "description": "Reports joined ('me too').",
-                    },
-                    "reporters_in_case": {"type": "integer"},
-                    "events": {"type": "array", "items": _ref("Event")},
-                    "status_url": {"type": "string"},
-                },
-            },
-            "Office": {
-                "type": "object",
-                "properties": {
-                    "code": {"type": "string"},
-                    "name": {"type": "string"},
-                    "name_en": {"type": "string"},
-                    "kind": {
-                        "type": "string",
-                        "enum": ["district", "street", "community", "department"],
-                    },
-                    "parent": {"type": ["string", "null"]},
-                    "jurisdiction": {
-                        "type": ["object", "null"],
-                        "description": "GeoJSON Polygon or MultiPolygon.",
-                    },
-                    "categories": {"type": "array", "items": {"type": "string"}},
-                    "active": {"type": "boolean"},
-                },
-            },
-            "RuleSet": {
-                "type": "object",
-                "properties": {
-                    "version": {"type": ["integer", "null"]},
-                    "rules": _ref("Rules"),
-                },
-            },
-            "Rules": {
-                "type": "object",
-                "properties": {
-                    "handles": {
-                        "type": "object",
-                        "additionalProperties": {"type": "array", "items": {"type": "string"}},
-                        "description": "Office code to what it handles in its jurisdiction.",
-                    },
-                    "overrides": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "properties": {
-                                "area": {"type": "string"},
-                                "category": {"type": "string"},
-                                "office": {"type": "string"},
-                            },
-                        },
-                    },
-                },
-            },
-            "RuleVersion": {
-                "type": "object",
-                "properties": {
-                    "version": {"type": "integer"},
-                    "created_at": {"type": "string", "format": "date-time"},
-                    "actor": {"type": "string"},
-                    "note": {"type": "string"},
-                    "rules": _ref("Rules"),
-                },
-            },
-            "Category": {
-                "type": "object",
-                "properties": {
-                    "code": {"type": "string"},
-                    "name_zh": {"type": "string"},
-                    "name_en": {"type": "string"},
-                    "group": {"type": "string"},
-                    "standard_codes": {"type": "array", "items": {"type": "string"}},
-                    "time_limit": {"type": ["string", "null"]},
-                    "time_limit_source": {"type": "string"},
-                    "urgent": {"type": "boolean"},
-                    "handled_by": {"type": "string"},
-                    "merge_radius_m": {"type": "number"},
-                    "merge_window_hours": {"type": "number"},
-                },
-            },
-        },
-    },
-    "paths": {
-        "/api/v1/reports": {
-            "post": {
-                "summary": "File a report",
-                "security": [{"bearer": []}],
-                "parameters": [
-                    {
-                        "name": "Idempotency-Key",
-                        "in": "header",
-                        "schema": {"type": "string", "maxLength": 200},
-                        "description": "A retry with the same key returns the first report.",
-                    }
-                ],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {"schema": _ref("ReportIn")},
-                        "multipart/form-data": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {
-                                    **REPORT_FIELDS,
-                                    "photos": {
-                                        "type": "array",
-                                        "maxItems": 5,
-                                        "items": {"type": "string", "format": "binary"},
-                                    },
-                                },
-                            }
-                        },
-                    },
-                },
-                "responses": {
-                    "202": _json(_ref("ReportAccepted"), "Committed; routing follows."),
-                    "400": _error("Malformed body or Idempotency-Key."),
-                    "401": _error("Missing or unknown key."),
-                    "403": _error("The key is not a reporter's."),
-                    "413": _error("A photo is too large."),
-                    "415": _error("Unsupported content type."),
-                    "422": _error(
-                        "Invalid fields, or an Idempotency-Key reused with another body."
-                    ),
-                },
+
+def _body_content(plugin: MarshmallowPlugin, described: Operation, media_type: str) -> Any:
+    assert described.body is not None
+    if media_type not in FORM_TYPES:
+        content = {"schema": described.body}
+        if described.body_example is not None and media_type == "application/json":
+            content["example"] = dict(described.body_example)
+        return content
+    # A form carries the body's fields as parts; a part cannot be null (leave it out instead).
+    assert plugin.converter is not None
+    if isinstance(described.body, dict):
+        form: dict[str, Any] = copy.deepcopy(described.body)
+    else:
+        form = plugin.converter.schema2jsonschema(described.body)
+    for field_schema in form.get("properties", {}).values():
+        _drop_null(field_schema)
+    content: dict[str, Any] = {"schema": form}
+    if media_type == "multipart/form-data" and described.files:
+        for name, description in described.files.items():
+            form["properties"][name] = {
+                "type": "array",
+                "items": {"type": "string", "format": "binary"},
+                "description": description,
             }
-        },
-        "/api/v1/reporters": {
-            "post": {
-                "summary": "Register as a reporter and get a reporter key (shown once)",
-                "requestBody": {
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "additionalProperties": False,
-                                "properties": {
-                                    "display_name": {"type": "string", "maxLength": 100},
-                                    "occupation": {
-                                        "type": "string",
-                                        "enum": ["rider", "courier", "driver", "citizen"],
-                                    },
-                                    "platform": {"type": "string", "maxLength": 100},
-                                },
-                            }
-                        }
-                    }
-                },
-                "responses": {
-                    "201": _json(
-                        {
-                            "type": "object",
-                            "properties": {
-                                "id": {"type": "integer"},
-                                "display_name": {"type": "string"},
-                                "occupation": {"type": "string"},
-                                "platform": {"type": "string"},
-                                "key": {"type": "string"},
-                            },
-                        },
-                        "Registered; keep the key.",
-                    ),
-                    "400": _error("Not a JSON object."),
-                    "422": _error("Invalid fields."),
-                },
+        content["encoding"] = {name: {"contentType": PHOTO_TYPES} for name in described.files}
+    return content
+
+
+def _drop_null(field_schema: dict[str, Any]) -> None:
+    kinds = field_schema.get("type")
+    if isinstance(kinds, list) and "null" in kinds:
+        kinds = [kind for kind in kinds if kind != "null"]
+        field_schema["type"] = kinds[0] if len(kinds) == 1 else kinds
+    if "enum" in field_schema:
+        field_schema["enum"] = [value for value in field_schema["enum"] if value is not None]
+    if "default" in field_schema and field_schema["default"] is None:
+        del field_schema["default"]
+
+
+def _response(status: int, answer: Answer) -> dict[str, Any]:
+    is_error = _is_error_schema(answer.schema)
+    description = answer.description or (
+        ERROR_DESCRIPTIONS.get(status, "Error.")
+        if is_error
+        else SUCCESS_DESCRIPTIONS.get(status, "OK.")
+    )
+    response: dict[str, Any] = {"description": description}
+    if answer.schema is not None:
+        schema: SchemaLike = answer.schema
+        response["content"] = {"application/json": {"schema": schema}}
+    headers = dict(answer.headers)
+    if status == 401 and is_error:
+        headers.setdefault("WWW-Authenticate", WWW_AUTHENTICATE)
+    if headers:
+        response["headers"] = {
+            name: {
+                "description": header.description,
+                "required": header.required,
+                "schema": dict(header.schema),
             }
-        },
-        "/api/v1/reports/{report_id}": {
-            "get": {
-                "summary": "A report and the progress of its case",
-                "parameters": [
-                    {
-                        "name": "report_id",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "integer"},
-                    }
-                ],
-                "responses": {
-                    "200": _json(_ref("Report"), "The report."),
-                    "404": _error("No such report."),
-                },
-            }
-        },
-        "/api/v1/cases/{case_id}/reject": {
-            "post": {
-                "summary": "An office says a case is not its own; it is routed again without it",
-                "security": [{"bearer": []}],
-                "parameters": [_path_int("case_id")],
-                "requestBody": _json_body(
-                    {
-                        "type": "object",
-                        "required": ["reason"],
-                        "additionalProperties": False,
-                        "properties": {
-                            "reason": {"type": "string", "minLength": 2, "maxLength": 1000}
-                        },
-                    }
-                ),
-                "responses": {
-                    "200": _json(
-                        {
-                            "type": "object",
-                            "properties": {
-                                "case_id": {"type": "integer"},
-                                "status": {"type": "string", "enum": ["routed", "triage"]},
-                                "office": {"type": ["string", "null"]},
-                                "routing": {"type": "object"},
-                            },
-                        },
-                        "Routed to another office (never one that rejected it), or to triage.",
-                    ),
-                    "401": _error("Missing or unknown key."),
-                    "403": _error("Not an office key."),
-                    "404": _error("No such case."),
-                    "409": _error("The case is not in this office's queue."),
-                    "422": _error("Invalid fields."),
-                },
-            }
-        },
-        "/api/v1/cases/{case_id}/split": {
-            "post": {
-                "summary": "Take a wrongly merged report out of its case; it is processed alone",
-                "security": [{"bearer": []}],
-                "parameters": [_path_int("case_id")],
-                "requestBody": _json_body(
-                    {
-                        "type": "object",
-                        "required": ["report_id"],
-                        "additionalProperties": False,
-                        "properties": {"report_id": {"type": "integer"}},
-                    }
-                ),
-                "responses": {
-                    "202": _json(
-                        {
-                            "type": "object",
-                            "properties": {
-                                "case_id": {"type": "integer"},
-                                "report_id": {"type": "integer"},
-                                "status_url": {"type": "string"},
-                            },
-                        },
-                        "Split; the report is being classified and routed on its own.",
-                    ),
-                    "401": _error("Missing or unknown key."),
-                    "403": _error("Not an office key."),
-                    "404": _error("No such case."),
-                    "409": _error("Not this office's case, or its only report."),
-                    "422": _error("The report is not part of this case."),
-                },
-            }
-        },
-        **CATEGORY_SETTINGS_PATHS,
-        "/api/v1/admin/categories/{code}/merge": {
-            "put": {
-                "summary": "Set how close and how soon a report joins an open case of a category",
-                "security": [{"bearer": []}],
-                "parameters": [
-                    {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
-                ],
-                "requestBody": _json_body(
-                    {
-                        "type": "object",
-                        "required": ["radius_m", "window_hours"],
-                        "additionalProperties": False,
-                        "properties": {
-                            "radius_m": {"type": "number", "minimum": 1, "maximum": 1000},
-                            "window_hours": {"type": "number", "minimum": 0.25, "maximum": 720},
-                        },
-                    }
-                ),
-                "responses": {
-                    "200": _json({"type": "object"}, "The settings now in force."),
-                    "404": _error("No such category."),
-                    "422": _error("Invalid fields."),
-                },
-            }
-        },
-        "/api/v1/admin/rules": {
-            "get": {
-                "summary": "The routing rules in force and their version",
-                "security": [{"bearer": []}],
-                "responses": {
-                    "200": _json(_ref("RuleSet"), "Rules in force."),
-                    "403": _error("Not an admin key."),
-                },
-            }
-        },
-        "/api/v1/admin/rules/versions": {
-            "get": {
-                "summary": "Every version of the rules, newest first",
-                "security": [{"bearer": []}],
-                "responses": {
-                    "200": _json({"type": "array", "items": _ref("RuleVersion")}, "Versions.")
-                },
-            }
-        },
-        "/api/v1/admin/rules/versions/{version}": {
-            "get": {
-                "summary": "One version of the rules, with the rules as they were",
-                "security": [{"bearer": []}],
-                "parameters": [_path_int("version")],
-                "responses": {
-                    "200": _json(_ref("RuleVersion"), "The version."),
-                    "404": _error("No such version."),
-                },
-            }
-        },
-        "/api/v1/admin/offices/{code}/categories": {
-            "put": {
-                "summary": "Replace the categories an office handles (a new version)",
-                "security": [{"bearer": []}],
-                "parameters": [
-                    {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
-                ],
-                "requestBody": _json_body(
-                    {
-                        "type": "object",
-                        "required": ["categories"],
-                        "properties": {
-                            "categories": {"type": "array", "items": {"type": "string"}},
-                            "note": {"type": "string"},
-                        },
-                    }
-                ),
-                "responses": {
-                    "200": _json(_ref("RuleVersion"), "The new version."),
-                    "404": _error("No such office."),
-                    "422": _error("Unknown categories."),
-                },
-            }
-        },
-        "/api/v1/admin/overrides": {
-            "put": {
-                "summary": "Inside an area, send a category to an office (office null removes it)",
-                "security": [{"bearer": []}],
-                "requestBody": _json_body(
-                    {
-                        "type": "object",
-                        "required": ["area", "category", "office"],
-                        "properties": {
-                            "area": {
-                                "type": "string",
-                                "description": "Code of an office with a jurisdiction.",
-                            },
-                            "category": {"type": "string"},
-                            "office": {"type": ["string", "null"]},
-                            "note": {"type": "string"},
-                        },
-                    }
-                ),
-                "responses": {
-                    "200": _json(_ref("RuleVersion"), "The new version."),
-                    "422": _error("Invalid fields."),
-                },
-            }
-        },
-        "/api/v1/offices": {
-            "get": {
-                "summary": "Offices and their jurisdictions",
-                "responses": {
-                    "200": _json({"type": "array", "items": _ref("Office")}, "All offices.")
-                },
-            }
-        },
-        "/api/v1/categories": {
-            "get": {
-                "summary": "The category taxonomy (the public service codes)",
-                "responses": {
-                    "200": _json({"type": "array", "items": _ref("Category")}, "All categories.")
-                },
-            }
-        },
-        "/api/v1/health": {
-            "get": {
-                "summary": "Liveness: the database answers",
-                "responses": {"200": _json({"type": "object"}, "Healthy.")},
-            }
-        },
-        "/api/v1/openapi.json": {
-            "get": {
-                "summary": "This document",
-                "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1.")},
-            }
-        },
-    },
-}
+            for name, header in headers.items()
+        }
+    return response
+
+
+def _is_error_schema(schema: SchemaLike | None) -> bool:
+    if schema is None or isinstance(schema, dict):
+        return False
+    cls = schema if isinstance(schema, type) else type(schema)
+    return issubclass(cls, ErrorSchema)
+
+
+# ---------- the routes ----------
 
 
 @bp.get("/api/v1/openapi.json")
+@operation(
+    summary="This document: the OpenAPI 3.1 description of /api/v1",
+    responses={200: OpenApiDocument},
+    tags=["meta"],
+)
 def openapi() -> ResponseReturnValue:
-    return SPEC
+    return openapi_document(current_app)
+
+
+@bp.get("/docs")
+def docs() -> ResponseReturnValue:
+    """The API documentation for people: Swagger UI over /api/v1/openapi.json, every file from
+    this server (the pages' Content-Security-Policy holds: no inline script, no other host)."""
+    page = render_template(
+        "openapi_docs.html",
+        spec_url=url_for("openapi.openapi"),
+        swagger_ui_version=SWAGGER_UI_VERSION,
+    )
+    response = Response(page, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response

@@ -14,15 +14,25 @@ from models.entities import Office, Report
 from models.limits import MAX_IDEMPOTENCY_KEY_CHARS
 from services.accounts import register_reporter as register
 from services.filing import IdempotencyConflict, NewReport, file_report
+from services.locations import NO_FIX
 from web.auth import authenticate
 from web.db import read_session, unit_of_work
 from web.errors import ApiError, json_object_body
+from web.openapi import ERROR, Answer, Header, error, operation
 from web.uploads import read_and_store_photos
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
 @bp.post("/reporters")
+@operation(
+    summary="Register as a reporter and get a reporter key (shown once)",
+    description="For riders without an app: the reporter page calls this once per phone.",
+    body=ReporterIn,
+    body_example={"display_name": "王师傅", "occupation": "rider", "platform": "美团"},
+    responses={201: ReporterCreated, 400: ERROR, 422: ERROR},
+    tags=["reports"],
+)
 def register_reporter() -> ResponseReturnValue:
     """Self-registration for riders without an app: the reporter page calls this once and keeps
     the key on the phone."""
@@ -48,6 +58,60 @@ def register_reporter() -> ResponseReturnValue:
 
 
 @bp.post("/reports")
+@operation(
+    summary="File a report",
+    description=(
+        "Where: `lat` and `lon` (WGS-84) together, or an `address` or landmark (such a report "
+        f"goes to triage for a person to place). {NO_FIX} It is refused with 422 naming `lat` "
+        "(code `validation_failed`). What: some `text`, a `category`, or a photo. "
+        "As JSON, or as a form with the same fields (multipart with up to the configured number "
+        "of `photos`: JPEG, PNG, WebP or HEIC, sniffed from their bytes). The report is "
+        "committed before the answer; classification and routing follow (see `status_url`)."
+    ),
+    body=ReportIn,
+    body_example={"text": "小区门口垃圾桶满了，溢出来了", "lat": 31.154114, "lon": 121.737424},
+    body_media_types=(
+        "application/json",
+        "multipart/form-data",
+        "application/x-www-form-urlencoded",
+    ),
+    files={"photos": "Photos of the problem (repeat the part for each)."},
+    headers={
+        "Idempotency-Key": Header(
+            "Makes a retry safe: the same key with the same body returns the first report "
+            "(202 with Idempotent-Replayed: true); with another body it is 422 "
+            "`idempotency_key_reused`. 1 to "
+            f"{MAX_IDEMPOTENCY_KEY_CHARS} printable characters, else 400.",
+            {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY_CHARS},
+        )
+    },
+    responses={
+        202: Answer(
+            ReportAccepted,
+            "Committed; classification and routing follow.",
+            headers={
+                "Location": Header(
+                    "The report's status URL.", {"type": "string", "format": "uri"}, True
+                ),
+                "Idempotent-Replayed": Header(
+                    "Present (true) when this is the first report returned for a retry.",
+                    {"type": "string", "enum": ["true"]},
+                ),
+            },
+        ),
+        400: error("The body is not a JSON object, or a bad Idempotency-Key header."),
+        401: ERROR,
+        403: error("The key is not a reporter's."),
+        413: error("A photo is larger than allowed."),
+        415: error("Neither JSON nor a form."),
+        422: error(
+            "Invalid fields (no position fix at 0,0 among them), too many or non-image photos, "
+            "or an Idempotency-Key reused with another body."
+        ),
+    },
+    security="bearer",
+    tags=["reports"],
+)
 def create_report() -> ResponseReturnValue:
     caller = authenticate("reporter")
     assert caller.reporter_id is not None
@@ -81,7 +145,12 @@ def create_report() -> ResponseReturnValue:
     return accepted
 
 
-@bp.get("/reports/<int:report_id>")
+@bp.get("/reports/<id:report_id>")
+@operation(
+    summary="A report and the progress of its case",
+    responses={200: ReportOut, 404: error("No such report.")},
+    tags=["reports"],
+)
 def get_report(report_id: int) -> ResponseReturnValue:
     report = queries.report_by_id(read_session(), report_id)
     if report is None:

@@ -6,6 +6,7 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from models.entities import CASE_ROUTED, CASE_TRIAGE, CHANNELS, REPORT_RECEIVED
 from models.limits import (
     MAX_ADDRESS_CHARS,
     MAX_CATEGORY_CODE_CHARS,
@@ -15,7 +16,11 @@ from models.limits import (
     OCCUPATIONS,
 )
 from services.errors import InvalidField, InvalidFields
-from services.locations import check_location
+from services.locations import NO_FIX, check_location
+
+# What a report's (or its case's) status can be, and what a case's history records.
+REPORT_STATUSES = (REPORT_RECEIVED, CASE_ROUTED, CASE_TRIAGE)
+EVENT_ACTIONS = ("received", "classified", "routed", "triaged", "rejected", "merged", "split")
 
 # What clients send, folded onto the three forms the classifier and the pages know.
 LANGUAGE_ALIASES = {
@@ -48,14 +53,42 @@ class ReportIn(Schema):
     class Meta:
         unknown = RAISE
 
-    text = fields.String(load_default="", validate=validate.Length(max=MAX_TEXT_CHARS))
-    lat = fields.Float(load_default=None, allow_nan=False, validate=validate.Range(-90, 90))
-    lon = fields.Float(load_default=None, allow_nan=False, validate=validate.Range(-180, 180))
-    category = fields.String(
-        load_default=None, allow_none=True, validate=validate.Length(max=MAX_CATEGORY_CODE_CHARS)
+    text = fields.String(
+        load_default="",
+        validate=validate.Length(max=MAX_TEXT_CHARS),
+        metadata={"description": "What is wrong, in any language."},
     )
-    address = fields.String(load_default="", validate=validate.Length(max=MAX_ADDRESS_CHARS))
-    lang = LanguageField(load_default=None, allow_none=True)
+    lat = fields.Float(
+        load_default=None,
+        allow_nan=False,
+        validate=validate.Range(-90, 90),
+        metadata={"description": f"WGS-84 latitude, with lon. {NO_FIX}"},
+    )
+    lon = fields.Float(
+        load_default=None,
+        allow_nan=False,
+        validate=validate.Range(-180, 180),
+        metadata={"description": "WGS-84 longitude, with lat."},
+    )
+    category = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=MAX_CATEGORY_CODE_CHARS),
+        metadata={"description": "A category code from /api/v1/categories; else classified."},
+    )
+    address = fields.String(
+        load_default="",
+        validate=validate.Length(max=MAX_ADDRESS_CHARS),
+        metadata={"description": "An address or landmark; enough without coordinates."},
+    )
+    lang = LanguageField(
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "description": "The text's language (any case, '_' or '-'); detected when absent.",
+            "enum": [*LANGUAGE_ALIASES, None],
+        },
+    )
 
     @validates_schema
     def _a_location(self, data: dict[str, Any], **_: Any) -> None:
@@ -79,64 +112,103 @@ class ReporterIn(Schema):
 
 
 class ReporterCreated(Schema):
-    id = fields.Integer()
-    display_name = fields.String()
-    occupation = fields.String()
-    platform = fields.String()
-    key = fields.String()
+    id = fields.Integer(required=True)
+    display_name = fields.String(required=True)
+    occupation = fields.String(required=True, validate=validate.OneOf(OCCUPATIONS))
+    platform = fields.String(required=True)
+    key = fields.String(
+        required=True,
+        metadata={"description": "The reporter key, shown this once: send it as a Bearer token."},
+    )
 
 
 class ReportAccepted(Schema):
-    id = fields.Integer()
-    status = fields.String()
-    status_url = fields.String()
+    id = fields.Integer(required=True)
+    status = fields.String(
+        required=True,
+        validate=validate.OneOf(REPORT_STATUSES),
+        metadata={"description": "received until routed (a retry may find it further on)."},
+    )
+    status_url = fields.String(
+        required=True, metadata={"format": "uri", "description": "Follow the report here."}
+    )
 
 
 class OfficeRef(Schema):
-    code = fields.String()
-    name = fields.String()
-    name_en = fields.String()
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+    name_en = fields.String(required=True)
 
 
 class EventOut(Schema):
-    at = fields.AwareDateTime()
-    action = fields.String()
-    from_status = fields.String(allow_none=True)
-    to_status = fields.String()
-    actor = fields.String()
-    office = fields.Nested(OfficeRef, allow_none=True)
-    note = fields.String()
-    detail = fields.Dict()
+    at = fields.AwareDateTime(required=True)
+    action = fields.String(required=True, validate=validate.OneOf(EVENT_ACTIONS))
+    from_status = fields.String(required=True, allow_none=True)
+    to_status = fields.String(required=True)
+    actor = fields.String(required=True)
+    office = fields.Nested(OfficeRef, required=True, allow_none=True)
+    note = fields.String(required=True)
+    detail = fields.Dict(required=True)
 
 
 class PhotoOut(Schema):
-    url = fields.String()
-    content_type = fields.String()
-    size_bytes = fields.Integer()
+    url = fields.String(required=True, metadata={"format": "uri"})
+    content_type = fields.String(required=True)
+    size_bytes = fields.Integer(required=True)
 
 
 class ReportOut(Schema):
-    id = fields.Integer()
-    status = fields.String()
-    channel = fields.String()
-    text = fields.String()
-    lang = fields.String()
-    lat = fields.Float(allow_none=True)
-    lon = fields.Float(allow_none=True)
-    address = fields.String()
-    received_at = fields.AwareDateTime()
-    photos = fields.List(fields.Nested(PhotoOut))
-    case_id = fields.Integer(allow_none=True)
-    category = fields.String(allow_none=True)
-    category_name = fields.Dict(allow_none=True)
-    confidence = fields.Float(allow_none=True)
-    classified_by = fields.String(allow_none=True)
-    alternatives = fields.List(fields.Dict())
-    classifier_model = fields.String(allow_none=True)
-    office = fields.Nested(OfficeRef, allow_none=True)
-    routing = fields.Dict()
-    due_at = fields.AwareDateTime(allow_none=True)
-    reports_in_case = fields.Integer()
-    reporters_in_case = fields.Integer()
-    events = fields.List(fields.Nested(EventOut))
-    status_url = fields.String()
+    id = fields.Integer(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(REPORT_STATUSES))
+    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    text = fields.String(required=True)
+    lang = fields.String(required=True)
+    lat = fields.Float(required=True, allow_none=True)
+    lon = fields.Float(required=True, allow_none=True)
+    address = fields.String(required=True)
+    received_at = fields.AwareDateTime(required=True)
+    photos = fields.List(fields.Nested(PhotoOut), required=True)
+    case_id = fields.Integer(required=True, allow_none=True)
+    category = fields.String(required=True, allow_none=True)
+    category_name = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        required=True,
+        allow_none=True,
+        metadata={"description": "The category's name in Chinese (zh) and English (en)."},
+    )
+    confidence = fields.Float(required=True, allow_none=True)
+    classified_by = fields.String(
+        required=True,
+        allow_none=True,
+        validate=validate.OneOf(["reporter", "classifier", "none"]),
+        metadata={"description": "Who chose the category: the reporter, the classifier, none."},
+    )
+    alternatives = fields.List(
+        fields.Dict(),
+        required=True,
+        metadata={"description": "The classifier's next guesses: {category, confidence}."},
+    )
+    classifier_model = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "Model id of the classifier in force when the case opened "
+            "(`cityrelay train-classifier` prints it)."
+        },
+    )
+    office = fields.Nested(OfficeRef, required=True, allow_none=True)
+    routing = fields.Dict(
+        required=True,
+        metadata={
+            "description": "Why this office: rule version, polygon, rule, offices considered "
+            "and an explanation."
+        },
+    )
+    due_at = fields.AwareDateTime(required=True, allow_none=True)
+    reports_in_case = fields.Integer(
+        required=True, metadata={"description": "Reports in the case ('me too' included)."}
+    )
+    reporters_in_case = fields.Integer(required=True)
+    events = fields.List(fields.Nested(EventOut), required=True)
+    status_url = fields.String(required=True, metadata={"format": "uri"})

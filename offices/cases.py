@@ -20,6 +20,7 @@ bp = Blueprint("cases", __name__, url_prefix="/api/v1/cases")
     summary="Take a wrongly merged report out of its case; it is processed alone",
     description="The report is classified and routed on its own and never merged back.",
     body=SplitIn,
+    body_example={"report_id": 2},
     responses={
         202: SplitAccepted,
         400: ERROR,
@@ -52,6 +53,7 @@ def split(case_id: int) -> ResponseReturnValue:
         "before; when no other office handles it there, it goes to triage."
     ),
     body=RejectIn,
+    body_example={"reason": "不在本社区辖区，应由镇里处理"},
     responses={
         200: CaseRouting,
         400: ERROR,

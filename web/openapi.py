@@ -73,6 +73,8 @@ class Operation:
     description: str = ""
     body: SchemaLike | None = None
     body_required: bool = True
+    # A JSON body that works: shown in /docs, and sent by the live schemathesis run.
+    body_example: Mapping[str, Any] | None = None
     # Media types the body may come in; form types carry the body schema's fields as parts.
     body_media_types: tuple[str, ...] = ("application/json",)
     # File parts of a multipart body: name -> description; each may repeat.
@@ -90,6 +92,7 @@ def operation(
     description: str = "",
     body: SchemaLike | None = None,
     body_required: bool = True,
+    body_example: Mapping[str, Any] | None = None,
     body_media_types: Sequence[str] = ("application/json",),
     files: Mapping[str, str] | None = None,
     query: type[Schema] | Schema | None = None,
@@ -111,6 +114,7 @@ def operation(
         description=description,
         body=body,
         body_required=body_required,
+        body_example=body_example,
         body_media_types=tuple(body_media_types),
         files=dict(files or {}),
         query=query,
