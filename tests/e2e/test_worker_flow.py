@@ -2,32 +2,20 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
-from typing import Any
 
 import pytest
+import redis
+from flask import Flask
 from flask.testing import FlaskClient
 
 from models.base import utcnow
 from routing.classify import model_id
-from tests.helpers import sample_point
-from tests.integration.test_pipeline import new_report
+from tests.factories import make_report
+from tests.helpers import sample_point, wait_until_broker_idle, wait_until_processed
 from workers.tasks import sweep_stuck_reports
 
 pytestmark = pytest.mark.e2e
-
-
-def wait_until_processed(
-    client: FlaskClient, report_id: int, timeout: float = 20
-) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        report = client.get(f"/api/v1/reports/{report_id}").get_json()
-        if report["status"] != "received":
-            return report
-        time.sleep(0.1)
-    raise AssertionError(f"report {report_id} still not processed after {timeout}s")
 
 
 @pytest.mark.parametrize(
@@ -75,11 +63,22 @@ def test_every_community_gets_its_own_reports(worker, client: FlaskClient, auth:
 
 
 def test_a_lost_message_is_recovered_by_the_sweep(
-    worker, app, sessions, client: FlaskClient
+    worker, app: Flask, sessions, client: FlaskClient, auth: dict, redis_client: redis.Redis
 ) -> None:
     # committed, but its message never reached the broker
-    report_id = new_report(sessions, received_at=utcnow() - timedelta(minutes=5))
-    time.sleep(0.5)
-    assert client.get(f"/api/v1/reports/{report_id}").get_json()["status"] == "received"
+    lost = make_report(sessions, received_at=utcnow() - timedelta(minutes=5))
+    # A report filed after it whose message does reach the broker: once the worker has routed
+    # it and the broker holds nothing more for the queue, the worker has taken every message
+    # there was, and none of them was about the lost report.
+    point = sample_point("PD-HX-01")
+    sent = client.post(
+        "/api/v1/reports",
+        json={"text": "路灯不亮", "lat": point["lat"], "lon": point["lon"]},
+        headers=auth,
+    )
+    wait_until_processed(client, sent.get_json()["id"])
+    wait_until_broker_idle(redis_client, app.config["CELERY_QUEUE"])
+    assert client.get(f"/api/v1/reports/{lost}").get_json()["status"] == "received"
+
     assert sweep_stuck_reports() >= 1
-    assert wait_until_processed(client, report_id)["status"] == "routed"
+    assert wait_until_processed(client, lost)["status"] == "routed"

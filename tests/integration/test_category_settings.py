@@ -18,8 +18,15 @@ from models.seed import category_settings_defaults, load_category_settings
 from models.session import unit_of_work
 from routing.attributes import Keyword
 from services.category_settings import attribute_from_spec, replace_attributes, replace_keywords
-from tests.conftest import make_key
-from tests.integration.test_open311 import BASE, both, errors_of, from_xml, loosely, post
+from tests.factories import make_key
+from tests.helpers import (
+    OPEN311,
+    from_xml,
+    loosely,
+    open311_errors,
+    open311_get_both,
+    open311_post,
+)
 
 SETTINGS = "/api/v1/admin/categories"
 
@@ -87,7 +94,9 @@ def test_admin_change_shows_in_the_open311_definition_and_checks_requests(
 ) -> None:
     flood = {"service_code": "waterlogging", "attribute[cover_state]": None}
     # Before: at most 300 cm, and `passable` is a question.
-    errors = errors_of(post(client, reporter_key, **flood, **{"attribute[depth_cm]": "900"}), 400)
+    errors = open311_errors(
+        open311_post(client, reporter_key, **flood, **{"attribute[depth_cm]": "900"}), 400
+    )
     assert any("attribute[depth_cm]" in e["description"] for e in errors)
 
     response = client.put(
@@ -101,7 +110,9 @@ def test_admin_change_shows_in_the_open311_definition_and_checks_requests(
     assert changed["attributes"][0]["maximum"] == 1000
     assert changed["keywords"][0] == {"word": "积水", "lang": "zh"}
 
-    definition, root = both(client, "services/waterlogging", headers={"Accept-Language": "en"})
+    definition, root = open311_get_both(
+        client, "services/waterlogging", headers={"Accept-Language": "en"}
+    )
     assert loosely(definition) == from_xml(root)
     depth, cause = definition["attributes"]
     assert depth["description"] == "How deep, in centimetres" and depth["order"] == 1
@@ -113,10 +124,10 @@ def test_admin_change_shows_in_the_open311_definition_and_checks_requests(
         {"key": "pipe", "name": "Burst pipe"},
     ]
     assert root.find("attributes/attribute[2]/values/value[2]/name").text == "Burst pipe"
-    chinese, _ = both(client, "services/waterlogging")
+    chinese, _ = open311_get_both(client, "services/waterlogging")
     assert chinese["attributes"][1]["values"][0]["name"] == "暴雨"
 
-    accepted = post(
+    accepted = open311_post(
         client,
         reporter_key,
         **flood,
@@ -124,7 +135,7 @@ def test_admin_change_shows_in_the_open311_definition_and_checks_requests(
     )
     assert accepted.status_code == 201, accepted.get_data(as_text=True)
     request_id = accepted.get_json()[0]["service_request_id"]
-    (one,) = client.get(f"{BASE}/requests/{request_id}.json?extensions=true").get_json()
+    (one,) = client.get(f"{OPEN311}/requests/{request_id}.json?extensions=true").get_json()
     assert one["attributes"] == [
         {"code": "depth_cm", "value": 900.0},
         {"code": "cause", "value": "pipe"},
@@ -139,10 +150,10 @@ def test_admin_change_shows_in_the_open311_definition_and_checks_requests(
             "attribute[passable]",
         ),
     ]:
-        errors = errors_of(post(client, reporter_key, **flood, **answers), 400)
+        errors = open311_errors(open311_post(client, reporter_key, **flood, **answers), 400)
         assert any(named in e["description"] for e in errors), (answers, errors)
 
-    services, _ = both(client, "services")
+    services, _ = open311_get_both(client, "services")
     assert next(s for s in services if s["service_code"] == "waterlogging")["metadata"] is True
 
 
@@ -151,13 +162,13 @@ def test_a_category_can_stop_asking(client: FlaskClient, admin, reporter_key: st
         f"{SETTINGS}/manhole_cover/attributes", json={"attributes": []}, headers=admin
     )
     assert response.status_code == 200 and response.get_json()["attributes"] == []
-    definition, _ = both(client, "services/manhole_cover")
+    definition, _ = open311_get_both(client, "services/manhole_cover")
     assert definition["attributes"] == []
-    services, _ = both(client, "services")
+    services, _ = open311_get_both(client, "services")
     assert services[0]["service_code"] == "manhole_cover" and services[0]["metadata"] is False
     # cover_state was required; now it is no question at all
-    assert post(client, reporter_key, **{"attribute[cover_state]": None}).status_code == 201
-    errors = errors_of(post(client, reporter_key), 400)
+    assert open311_post(client, reporter_key, **{"attribute[cover_state]": None}).status_code == 201
+    errors = open311_errors(open311_post(client, reporter_key), 400)
     assert any("attribute[cover_state]" in e["description"] for e in errors)
 
 
@@ -217,7 +228,7 @@ def test_keywords_change_shows_in_services(client: FlaskClient, admin) -> None:
         {"word": "puddle", "lang": None},
         {"word": "flooding", "lang": "en"},
     ]
-    services, root = both(client, "services")
+    services, root = open311_get_both(client, "services")
     flood = next(s for s in services if s["service_code"] == "waterlogging")
     assert flood["keywords"] == "水浸街,puddle,flooding"
     assert loosely(services) == from_xml(root)

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from cityrelay.cli import main
 from evaluation import datasets
-from tests.unit.test_datasets import write_shared
+from tests.helpers import write_shared
 
 
 def summary_row(output: str, name: str) -> list[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -15,9 +16,8 @@ from models.session import unit_of_work
 from routing.classify import default_classifier
 from routing.merge import distance_m
 from services.processing import process_report
-from tests.conftest import make_key
+from tests.factories import CALENDAR, make_case, make_key, make_report, process
 from tests.helpers import sample_point
-from tests.integration.test_pipeline import CALENDAR, new_report, run
 
 POINT = sample_point()
 
@@ -27,9 +27,9 @@ def nearby(metres_north: float) -> dict[str, float]:
 
 
 def test_same_problem_nearby_joins_the_case(client: FlaskClient, sessions) -> None:
-    first = run(sessions, new_report(sessions, no_merge=False))
-    second_id = new_report(sessions, no_merge=False, text="这里垃圾桶满了", **nearby(30))
-    joined = run(sessions, second_id)
+    first = make_case(sessions, no_merge=False)
+    second_id = make_report(sessions, no_merge=False, text="这里垃圾桶满了", **nearby(30))
+    joined = process(sessions, second_id)
     assert joined is not None and joined.id == first.id
     assert [e.action for e in joined.events][-1] == "merged"
     assert joined.events[-1].to_status == joined.status == "routed"
@@ -43,13 +43,13 @@ def test_same_problem_nearby_joins_the_case(client: FlaskClient, sessions) -> No
 
 
 def test_too_far_too_late_or_another_problem_opens_a_new_case(sessions) -> None:
-    first = run(sessions, new_report(sessions, no_merge=False))
-    far = run(sessions, new_report(sessions, no_merge=False, **nearby(80)))
-    late = run(
+    first = make_case(sessions, no_merge=False)
+    far = make_case(sessions, no_merge=False, **nearby(80))
+    late = process(
         sessions,
-        new_report(sessions, no_merge=False, received_at=first.opened_at + timedelta(hours=25)),
+        make_report(sessions, no_merge=False, received_at=first.opened_at + timedelta(hours=25)),
     )
-    other = run(sessions, new_report(sessions, no_merge=False, requested_category="noise"))
+    other = make_case(sessions, no_merge=False, requested_category="noise")
     assert len({first.id, far.id, late.id, other.id}) == 4
 
 
@@ -58,21 +58,16 @@ def test_radius_and_window_are_set_per_category(sessions) -> None:
         session.execute(
             update(Category).where(Category.code == "bin_overflow").values(merge_radius_m=100)
         )
-    try:
-        first = run(sessions, new_report(sessions, no_merge=False))
-        assert run(sessions, new_report(sessions, no_merge=False, **nearby(80))).id == first.id
-    finally:
-        with unit_of_work(sessions) as session:
-            session.execute(
-                update(Category).where(Category.code == "bin_overflow").values(merge_radius_m=50)
-            )
+    first = make_case(sessions, no_merge=False)
+    assert make_case(sessions, no_merge=False, **nearby(80)).id == first.id
 
 
+@pytest.mark.committed  # two workers are two connections: each must see the other's commit
 def test_two_reports_of_one_spot_at_the_same_moment_open_one_case(sessions) -> None:
     # Two workers, one report each: the second starts while the first worker's new case is not
     # yet committed. It must wait for that commit and join the case, not open a second one.
-    first_id = new_report(sessions, no_merge=False)
-    second_id = new_report(sessions, no_merge=False, text="这里垃圾桶满了", **nearby(20))
+    first_id = make_report(sessions, no_merge=False)
+    second_id = make_report(sessions, no_merge=False, text="这里垃圾桶满了", **nearby(20))
     second: list[Case | None] = []
     with unit_of_work(sessions) as session:
         first = process_report(
@@ -85,7 +80,7 @@ def test_two_reports_of_one_spot_at_the_same_moment_open_one_case(sessions) -> N
         assert first is not None
         session.flush()
         first_case_id = first.id
-        other_worker = threading.Thread(target=lambda: second.append(run(sessions, second_id)))
+        other_worker = threading.Thread(target=lambda: second.append(process(sessions, second_id)))
         other_worker.start()
         other_worker.join(timeout=0.5)
         assert other_worker.is_alive(), "the second report did not wait for the first case"
@@ -96,9 +91,9 @@ def test_two_reports_of_one_spot_at_the_same_moment_open_one_case(sessions) -> N
 
 
 def test_office_splits_a_wrongly_merged_report(client: FlaskClient, sessions, db: Session) -> None:
-    first = run(sessions, new_report(sessions, no_merge=False))
-    wrong_id = new_report(sessions, no_merge=False, **nearby(10))
-    assert run(sessions, wrong_id).id == first.id
+    first = make_case(sessions, no_merge=False)
+    wrong_id = make_report(sessions, no_merge=False, **nearby(10))
+    assert process(sessions, wrong_id).id == first.id
     office = {
         "Authorization": f"Bearer {make_key(sessions, role='office', office_code=POINT['office'])}"
     }
@@ -111,7 +106,7 @@ def test_office_splits_a_wrongly_merged_report(client: FlaskClient, sessions, db
     assert report.state == "received" and report.case_id is None and report.no_merge
 
     # processed again on its own (as the enqueued task will): a new case, never the old one
-    own = run(sessions, wrong_id)
+    own = process(sessions, wrong_id)
     assert own is not None and own.id != first.id
     history = client.get(f"/api/v1/reports/{first.reports[0].id}").get_json()
     assert [e["action"] for e in history["events"]][-2:] == ["merged", "split"]
@@ -149,24 +144,21 @@ def test_test_offsets_are_metres() -> None:
 def test_admin_sets_merge_radius_and_window(client: FlaskClient, sessions) -> None:
     admin = {"Authorization": f"Bearer {make_key(sessions, role='admin')}"}
     url = "/api/v1/admin/categories/bin_overflow/merge"
-    try:
-        response = client.put(url, json={"radius_m": 100, "window_hours": 72}, headers=admin)
-        assert response.get_json() == {
-            "code": "bin_overflow",
-            "radius_m": 100.0,
-            "window_hours": 72.0,
-        }
-        first = run(sessions, new_report(sessions, no_merge=False))
-        assert run(sessions, new_report(sessions, no_merge=False, **nearby(80))).id == first.id
-        listed = {c["code"]: c for c in client.get("/api/v1/categories").get_json()}
-        assert listed["bin_overflow"]["merge_radius_m"] == 100.0
-        bad = client.put(url, json={"radius_m": 0, "window_hours": 72}, headers=admin)
-        assert bad.status_code == 422 and "radius_m" in bad.get_json()["error"]["fields"]
-        missing = client.put(
-            "/api/v1/admin/categories/nope/merge",
-            json={"radius_m": 5, "window_hours": 1},
-            headers=admin,
-        )
-        assert missing.status_code == 404
-    finally:
-        client.put(url, json={"radius_m": 50, "window_hours": 24}, headers=admin)
+    response = client.put(url, json={"radius_m": 100, "window_hours": 72}, headers=admin)
+    assert response.get_json() == {
+        "code": "bin_overflow",
+        "radius_m": 100.0,
+        "window_hours": 72.0,
+    }
+    first = make_case(sessions, no_merge=False)
+    assert make_case(sessions, no_merge=False, **nearby(80)).id == first.id
+    listed = {c["code"]: c for c in client.get("/api/v1/categories").get_json()}
+    assert listed["bin_overflow"]["merge_radius_m"] == 100.0
+    bad = client.put(url, json={"radius_m": 0, "window_hours": 72}, headers=admin)
+    assert bad.status_code == 422 and "radius_m" in bad.get_json()["error"]["fields"]
+    missing = client.put(
+        "/api/v1/admin/categories/nope/merge",
+        json={"radius_m": 5, "window_hours": 1},
+        headers=admin,
+    )
+    assert missing.status_code == 404

@@ -5,82 +5,29 @@ from __future__ import annotations
 import io
 import json
 from datetime import timedelta
-from typing import Any
 from xml.etree import ElementTree as ET
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from intake.open311 import XML_ITEM
 from models.base import utcnow
 from models.entities import Report
-from tests.helpers import sample_point, tiny_png
-from tests.integration.test_pipeline import new_report, run
-
-BASE = "/open311/v2"
-
-
-def from_xml(element: ET.Element) -> Any:
-    """The JSON form of an Open311 XML element, by the spec's conversion rules."""
-    children = list(element)
-    if element.tag in XML_ITEM:
-        return [from_xml(child) for child in children]
-    if not children:
-        return element.text or ""
-    return {child.tag: from_xml(child) for child in children}
-
-
-def loosely(value: Any) -> Any:
-    """XML has only text: compare JSON to it with every scalar as text (None as empty)."""
-    if isinstance(value, dict):
-        return {k: loosely(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [loosely(v) for v in value]
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return "" if value is None else str(value)
-
-
-def both(client: FlaskClient, path: str, **kwargs: Any) -> tuple[Any, Any]:
-    as_json = client.get(f"{BASE}/{path}.json", **kwargs)
-    as_xml = client.get(f"{BASE}/{path}.xml", **kwargs)
-    assert as_json.status_code == 200 and as_xml.status_code == 200
-    assert as_json.content_type == "application/json"
-    assert as_xml.content_type == "text/xml"
-    return as_json.get_json(), ET.fromstring(as_xml.data)
-
-
-def post(client: FlaskClient, key: str | None, fmt: str = "json", **form: Any) -> Any:
-    point = sample_point()
-    data: dict[str, Any] = {
-        "service_code": "manhole_cover",
-        "lat": str(point["lat"]),
-        "long": str(point["lon"]),
-        "description": "井盖没了\r\n很危险",
-        "attribute[cover_state]": "missing",
-    }
-    if key:
-        data["api_key"] = key
-    data.update(form)
-    data = {k: v for k, v in data.items() if v is not None}
-    return client.post(f"{BASE}/requests.{fmt}", data=data)
-
-
-def errors_of(response: Any, status: int) -> list[dict[str, Any]]:
-    assert response.status_code == status, response.get_data(as_text=True)
-    if response.content_type == "text/xml":
-        root = ET.fromstring(response.data)
-        assert root.tag == "errors"
-        return from_xml(root)
-    body = response.get_json()
-    assert isinstance(body, list) and body
-    assert all(set(e) == {"code", "description"} for e in body)
-    return body
+from tests.factories import make_report, process
+from tests.helpers import (
+    OPEN311,
+    from_xml,
+    loosely,
+    open311_errors,
+    open311_get_both,
+    open311_post,
+    sample_point,
+    tiny_png,
+)
 
 
 def test_discovery(client: FlaskClient) -> None:
-    document, root = both(client, "discovery")
+    document, root = open311_get_both(client, "discovery")
     assert root.tag == "discovery"
     assert len(document["endpoints"]) >= 2
     assert {e["type"] for e in document["endpoints"]} == {"production", "test"}
@@ -91,7 +38,7 @@ def test_discovery(client: FlaskClient) -> None:
 
 
 def test_services_same_in_json_and_xml(client: FlaskClient) -> None:
-    services, root = both(client, "services")
+    services, root = open311_get_both(client, "services")
     assert root.tag == "services" and len(services) == 19
     manhole = services[0]
     assert manhole["service_code"] == "manhole_cover" and manhole["metadata"] is True
@@ -102,42 +49,42 @@ def test_services_same_in_json_and_xml(client: FlaskClient) -> None:
 
 
 def test_services_in_english(client: FlaskClient) -> None:
-    services = client.get(f"{BASE}/services.json", headers={"Accept-Language": "en"}).get_json()
+    services = client.get(f"{OPEN311}/services.json", headers={"Accept-Language": "en"}).get_json()
     assert services[0]["service_name"] == "Missing or broken manhole cover"
 
 
 def test_service_definition(client: FlaskClient) -> None:
-    definition, root = both(client, "services/manhole_cover")
+    definition, root = open311_get_both(client, "services/manhole_cover")
     assert root.tag == "service_definition"
     (attribute,) = definition["attributes"]
     assert attribute["code"] == "cover_state" and attribute["required"] is True
     assert [v["key"] for v in attribute["values"]] == ["missing", "broken", "sunk", "noisy"]
     assert loosely(definition) == from_xml(root)
-    errors = errors_of(client.get(f"{BASE}/services/no_such.json"), 404)
+    errors = open311_errors(client.get(f"{OPEN311}/services/no_such.json"), 404)
     assert errors[0]["code"] == 404
 
 
 @pytest.mark.parametrize("path", ["requests.0", "services.html", "requests/1.yaml"])
 def test_unknown_format_is_404(client: FlaskClient, path: str) -> None:
-    errors_of(client.get(f"{BASE}/{path}"), 404)
+    open311_errors(client.get(f"{OPEN311}/{path}"), 404)
 
 
 def test_unknown_jurisdiction_is_404(client: FlaskClient) -> None:
-    errors_of(client.get(f"{BASE}/services.json?jurisdiction_id=elsewhere.gov"), 404)
-    assert client.get(f"{BASE}/services.json?jurisdiction_id=cityrelay").status_code == 200
+    open311_errors(client.get(f"{OPEN311}/services.json?jurisdiction_id=elsewhere.gov"), 404)
+    assert client.get(f"{OPEN311}/services.json?jurisdiction_id=cityrelay").status_code == 200
 
 
 def test_post_then_read_it_back(client: FlaskClient, reporter_key: str) -> None:
-    response = post(client, reporter_key, email="rider@example.com", account_id="A-77")
+    response = open311_post(client, reporter_key, email="rider@example.com", account_id="A-77")
     assert response.status_code == 201
     (answer,) = response.get_json()
     assert isinstance(answer["service_request_id"], str) and answer["account_id"] == "A-77"
     request_id = answer["service_request_id"]
 
-    token = client.get(f"{BASE}/tokens/{answer['token']}.json").get_json()
+    token = client.get(f"{OPEN311}/tokens/{answer['token']}.json").get_json()
     assert token == [{"service_request_id": request_id, "token": answer["token"]}]
 
-    (one,), root = both(client, f"requests/{request_id}")
+    (one,), root = open311_get_both(client, f"requests/{request_id}")
     assert root.tag == "service_requests" and root[0].tag == "request"
     assert one["service_request_id"] == request_id and one["status"] == "open"
     assert one["service_code"] == "manhole_cover" and one["description"] == "井盖没了\n很危险"
@@ -154,7 +101,7 @@ def test_post_reads_api_key_and_jurisdiction_from_the_query(
 ) -> None:
     point = sample_point()
     response = client.post(
-        f"{BASE}/requests.xml?api_key={reporter_key}&jurisdiction_id=cityrelay",
+        f"{OPEN311}/requests.xml?api_key={reporter_key}&jurisdiction_id=cityrelay",
         data={"service_code": "bin_overflow", "lat": point["lat"], "long": point["lon"]},
     )
     assert response.status_code == 201
@@ -165,13 +112,15 @@ def test_post_reads_api_key_and_jurisdiction_from_the_query(
 def test_routed_request_carries_agency_due_time_and_notes(
     client: FlaskClient, reporter_key: str, sessions
 ) -> None:
-    request_id = post(client, reporter_key).get_json()[0]["service_request_id"]
-    run(sessions, int(request_id))
-    (one,), root = both(client, f"requests/{request_id}", query_string={"extensions": "true"})
+    request_id = open311_post(client, reporter_key).get_json()[0]["service_request_id"]
+    process(sessions, int(request_id))
+    (one,), root = open311_get_both(
+        client, f"requests/{request_id}", query_string={"extensions": "true"}
+    )
     assert one["agency_responsible"] == "区市政设施管理所"
     assert one["expected_datetime"] and one["updated_datetime"]
     assert one["status_notes"] == "已派给区市政设施管理所。"
-    english = client.get(f"{BASE}/requests/{request_id}.json", headers={"Accept-Language": "en"})
+    english = client.get(f"{OPEN311}/requests/{request_id}.json", headers={"Accept-Language": "en"})
     assert (
         english.get_json()[0]["status_notes"] == "Routed to District Municipal Facilities Office."
     )
@@ -184,7 +133,7 @@ def test_routed_request_carries_agency_due_time_and_notes(
 def test_media_file_and_urls(client: FlaskClient, reporter_key: str) -> None:
     point = sample_point()
     response = client.post(
-        f"{BASE}/requests.json",
+        f"{OPEN311}/requests.json",
         data={
             "api_key": reporter_key,
             "service_code": "bin_overflow",
@@ -197,7 +146,7 @@ def test_media_file_and_urls(client: FlaskClient, reporter_key: str) -> None:
     )
     assert response.status_code == 201, response.get_data(as_text=True)
     request_id = response.get_json()[0]["service_request_id"]
-    (one,) = client.get(f"{BASE}/requests/{request_id}.json?extensions=true").get_json()
+    (one,) = client.get(f"{OPEN311}/requests/{request_id}.json?extensions=true").get_json()
     assert one["media_url"].endswith(".png")
     assert one["extended_attributes"]["media_urls"][1:] == [
         "https://img.example.org/a.jpg",
@@ -224,37 +173,39 @@ def test_media_file_and_urls(client: FlaskClient, reporter_key: str) -> None:
 def test_post_errors(
     client: FlaskClient, reporter_key: str, db: Session, form: dict, status: int, mentions: str
 ) -> None:
-    errors = errors_of(post(client, reporter_key, **form), status)
+    errors = open311_errors(open311_post(client, reporter_key, **form), status)
     assert any(mentions in e["description"] for e in errors), errors
     assert db.query(Report).count() == 0
 
 
 def test_post_without_or_with_a_bad_key_is_403(client: FlaskClient, db: Session) -> None:
-    errors_of(post(client, None), 403)
-    errors_of(post(client, "cr_unknown"), 403)
-    errors = errors_of(post(client, None, fmt="xml"), 403)
+    open311_errors(open311_post(client, None), 403)
+    open311_errors(open311_post(client, "cr_unknown"), 403)
+    errors = open311_errors(open311_post(client, None, fmt="xml"), 403)
     assert errors[0]["code"] == "403"
     assert db.query(Report).count() == 0
 
 
 def test_address_string_is_a_location(client: FlaskClient, reporter_key: str) -> None:
-    response = post(client, reporter_key, lat=None, long=None, address_string="合庆骑手之家门口")
+    response = open311_post(
+        client, reporter_key, lat=None, long=None, address_string="合庆骑手之家门口"
+    )
     assert response.status_code == 201
     request_id = response.get_json()[0]["service_request_id"]
-    (one,) = client.get(f"{BASE}/requests/{request_id}.json").get_json()
+    (one,) = client.get(f"{OPEN311}/requests/{request_id}.json").get_json()
     assert one["address"] == "合庆骑手之家门口" and one["lat"] is None
 
 
 def test_list_filters(client: FlaskClient, reporter_key: str, sessions) -> None:
-    manhole = post(client, reporter_key).get_json()[0]["service_request_id"]
-    bins = post(
+    manhole = open311_post(client, reporter_key).get_json()[0]["service_request_id"]
+    bins = open311_post(
         client, reporter_key, service_code="bin_overflow", **{"attribute[cover_state]": None}
     )
     bin_id = bins.get_json()[0]["service_request_id"]
-    old = new_report(sessions, received_at=utcnow() - timedelta(days=120))
+    old = make_report(sessions, received_at=utcnow() - timedelta(days=120))
 
     def ids(**query: str) -> list[str]:
-        response = client.get(f"{BASE}/requests.json", query_string=query)
+        response = client.get(f"{OPEN311}/requests.json", query_string=query)
         assert response.status_code == 200
         return [r["service_request_id"] for r in response.get_json()]
 
@@ -267,17 +218,19 @@ def test_list_filters(client: FlaskClient, reporter_key: str, sessions) -> None:
     assert str(old) in ids(start_date=long_ago)
     assert ids(end_date=long_ago) == []
     assert ids(page_size="1") == [bin_id] and ids(page_size="1", page="2") == [manhole]
-    errors_of(client.get(f"{BASE}/requests.json?page_size=1001"), 400)
-    errors_of(client.get(f"{BASE}/requests.json?start_date=yesterday"), 400)
-    errors_of(client.get(f"{BASE}/requests.json?service_code=nope"), 404)
-    errors_of(client.get(f"{BASE}/requests/999999.json"), 404)
-    errors_of(client.get(f"{BASE}/tokens/nope.xml"), 404)
+    open311_errors(client.get(f"{OPEN311}/requests.json?page_size=1001"), 400)
+    open311_errors(client.get(f"{OPEN311}/requests.json?start_date=yesterday"), 400)
+    open311_errors(client.get(f"{OPEN311}/requests.json?service_code=nope"), 404)
+    open311_errors(client.get(f"{OPEN311}/requests/999999.json"), 404)
+    open311_errors(client.get(f"{OPEN311}/tokens/nope.xml"), 404)
 
 
 def test_chinese_round_trips(client: FlaskClient, reporter_key: str) -> None:
     text = "繁體：井蓋沒了；简体：井盖没了 🚧"
-    request_id = post(client, reporter_key, description=text).get_json()[0]["service_request_id"]
-    as_json = client.get(f"{BASE}/requests/{request_id}.json")
+    request_id = open311_post(client, reporter_key, description=text).get_json()[0][
+        "service_request_id"
+    ]
+    as_json = client.get(f"{OPEN311}/requests/{request_id}.json")
     assert json.loads(as_json.data.decode("utf-8"))[0]["description"] == text
-    as_xml = ET.fromstring(client.get(f"{BASE}/requests/{request_id}.xml").data)
+    as_xml = ET.fromstring(client.get(f"{OPEN311}/requests/{request_id}.xml").data)
     assert as_xml.find("request/description").text == text

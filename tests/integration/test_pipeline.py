@@ -7,51 +7,13 @@ from datetime import timedelta
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from models.entities import Case, Office, OutboxMessage, Report, Reporter
+from models.entities import Case, Office, OutboxMessage, Report
 from models.session import unit_of_work
-from routing.classify import default_classifier, model_id
-from routing.sla import WorkingCalendar
-from services.processing import process_report
+from routing.classify import model_id
+from tests.factories import make_case, make_report, process
 from tests.helpers import sample_point
-
-CALENDAR = WorkingCalendar()
-
-
-def new_report(sessions: sessionmaker[Session], **fields) -> int:
-    point = sample_point()
-    # Reports here are about routing, not "me too": unless a test says so, none joins a case.
-    values = {
-        "text": "垃圾桶满了溢出来了",
-        "lat": point["lat"],
-        "lon": point["lon"],
-        "fingerprint": "x",
-        "no_merge": True,
-    }
-    values.update(fields)
-    with unit_of_work(sessions) as session:
-        reporter = Reporter(display_name="骑手", occupation="rider")
-        report = Report(reporter=reporter, **values)
-        session.add(report)
-        session.flush()
-        return report.id
-
-
-def run(sessions: sessionmaker[Session], report_id: int, threshold: float = 0.45) -> Case | None:
-    with unit_of_work(sessions) as session:
-        case = process_report(
-            session,
-            report_id,
-            classifier=default_classifier(),
-            threshold=threshold,
-            calendar=CALENDAR,
-        )
-        if case is not None:
-            session.flush()
-            session.refresh(case)
-            _ = case.office, case.events, case.reports
-        return case
 
 
 def office_code(db: Session, office_id: int | None) -> str | None:
@@ -59,8 +21,8 @@ def office_code(db: Session, office_id: int | None) -> str | None:
 
 
 def test_routed_to_the_community(sessions, db: Session) -> None:
-    report_id = new_report(sessions)
-    case = run(sessions, report_id)
+    report_id = make_report(sessions)
+    case = process(sessions, report_id)
     assert case is not None and case.status == "routed"
     assert case.category_code == "bin_overflow"
     assert case.office.code == sample_point()["office"]
@@ -81,21 +43,19 @@ def test_routed_to_the_community(sessions, db: Session) -> None:
 
 
 def test_a_rerun_does_nothing(sessions, db: Session) -> None:
-    report_id = new_report(sessions)
-    assert run(sessions, report_id) is not None
-    assert run(sessions, report_id) is None
+    report_id = make_report(sessions)
+    assert process(sessions, report_id) is not None
+    assert process(sessions, report_id) is None
     assert db.scalar(select(func.count()).select_from(Case)) == 1
     assert db.scalar(select(func.count()).select_from(OutboxMessage)) == 2
 
 
 def test_unknown_report_does_nothing(sessions) -> None:
-    assert run(sessions, 987654321) is None
+    assert process(sessions, 987654321) is None
 
 
 def test_reporter_category_is_kept(sessions) -> None:
-    case = run(
-        sessions, new_report(sessions, text="门口这个", requested_category="illegal_parking")
-    )
+    case = make_case(sessions, text="门口这个", requested_category="illegal_parking")
     assert case.category_code == "illegal_parking"
     assert case.classification["method"] == "reporter" and case.confidence == 1.0
     # communities do not handle parking; their street does
@@ -108,8 +68,8 @@ def test_reporter_category_is_kept(sessions) -> None:
     ids=["classified", "reporter's category", "no text"],
 )
 def test_every_case_names_the_classifier_model(sessions, client: FlaskClient, fields: dict) -> None:
-    report_id = new_report(sessions, **fields)
-    case = run(sessions, report_id)
+    report_id = make_report(sessions, **fields)
+    case = process(sessions, report_id)
     assert case is not None
     assert case.classifier_model == model_id()
     assert case.classification["model"] == model_id()
@@ -119,12 +79,12 @@ def test_every_case_names_the_classifier_model(sessions, client: FlaskClient, fi
 
 
 def test_an_unprocessed_report_names_no_classifier_model(sessions, client: FlaskClient) -> None:
-    report_id = new_report(sessions)
+    report_id = make_report(sessions)
     assert client.get(f"/api/v1/reports/{report_id}").get_json()["classifier_model"] is None
 
 
 def test_department_without_polygon_takes_manholes(sessions) -> None:
-    case = run(sessions, new_report(sessions, requested_category="manhole_cover"))
+    case = make_case(sessions, requested_category="manhole_cover")
     assert case.status == "routed"
     assert case.office.kind == "department" and case.routing["rule"] == "department"
     received = case.reports[0].received_at
@@ -132,7 +92,7 @@ def test_department_without_polygon_takes_manholes(sessions) -> None:
 
 
 def test_outside_the_district_goes_to_triage(sessions) -> None:
-    case = run(sessions, new_report(sessions, lat=39.9, lon=116.4))
+    case = make_case(sessions, lat=39.9, lon=116.4)
     assert case.status == "triage" and case.office_id is None
     assert case.routing["triage_reason"] == "outside_jurisdiction"
     assert [e.action for e in case.events][-1] == "triaged"
@@ -140,12 +100,12 @@ def test_outside_the_district_goes_to_triage(sessions) -> None:
 
 
 def test_no_text_no_category_goes_to_triage(sessions) -> None:
-    case = run(sessions, new_report(sessions, text=""))
+    case = make_case(sessions, text="")
     assert case.status == "triage" and case.routing["triage_reason"] == "no_text"
 
 
 def test_low_confidence_goes_to_triage_keeping_the_guess(sessions) -> None:
-    case = run(sessions, new_report(sessions), threshold=1.01)
+    case = make_case(sessions, threshold=1.01)
     assert case.status == "triage" and case.category_code is None
     assert case.routing["triage_reason"] == "low_confidence"
     assert case.classification["alternatives"][0]["category"] == "bin_overflow"
@@ -156,20 +116,20 @@ def test_inactive_community_falls_to_triage_when_nobody_above_handles_it(session
         session.execute(
             update(Office).where(Office.code == sample_point()["office"]).values(active=False)
         )
-    case = run(sessions, new_report(sessions))
+    case = make_case(sessions)
     assert case.status == "triage"
     assert case.routing["triage_reason"] == "no_office_handles"
 
 
 @pytest.mark.parametrize("text", ["垃圾桶滿了溢出來了", "the trash bin is overflowing"])
 def test_traditional_and_english_route_the_same(sessions, text: str) -> None:
-    case = run(sessions, new_report(sessions, text=text))
+    case = make_case(sessions, text=text)
     assert case.category_code == "bin_overflow"
     assert case.office.code == sample_point()["office"]
 
 
 def test_address_without_coordinates_goes_to_triage(sessions) -> None:
-    case = run(sessions, new_report(sessions, lat=None, lon=None, address="合庆骑手之家对面"))
+    case = make_case(sessions, lat=None, lon=None, address="合庆骑手之家对面")
     assert case.status == "triage" and case.category_code == "bin_overflow"
     assert case.routing["triage_reason"] == "no_location"
     assert case.address == "合庆骑手之家对面"

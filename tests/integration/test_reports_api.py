@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models.entities import Report
-from tests.conftest import make_key
+from tests.factories import make_key
 from tests.helpers import sample_point, tiny_png
 
 
@@ -106,7 +106,7 @@ def test_without_a_key_no_report_is_taken(client: FlaskClient, db: Session) -> N
     assert count_reports(db) == 0
 
 
-def test_office_key_cannot_file_reports(client: FlaskClient, sessions, clean_database) -> None:
+def test_office_key_cannot_file_reports(client: FlaskClient, sessions) -> None:
     key = make_key(sessions, role="office", office_code=sample_point()["office"])
     response = client.post(
         "/api/v1/reports", json=report_body(), headers={"Authorization": f"Bearer {key}"}

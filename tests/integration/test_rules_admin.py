@@ -7,15 +7,12 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from models.entities import Office, RoutingOverride, RuleVersion
-from models.session import unit_of_work
-from services.rules import set_office_categories
-from tests.conftest import make_key
+from models.entities import RuleVersion
+from tests.factories import make_case, make_key
 from tests.helpers import sample_point
-from tests.integration.test_pipeline import new_report, run
 
 COMMUNITY = sample_point()["office"]
 
@@ -23,20 +20,6 @@ COMMUNITY = sample_point()["office"]
 @pytest.fixture
 def admin(sessions: sessionmaker[Session]) -> dict[str, str]:
     return {"Authorization": f"Bearer {make_key(sessions, role='admin')}"}
-
-
-@pytest.fixture(autouse=True)
-def restore_rules(sessions: sessionmaker[Session]) -> Any:
-    """Put the seeded rules back after each test (as a new version, like any change)."""
-    with unit_of_work(sessions) as session:
-        before = session.scalars(select(RuleVersion).order_by(RuleVersion.id.desc())).first().rules
-    yield
-    with unit_of_work(sessions) as session:
-        session.execute(delete(RoutingOverride))
-        for office in session.scalars(select(Office)):
-            wanted = before["handles"].get(office.code, [])
-            if sorted(c.code for c in office.categories) != wanted:
-                set_office_categories(session, office.code, wanted, "test", "restore")
 
 
 def office_of(case: Any) -> str | None:
@@ -52,7 +35,7 @@ def test_rules_need_an_admin_key(client: FlaskClient, sessions) -> None:
 def test_override_changes_routing_and_is_versioned(client: FlaskClient, admin, sessions) -> None:
     before = client.get("/api/v1/admin/rules", headers=admin).get_json()
     assert before["rules"]["handles"][COMMUNITY]
-    first = run(sessions, new_report(sessions))
+    first = make_case(sessions)
     assert office_of(first) == COMMUNITY and first.rule_version == before["version"]
 
     response = client.put(
@@ -67,7 +50,7 @@ def test_override_changes_routing_and_is_versioned(client: FlaskClient, admin, s
         "overrides"
     ]
 
-    second = run(sessions, new_report(sessions))
+    second = make_case(sessions)
     assert office_of(second) == "PD-SZ" and second.routing["rule"] == "override"
     assert second.rule_version == changed["version"]
     # the earlier case keeps the version that routed it, and that version is still readable
@@ -80,7 +63,7 @@ def test_override_changes_routing_and_is_versioned(client: FlaskClient, admin, s
         headers=admin,
     ).get_json()
     assert removed["rules"]["overrides"] == before["rules"]["overrides"]
-    assert office_of(run(sessions, new_report(sessions))) == COMMUNITY
+    assert office_of(make_case(sessions)) == COMMUNITY
     listed = client.get("/api/v1/admin/rules/versions", headers=admin).get_json()
     assert [v["version"] for v in listed[:3]] == [
         removed["version"],
@@ -97,7 +80,7 @@ def test_office_categories_change(client: FlaskClient, admin, sessions) -> None:
     )
     assert response.status_code == 200
     assert response.get_json()["rules"]["handles"][COMMUNITY] == ["noise", "other"]
-    case = run(sessions, new_report(sessions))
+    case = make_case(sessions)
     assert case.status == "triage" and case.routing["triage_reason"] == "no_office_handles"
     offices = {o["code"]: o for o in client.get("/api/v1/offices").get_json()}
     assert offices[COMMUNITY]["categories"] == ["noise", "other"]
@@ -154,7 +137,7 @@ def test_reject_reroutes_and_never_bounces(client: FlaskClient, admin, sessions)
         json={"categories": ["illegal_parking", "bin_overflow"]},
         headers=admin,
     )
-    case = run(sessions, new_report(sessions, requested_category="illegal_parking"))
+    case = make_case(sessions, requested_category="illegal_parking")
     assert office_of(case) == COMMUNITY
     community_key = {
         "Authorization": f"Bearer {make_key(sessions, role='office', office_code=COMMUNITY)}"
@@ -200,7 +183,7 @@ def test_reject_reroutes_and_never_bounces(client: FlaskClient, admin, sessions)
 
 
 def test_reject_needs_the_right_key_and_a_reason(client: FlaskClient, sessions) -> None:
-    case = run(sessions, new_report(sessions))
+    case = make_case(sessions)
     key = {"Authorization": f"Bearer {make_key(sessions, role='office', office_code=COMMUNITY)}"}
     assert client.post(f"/api/v1/cases/{case.id}/reject", json={}, headers=key).status_code == 422
     assert (

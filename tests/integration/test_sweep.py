@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from models.base import utcnow
 from models.entities import Report
-from tests.integration.test_pipeline import new_report
+from tests.factories import make_report
 from workers.tasks import sweep_stuck_reports
 
 
@@ -27,9 +27,9 @@ def queued_report_ids(redis_client: redis.Redis, queue: str) -> list[int]:
 def test_sweep_enqueues_stale_reports_once(app: Flask, sessions, db: Session, redis_client) -> None:
     queue = app.config["CELERY_QUEUE"]
     redis_client.delete(queue)
-    stale = new_report(sessions, received_at=utcnow() - timedelta(minutes=10))
-    fresh = new_report(sessions)
-    done = new_report(sessions, received_at=utcnow() - timedelta(minutes=10), state="processed")
+    stale = make_report(sessions, received_at=utcnow() - timedelta(minutes=10))
+    fresh = make_report(sessions)
+    done = make_report(sessions, received_at=utcnow() - timedelta(minutes=10), state="processed")
 
     assert sweep_stuck_reports() == 1
     assert queued_report_ids(redis_client, queue) == [stale]

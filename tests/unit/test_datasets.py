@@ -2,68 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pytest
 
 from evaluation import datasets
 from routing.classify import load_corpus
-
-SCF_COLUMNS = [
-    "id", "created_at", "status", "organization", "request_type", "summary", "description",
-    "address", "lat", "lng", "reporter_role", "html_url",
-]  # fmt: skip
-TEDDY_COLUMNS = ["source", "msg_id", "title", "detail", "text", "label_l1"]
-
-
-def write_csv(path: Path, columns: list[str], rows: list[dict[str, str]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({column: row.get(column, "") for column in columns})
-
-
-def write_shared(folder: Path) -> None:
-    write_csv(
-        folder / datasets.NEWPORT_FILE,
-        SCF_COLUMNS,
-        [
-            {
-                "id": "10",
-                "request_type": "Pothole Issue",
-                "summary": "Pothole Issue",
-                "description": "hole",
-            },
-            {"id": "11", "request_type": "Street Light Issue", "description": "lamp out"},
-            {"id": "12", "request_type": "Storm Drain", "description": "drain clogged"},
-            {"id": "13", "request_type": "Snow Issue", "description": "not plowed"},
-            {"id": "14", "request_type": "Graffiti Issue", "description": "  "},
-            {"id": "15", "request_type": "", "description": "something"},
-        ],
-    )
-    write_csv(
-        folder / datasets.MULTICITY_FILE,
-        SCF_COLUMNS,
-        [
-            {"request_type": "Streetlight Maintenance: Lamp Out", "description": "dark"},
-            {"request_type": "Illegal Dumping", "description": "couch dumped"},
-            {"request_type": "Dead Animal", "description": "a raccoon"},
-        ],
-    )
-    write_csv(
-        folder / datasets.TEDDYCUP_FILE,
-        TEDDY_COLUMNS,
-        [
-            {"title": "路灯不亮", "detail": "小区门口路灯坏了", "text": "路灯不亮 小区门口路灯坏了",
-             "label_l1": "城乡建设"},
-            {"title": "", "detail": "工地噪音", "text": "工地噪音", "label_l1": "环境保护"},
-            {"title": "学校收费", "detail": "乱收费", "text": "学校收费 乱收费",
-             "label_l1": "教育文体"},
-        ],
-    )  # fmt: skip
+from tests.helpers import write_shared
 
 
 def test_held_out_is_the_test_split() -> None:
