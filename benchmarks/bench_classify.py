@@ -1,5 +1,6 @@
-"""Classifier cost: model load (training from the bundled corpus, in a fresh process, as a
-worker does at start-up) and per-report classify() time. Prints a table and writes
+"""Classifier cost: model load (training from the bundled corpus in a fresh process, as
+`cityrelay train-classifier` does; workers load the model file instead, see
+bench_worker_start.py) and per-report classify() time. Prints a table and writes
 benchmarks/results/classify.md.
 
     .venv/bin/python benchmarks/bench_classify.py [--reports 3000] [--loads 3]
@@ -24,7 +25,7 @@ from routing.classify import TextClassifier, load_corpus, train_from_bundled_cor
 
 RESULTS = ROOT / "benchmarks" / "results" / "classify.md"
 
-# Run in a child so imports, OpenCC dictionaries and training are all paid, as in a new worker.
+# Run in a child so imports, OpenCC dictionaries and training are all paid, as in a new process.
 _LOAD_SNIPPET = """
 import time
 t0 = time.perf_counter()
