@@ -357,4 +357,5 @@ def docs() -> ResponseReturnValue:
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["Cache-Control"] = "no-cache"
     return response

@@ -1,16 +1,446 @@
-import re
+"""The OpenAPI document is generated from the routes and what each view declares; here it is held
+to the server: every /api/v1 route is in it and nothing else, it is valid OpenAPI 3.1, and every
+operation, driven with a good request and with each kind of bad one, answers only with declared
+statuses, bodies that validate against the declared schemas, and the declared headers. Each
+operation's test also shows every declared status really happens, so none is stale."""
 
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from jsonschema import Draft202012Validator
+from schemathesis.specs.openapi.definitions import OPENAPI_31
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from cityrelay import openapi
+from models.entities import Category, RuleVersion
+from tests.factories import make_case, make_key, make_report, process
+from tests.helpers import sample_point, tiny_png
+from tests.openapi_contract import Contract
+from web.openapi import operation
+from web.urls import CONVERTERS, MAX_ROW_ID
+
+POINT = sample_point()
+GOOD_REPORT = {"text": "小区门口垃圾桶满了", "lat": POINT["lat"], "lon": POINT["lon"]}
+TOO_BIG_ID = MAX_ROW_ID + 1
 
 
-def test_every_api_route_is_described(app: Flask, client: FlaskClient) -> None:
-    spec = client.get("/api/v1/openapi.json").get_json()
-    assert spec["openapi"].startswith("3.1")
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+def document(client: FlaskClient) -> dict[str, Any]:
+    response = client.get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    return response.get_json()
+
+
+@pytest.fixture
+def contract(document: dict[str, Any]) -> Contract:
+    return Contract(document)
+
+
+@pytest.fixture
+def keys(sessions: sessionmaker[Session]) -> dict[str, dict[str, str]]:
+    return {
+        "reporter": bearer(make_key(sessions)),
+        "office": bearer(make_key(sessions, role="office", office_code=POINT["office"])),
+        "other_office": bearer(make_key(sessions, role="office", office_code="PD-SZ")),
+        "admin": bearer(make_key(sessions, role="admin")),
+        "unknown": bearer("cr_no-such-key"),
+    }
+
+
+# ---------- the document ----------
+
+
+def test_every_api_route_is_described_and_nothing_else(app: Flask, document: dict) -> None:
     served = set()
     for rule in app.url_map.iter_rules():
-        if rule.rule.startswith("/api/v1"):
-            path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
+        if rule.rule.startswith("/api/v1/"):
+            path = re.sub(r"<(?:\w+(?:\([^)]*\))?:)?(\w+)>", r"{\1}", rule.rule)
             served |= {(path, m.lower()) for m in rule.methods - {"HEAD", "OPTIONS"}}
-    described = {(path, method) for path, ops in spec["paths"].items() for method in ops}
+    described = {(path, method) for path, ops in document["paths"].items() for method in ops}
     assert served == described
+    assert len(served) >= 15
+
+
+def test_the_document_is_valid_openapi_3_1(document: dict) -> None:
+    assert document["openapi"] == "3.1.0"
+    Draft202012Validator(OPENAPI_31).validate(document)
+    for schema in document["components"]["schemas"].values():
+        Draft202012Validator.check_schema(schema)
+    # one error shape, one security scheme, every schema under its own name
+    assert "Error" in document["components"]["schemas"]
+    assert document["components"]["securitySchemes"] == {
+        "bearer": {"type": "http", "scheme": "bearer", "description": "A CityRelay API key."}
+    }
+    errors = {
+        op["responses"][status]["content"]["application/json"]["schema"]["$ref"]
+        for item in document["paths"].values()
+        for op in item.values()
+        for status in op["responses"]
+        if status.startswith("4")
+    }
+    assert errors == {"#/components/schemas/Error"}
+
+
+def test_the_document_is_built_once_per_app(app: Flask, client: FlaskClient) -> None:
+    first = openapi.openapi_document(app)
+    client.get("/api/v1/openapi.json")
+    assert openapi.openapi_document(app) is first
+
+
+def test_a_route_without_a_description_stops_the_build() -> None:
+    app = Flask(__name__)
+    app.url_map.converters.update(CONVERTERS)
+    app.register_blueprint(openapi.bp)
+
+    @app.get("/api/v1/described/<id:thing_id>")
+    @operation(summary="Described", responses={200: {"type": "object"}})
+    def described(thing_id: int) -> dict[str, int]:
+        return {"id": thing_id}
+
+    assert "/api/v1/described/{thing_id}" in openapi.build_document(app)["paths"]
+
+    app.add_url_rule("/api/v1/forgotten", "forgotten", lambda: {})
+    with pytest.raises(openapi.UndescribedRoute, match="/api/v1/forgotten"):
+        openapi.build_document(app)
+
+
+def test_path_parameters_are_typed_from_the_url_converters(document: dict) -> None:
+    def parameter(path: str, method: str) -> dict[str, Any]:
+        (only,) = document["paths"][path][method]["parameters"]
+        return only["schema"]
+
+    row_id = {"type": "integer", "minimum": 1, "maximum": MAX_ROW_ID}
+    assert parameter("/api/v1/reports/{report_id}", "get") == row_id
+    assert parameter("/api/v1/cases/{case_id}/reject", "post") == row_id
+    assert parameter("/api/v1/admin/rules/versions/{version}", "get") == row_id
+    code = parameter("/api/v1/admin/offices/{code}/categories", "put")
+    assert code["type"] == "string" and re.fullmatch(code["pattern"], "PD-HG-02")
+    assert not re.fullmatch(code["pattern"], "a/b")
+
+
+def test_filing_is_described_with_its_forms_headers_and_the_0_0_refusal(document: dict) -> None:
+    post = document["paths"]["/api/v1/reports"]["post"]
+    assert post["security"] == [{"bearer": []}]
+    assert post["requestBody"]["required"] is True
+    content = post["requestBody"]["content"]
+    assert content["application/json"]["schema"] == {"$ref": "#/components/schemas/ReportIn"}
+    report_in = document["components"]["schemas"]["ReportIn"]["properties"]
+    multipart = content["multipart/form-data"]["schema"]["properties"]
+    assert set(multipart) == set(report_in) | {"photos"}
+    assert multipart["photos"] == {
+        "type": "array",
+        "items": {"type": "string", "format": "binary"},
+        "description": multipart["photos"]["description"],
+    }
+    assert set(content["application/x-www-form-urlencoded"]["schema"]["properties"]) == set(
+        report_in
+    )
+    assert "0,0" in post["description"] and "0,0" in report_in["lat"]["description"]
+    (header,) = post["parameters"]
+    assert header["name"] == "Idempotency-Key" and header["in"] == "header"
+    accepted = post["responses"]["202"]["headers"]
+    assert accepted["Location"]["required"] is True
+    assert accepted["Idempotent-Replayed"]["schema"] == {"type": "string", "enum": ["true"]}
+    assert set(post["responses"]) == {"202", "400", "401", "403", "413", "415", "422"}
+
+
+def test_admin_operations_declare_401_and_403(document: dict) -> None:
+    for path, item in document["paths"].items():
+        for method, op in item.items():
+            protected = "security" in op
+            assert protected == (
+                path.startswith(("/api/v1/admin/", "/api/v1/cases/")) or path == "/api/v1/reports"
+            ), (method, path)
+            if protected:
+                assert {"401", "403"} <= set(op["responses"]), (method, path)
+                assert op["responses"]["401"]["headers"]["WWW-Authenticate"]["required"]
+
+
+def test_the_docs_page_loads_swagger_ui_from_this_server(client: FlaskClient) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    html = page.get_data(as_text=True)
+    assert 'data-spec-url="/api/v1/openapi.json"' in html
+    assert "<script>" not in html and not re.search(r'(?:src|href)="(?:https?:)?//', html)
+    for asset in re.findall(r'(?:src|href)="([^"]+)"', html):
+        served = client.get(asset)
+        assert served.status_code == 200, asset
+        served.close()
+
+
+# ---------- every operation, good and bad requests ----------
+
+
+def test_register_reporter(contract: Contract, client: FlaskClient) -> None:
+    op = contract["post", "/api/v1/reporters"]
+    created = op.call(client, json={"display_name": "王师傅", "platform": "美团"}, expect=201)
+    assert created.get_json()["key"].startswith("cr_")
+    op.call(client, json={}, expect=201)
+    op.call(client, data="[]", content_type="application/json", expect=400)
+    op.call(client, json={"occupation": "pilot"}, expect=422)
+    op.call(client, json={"unknown": 1}, expect=422)
+    op.assert_every_declared_status_seen()
+
+
+def test_file_report(
+    contract: Contract, client: FlaskClient, keys: dict, app: Flask, monkeypatch
+) -> None:
+    op = contract["post", "/api/v1/reports"]
+    headers = {**keys["reporter"], "Idempotency-Key": "contract-1"}
+    first = op.call(client, json=GOOD_REPORT, headers=headers, expect=202)
+    assert "Idempotent-Replayed" not in first.headers
+    again = op.call(client, json=GOOD_REPORT, headers=headers, expect=202)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json()["id"] == first.get_json()["id"]
+    op.call(client, json={**GOOD_REPORT, "text": "另一件事"}, headers=headers, expect=422)
+    form = {"text": "井盖丢了", "address": "临港家园南门", "lang": "zh"}
+    op.call(
+        client,
+        data={**form, "photos": [(_png(), "a.png")]},
+        headers=keys["reporter"],
+        expect=202,
+    )
+    op.call(client, data=form, headers=keys["reporter"], expect=202)  # urlencoded
+
+    op.call(client, json=GOOD_REPORT, expect=401)
+    op.call(client, json=GOOD_REPORT, headers=keys["unknown"], expect=401)
+    op.call(client, json=GOOD_REPORT, headers=keys["office"], expect=403)
+    op.call(client, data="[1]", content_type="application/json", headers=keys["reporter"],
+            expect=400)  # fmt: skip
+    bad_key = {**keys["reporter"], "Idempotency-Key": "k" * 201}
+    op.call(client, json=GOOD_REPORT, headers=bad_key, expect=400)
+    op.call(client, data="text", content_type="text/plain", headers=keys["reporter"], expect=415)
+    no_fix = op.call(
+        client, json={**GOOD_REPORT, "lat": 0, "lon": 0}, headers=keys["reporter"], expect=422
+    )
+    assert "lat" in no_fix.get_json()["error"]["fields"]
+    op.call(client, json={"text": "x"}, headers=keys["reporter"], expect=422)
+    op.call(client, json={**GOOD_REPORT, "lat": 91}, headers=keys["reporter"], expect=422)
+    op.call(
+        client,
+        data={**form, "photos": [(io.BytesIO(b"not an image"), "a.png")]},
+        headers=keys["reporter"],
+        expect=422,
+    )
+    monkeypatch.setitem(app.config, "MAX_PHOTO_BYTES", 100)
+    op.call(
+        client,
+        data={**form, "photos": [(_png(b"\0" * 200), "big.png")]},
+        headers=keys["reporter"],
+        expect=413,
+    )
+    op.assert_every_declared_status_seen()
+
+
+def test_get_report(contract: Contract, client: FlaskClient, sessions, keys: dict) -> None:
+    op = contract["get", "/api/v1/reports/{report_id}"]
+    received = make_report(sessions)
+    op.call(client, {"report_id": received}, expect=200)
+    routed = make_report(sessions)
+    case = process(sessions, routed)
+    assert case is not None and case.status == "routed"
+    body = op.call(client, {"report_id": routed}, expect=200).get_json()
+    assert body["office"]["code"] == POINT["office"] and body["events"]
+    triaged = make_case(sessions, text="", lat=None, lon=None, address="南门")
+    assert triaged.status == "triage"
+    op.call(client, {"report_id": triaged.reports[0].id}, expect=200)
+    op.call(client, {"report_id": 999_999}, expect=404)
+    op.call(client, {"report_id": TOO_BIG_ID}, expect=404)  # no row, and no database error
+    op.call(client, {"report_id": 0}, expect=404)
+    op.assert_every_declared_status_seen()
+
+
+def test_split(contract: Contract, client: FlaskClient, sessions, keys: dict) -> None:
+    op = contract["post", "/api/v1/cases/{case_id}/split"]
+    first = make_case(sessions, no_merge=False)
+    joined = make_report(sessions, no_merge=False)
+    assert process(sessions, joined).id == first.id
+    case = {"case_id": first.id}
+    office = keys["office"]
+
+    op.call(client, case, json={"report_id": joined}, headers=office, expect=202)
+    only = first.reports[0].id
+    op.call(client, case, json={"report_id": only}, headers=office, expect=409)
+    op.call(client, case, json={"report_id": only}, headers=keys["other_office"], expect=409)
+    op.call(client, case, json={"report_id": joined}, headers=office, expect=422)
+    op.call(client, case, json={"report_id": "x"}, headers=office, expect=422)
+    op.call(client, case, data="1", content_type="application/json", headers=office, expect=400)
+    op.call(client, {"case_id": 999_999}, json={"report_id": 1}, headers=office, expect=404)
+    op.call(client, {"case_id": TOO_BIG_ID}, json={"report_id": 1}, headers=office, expect=404)
+    op.call(client, case, json={"report_id": only}, expect=401)
+    op.call(client, case, json={"report_id": only}, headers=keys["reporter"], expect=403)
+    op.assert_every_declared_status_seen()
+
+
+def test_reject(contract: Contract, client: FlaskClient, sessions, keys: dict) -> None:
+    op = contract["post", "/api/v1/cases/{case_id}/reject"]
+    routed = make_case(sessions)
+    assert routed.status == "routed"
+    case = {"case_id": routed.id}
+    reason = {"reason": "不是我们社区的"}
+
+    op.call(client, case, json={"reason": "x"}, headers=keys["office"], expect=422)
+    op.call(client, case, json=[], headers=keys["office"], expect=400)
+    op.call(client, case, json=reason, headers=keys["office"], expect=200)
+    op.call(client, case, json=reason, headers=keys["office"], expect=409)  # no longer its own
+    op.call(client, {"case_id": 999_999}, json=reason, headers=keys["office"], expect=404)
+    op.call(client, case, json=reason, headers=keys["unknown"], expect=401)
+    op.call(client, case, json=reason, headers=keys["admin"], expect=403)
+    op.assert_every_declared_status_seen()
+
+
+def test_admin_reads(contract: Contract, client: FlaskClient, keys: dict, db: Session) -> None:
+    newest = db.scalar(select(RuleVersion.id).order_by(RuleVersion.id.desc()).limit(1))
+    for path, params in [
+        ("/api/v1/admin/rules", {}),
+        ("/api/v1/admin/rules/versions", {}),
+        ("/api/v1/admin/rules/versions/{version}", {"version": newest}),
+    ]:
+        op = contract["get", path]
+        op.call(client, params, headers=keys["admin"], expect=200)
+        op.call(client, params, expect=401)
+        op.call(client, params, headers=keys["office"], expect=403)
+        if "{version}" in path:
+            op.call(client, {"version": 999_999}, headers=keys["admin"], expect=404)
+            op.call(client, {"version": TOO_BIG_ID}, headers=keys["admin"], expect=404)
+        op.assert_every_declared_status_seen()
+
+
+def test_admin_office_categories(contract: Contract, client: FlaskClient, keys: dict) -> None:
+    op = contract["put", "/api/v1/admin/offices/{code}/categories"]
+    rules = client.get("/api/v1/admin/rules", headers=keys["admin"]).get_json()["rules"]
+    office = {"code": POINT["office"]}
+    same = {"categories": rules["handles"][POINT["office"]], "note": "contract: no change"}
+    op.call(client, office, json=same, headers=keys["admin"], expect=200)
+    op.call(client, {"code": "NO-SUCH"}, json=same, headers=keys["admin"], expect=404)
+    unknown = {"categories": ["no_such_category"]}
+    op.call(client, office, json=unknown, headers=keys["admin"], expect=422)
+    op.call(client, office, json={}, headers=keys["admin"], expect=422)
+    op.call(client, office, data="x", content_type="application/json", headers=keys["admin"],
+            expect=400)  # fmt: skip
+    op.call(client, office, json=same, expect=401)
+    op.call(client, office, json=same, headers=keys["reporter"], expect=403)
+    op.assert_every_declared_status_seen()
+
+
+def test_admin_overrides(contract: Contract, client: FlaskClient, keys: dict) -> None:
+    op = contract["put", "/api/v1/admin/overrides"]
+    # removing an override that is not there: a version, and no change to routing
+    nothing = {"area": POINT["office"], "category": "bin_overflow", "office": None}
+    op.call(client, json=nothing, headers=keys["admin"], expect=200)
+    op.call(client, json={**nothing, "area": "NO-SUCH"}, headers=keys["admin"], expect=422)
+    op.call(client, json={"area": POINT["office"]}, headers=keys["admin"], expect=422)
+    op.call(client, json="x", headers=keys["admin"], expect=400)
+    op.call(client, json=nothing, expect=401)
+    op.call(client, json=nothing, headers=keys["office"], expect=403)
+    op.assert_every_declared_status_seen()
+
+
+def test_admin_merge_settings(
+    contract: Contract, client: FlaskClient, keys: dict, db: Session
+) -> None:
+    op = contract["put", "/api/v1/admin/categories/{code}/merge"]
+    category = db.get(Category, "bin_overflow")
+    assert category is not None
+    code = {"code": category.code}
+    same = {"radius_m": category.merge_radius_m, "window_hours": category.merge_window_hours}
+    answer = op.call(client, code, json=same, headers=keys["admin"], expect=200).get_json()
+    assert answer == {"code": category.code, **same}
+    op.call(client, {"code": "no_such_category"}, json=same, headers=keys["admin"], expect=404)
+    op.call(client, code, json={"radius_m": 0, "window_hours": 1}, headers=keys["admin"],
+            expect=422)  # fmt: skip
+    op.call(client, code, json=None, headers=keys["admin"], expect=400)
+    op.call(client, code, json=same, headers=keys["unknown"], expect=401)
+    op.call(client, code, json=same, headers=keys["reporter"], expect=403)
+    op.assert_every_declared_status_seen()
+
+
+def test_admin_category_settings(contract: Contract, client: FlaskClient, keys: dict) -> None:
+    admin, code = keys["admin"], {"code": "bin_overflow"}
+    read = contract["get", "/api/v1/admin/categories/{code}/settings"]
+    settings = read.call(client, code, headers=admin, expect=200).get_json()
+    read.call(client, {"code": "no_such_category"}, headers=admin, expect=404)
+    read.call(client, code, expect=401)
+    read.call(client, code, headers=keys["office"], expect=403)
+    read.assert_every_declared_status_seen()
+
+    # each replaced by what it already is: a new settings version, and nothing else changes
+    for what in ("attributes", "keywords"):
+        op = contract["put", f"/api/v1/admin/categories/{{code}}/{what}"]
+        same = {what: settings[what], "note": "contract: no change"}
+        op.call(client, code, json=same, headers=admin, expect=200)
+        op.call(client, {"code": "no_such_category"}, json=same, headers=admin, expect=404)
+        op.call(client, code, json={what: "x"}, headers=admin, expect=422)
+        op.call(client, code, json=[same], headers=admin, expect=400)
+        op.call(client, code, json=same, headers=keys["unknown"], expect=401)
+        op.call(client, code, json=same, headers=keys["reporter"], expect=403)
+        op.assert_every_declared_status_seen()
+    assert {**read.call(client, code, headers=admin).get_json(), "version": None} == {
+        **settings,
+        "version": None,
+    }
+
+    versions = contract["get", "/api/v1/admin/categories/versions"]
+    newest = versions.call(client, headers=admin, expect=200).get_json()[0]["version"]
+    versions.call(client, expect=401)
+    versions.call(client, headers=keys["office"], expect=403)
+    versions.assert_every_declared_status_seen()
+    one = contract["get", "/api/v1/admin/categories/versions/{version}"]
+    one.call(client, {"version": newest}, headers=admin, expect=200)
+    one.call(client, {"version": 999_999}, headers=admin, expect=404)
+    one.call(client, {"version": newest}, expect=401)
+    one.call(client, {"version": newest}, headers=keys["reporter"], expect=403)
+    one.assert_every_declared_status_seen()
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/offices", "/api/v1/categories", "/api/v1/health", "/api/v1/openapi.json"]
+)
+def test_directory_reads(contract: Contract, client: FlaskClient, path: str) -> None:
+    op = contract["get", path]
+    body = op.call(client, expect=200).get_json()
+    assert body
+    op.assert_every_declared_status_seen()
+
+
+def test_every_operation_is_driven_above(contract: Contract) -> None:
+    """A new operation needs its good and bad requests in this module."""
+    driven = {
+        ("post", "/api/v1/reporters"),
+        ("post", "/api/v1/reports"),
+        ("get", "/api/v1/reports/{report_id}"),
+        ("post", "/api/v1/cases/{case_id}/split"),
+        ("post", "/api/v1/cases/{case_id}/reject"),
+        ("get", "/api/v1/admin/rules"),
+        ("get", "/api/v1/admin/rules/versions"),
+        ("get", "/api/v1/admin/rules/versions/{version}"),
+        ("put", "/api/v1/admin/offices/{code}/categories"),
+        ("put", "/api/v1/admin/overrides"),
+        ("put", "/api/v1/admin/categories/{code}/merge"),
+        ("get", "/api/v1/admin/categories/{code}/settings"),
+        ("put", "/api/v1/admin/categories/{code}/attributes"),
+        ("put", "/api/v1/admin/categories/{code}/keywords"),
+        ("get", "/api/v1/admin/categories/versions"),
+        ("get", "/api/v1/admin/categories/versions/{version}"),
+        ("get", "/api/v1/offices"),
+        ("get", "/api/v1/categories"),
+        ("get", "/api/v1/health"),
+        ("get", "/api/v1/openapi.json"),
+    }
+    assert set(contract.operations) == driven
+
+
+def _png(extra: bytes = b"") -> io.BytesIO:
+    return io.BytesIO(tiny_png(3) + extra)
