@@ -4,7 +4,6 @@ request."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,8 +15,6 @@ from models.category_settings import current_settings
 from models.entities import CategorySettingsVersion
 from models.seed import category_settings_defaults, load_category_settings
 from models.session import unit_of_work
-from routing.attributes import Keyword
-from services.category_settings import attribute_from_spec, replace_attributes, replace_keywords
 from tests.factories import make_key
 from tests.helpers import (
     OPEN311,
@@ -57,22 +54,6 @@ NEW_WATERLOGGING = [
 @pytest.fixture
 def admin(sessions: sessionmaker[Session]) -> dict[str, str]:
     return {"Authorization": f"Bearer {make_key(sessions, role='admin')}"}
-
-
-@pytest.fixture(autouse=True)
-def restore_settings(sessions: sessionmaker[Session]) -> Iterator[None]:
-    """Put every category's settings back after each test (as new versions, like any change)."""
-    with unit_of_work(sessions) as session:
-        before = current_settings(session)
-    yield
-    with unit_of_work(sessions) as session:
-        for code, spec in current_settings(session).items():
-            if spec["attributes"] != before[code]["attributes"]:
-                wanted = [attribute_from_spec(a) for a in before[code]["attributes"]]
-                replace_attributes(session, code, wanted, "test", "restore")
-            if spec["keywords"] != before[code]["keywords"]:
-                words = [Keyword(k["word"], k["lang"]) for k in before[code]["keywords"]]
-                replace_keywords(session, code, words, "test", "restore")
 
 
 def versions_count(db: Session) -> int:
