@@ -17,7 +17,9 @@ refuses to build when a route under /api/v1 has none, so no operation goes undes
 ``responses`` must name every status the view can answer with (a 500 aside). A value is a
 marshmallow schema (class or instance; ``Schema(many=True)`` for a list), ``ERROR`` (the one
 error shape, described by its status), ``error("why")`` (the error shape, described), or an
-``Answer`` for a description or response headers of its own.
+``Answer`` for a description or response headers of its own. A 401 in the error shape is
+described with its ``WWW-Authenticate`` header. Ids in the view's URL are ``<id:name>``
+(``web.urls``): the document gives their range, and a number outside it is 404.
 """
 
 from __future__ import annotations
