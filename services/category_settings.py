@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import cast
@@ -168,6 +169,9 @@ class _Problems:
             self.add(field, "Must not be empty.")
         elif len(cleaned) > limit:
             self.add(field, f"At most {limit} characters.")
+        # One-line labels; PostgreSQL also refuses to store a NUL.
+        elif any(unicodedata.category(character) == "Cc" for character in cleaned):
+            self.add(field, "Must not contain control characters.")
         return cleaned
 
     def identifier(

@@ -346,6 +346,7 @@ STATE = {"code": "state", "datatype": "singlevaluelist", "description_zh": "情�
             "keywords.0.lang",
         ),
         ("waterlogging/keywords", {"keywords": [{"word": ""}]}, 422, "keywords.0.word"),
+        ("waterlogging/keywords", {"keywords": [{"word": "a\x00b"}]}, 422, "keywords.0.word"),
         ("waterlogging/keywords", {"keywords": ["积水"]}, 422, "keywords.0._schema"),
         ("waterlogging/keywords", {"words": []}, 422, "words"),
         ("no_such/keywords", {"keywords": []}, 404, "code"),

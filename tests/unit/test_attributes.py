@@ -144,6 +144,7 @@ def test_a_good_change_is_trimmed() -> None:
         (Attribute("depth", "colour", True, "深度", "Depth"), "attributes.0.datatype"),  # type: ignore[arg-type]
         (Attribute("depth", "number", True, " ", "Depth"), "attributes.0.description_zh"),
         (Attribute("depth", "number", True, "深度", "x" * 201), "attributes.0.description_en"),
+        (Attribute("depth", "number", True, "深\n度", "Depth"), "attributes.0.description_zh"),
         (Attribute("state", "singlevaluelist", True, "情况", "State"), "attributes.0.values"),
         (Attribute("state", "multivaluelist", True, "情况", "State"), "attributes.0.values"),
         (
@@ -208,6 +209,7 @@ def test_too_many_attributes() -> None:
         ([Keyword(" ")], "keywords.0.word"),
         ([Keyword("x" * 51)], "keywords.0.word"),
         ([Keyword("a,b")], "keywords.0.word"),
+        ([Keyword("a\x00b")], "keywords.0.word"),
         ([Keyword("Flood"), Keyword("flood")], "keywords.1.word"),
         ([Keyword("积水", "chinese")], "keywords.0.lang"),
         ([Keyword(f"w{i}") for i in range(51)], "keywords"),
