@@ -48,6 +48,7 @@ from services.locations import (
 from web.db import read_session, unit_of_work
 from web.errors import ApiError, from_service_error
 from web.uploads import read_and_store_photos
+from web.urls import MAX_ROW_ID
 
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
 
@@ -368,7 +369,11 @@ def list_requests(fmt: str) -> Response:
     query = queries.report_with_case().outerjoin(Case, Report.case_id == Case.id)
     ids = request.args.get("service_request_id")
     if ids:
-        wanted = [int(part) for part in ids.split(",") if part.strip().isdigit()]
+        wanted = [
+            int(part)
+            for part in ids.split(",")
+            if part.strip().isdigit() and 1 <= int(part) <= MAX_ROW_ID
+        ]
         query = query.where(Report.id.in_(wanted))
     else:
         start, end = _parse_when("start_date"), _parse_when("end_date")
@@ -412,7 +417,7 @@ def get_request(request_id: str, fmt: str) -> Response:
     _check_format(fmt)
     _check_jurisdiction()
     report = None
-    if request_id.isdigit():
+    if request_id.isdigit() and 1 <= int(request_id) <= MAX_ROW_ID:
         report = read_session().scalar(
             queries.report_with_case().where(Report.id == int(request_id))
         )

@@ -222,6 +222,9 @@ def test_list_filters(client: FlaskClient, reporter_key: str, sessions) -> None:
     open311_errors(client.get(f"{OPEN311}/requests.json?start_date=yesterday"), 400)
     open311_errors(client.get(f"{OPEN311}/requests.json?service_code=nope"), 404)
     open311_errors(client.get(f"{OPEN311}/requests/999999.json"), 404)
+    # past any id a row can have: still Open311's 404 (or an empty list), never a database error
+    open311_errors(client.get(f"{OPEN311}/requests/99999999999999999999.json"), 404)
+    assert ids(service_request_id="99999999999999999999") == []
     open311_errors(client.get(f"{OPEN311}/tokens/nope.xml"), 404)
 
 
