@@ -19,6 +19,7 @@ from models.session import Database
 from offices.admin import bp as admin_bp
 from offices.cases import bp as cases_bp
 from web import db, errors
+from web.guards import refuse_nul_characters
 from web.urls import CONVERTERS
 from workers.base import dispatcher
 
@@ -37,6 +38,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     celery = celery_init_app(app, database)
     db.init_app(app, database, dispatcher(celery, app.logger))
     errors.register_error_handlers(app, {"/open311/": open311_http_error})
+    app.before_request(refuse_nul_characters)
     for blueprint in (
         reports_bp,
         directory_bp,
