@@ -12,6 +12,7 @@ from celery import current_app as current_celery_app
 from celery import shared_task
 from celery.signals import worker_init, worker_process_init
 from flask import current_app
+from sqlalchemy.exc import SQLAlchemyError
 
 from models.base import utcnow
 from routing.classify import ModelArtifactError, TextClassifier, load_or_train
@@ -78,6 +79,23 @@ def _load_classifier_before_fork(**_: object) -> None:
         # Celery logs and swallows an Exception from a signal handler; a worker without a
         # usable model must not start taking reports, so leave with SystemExit instead.
         raise SystemExit(1) from error
+    _warm_up(current_celery_app.Task)
+
+
+def _warm_up(task_base: type) -> None:
+    """Do once in the parent what the first report would otherwise wait for in every pool
+    process: the text folding dictionaries and the offices' spatial index. Both are shared
+    copy-on-write after the fork."""
+    load_classifier(task_base.flask_app.config["CLASSIFIER_PATH"]).classify("路灯不亮 light out")
+    database = task_base.db
+    try:
+        with task_base.flask_app.app_context(), database.sessions() as session:
+            processing.routing_context(session)
+    except SQLAlchemyError:
+        # A database not reachable or not migrated yet: the first task builds the index.
+        logger.warning("offices not loaded before the first report", exc_info=True)
+    finally:
+        database.engine.dispose()
 
 
 @worker_process_init.connect
