@@ -12,11 +12,13 @@ from models.entities import (
     CategorySettingsVersion,
     Office,
     OutboxMessage,
+    OutboxReplay,
     Photo,
     Report,
     Reporter,
     RoutingOverride,
     RuleVersion,
+    WebhookSubscription,
 )
 
 __all__ = [
@@ -31,9 +33,11 @@ __all__ = [
     "CategorySettingsVersion",
     "Office",
     "OutboxMessage",
+    "OutboxReplay",
     "Photo",
     "Report",
     "Reporter",
     "RoutingOverride",
     "RuleVersion",
+    "WebhookSubscription",
 ]

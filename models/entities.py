@@ -12,6 +12,7 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Table,
@@ -35,6 +36,9 @@ from models.limits import (
     MAX_PLATFORM_CHARS,
     MAX_VALUE_KEY_CHARS,
     MAX_VALUE_NAME_CHARS,
+    MAX_WEBHOOK_DESCRIPTION_CHARS,
+    MAX_WEBHOOK_SECRET_CHARS,
+    MAX_WEBHOOK_URL_CHARS,
     OCCUPATIONS,
 )
 
@@ -65,9 +69,15 @@ ATTRIBUTE_DATATYPES = (
     "multivaluelist",
 )
 
+# A notification waits ("pending"), is being sent by a relay run that holds its lease
+# ("sending"), reached every subscription that wanted it ("delivered"), was wanted by none
+# ("skipped"), or failed too often and waits for an admin to replay it ("dead").
 OUTBOX_PENDING = "pending"
+OUTBOX_SENDING = "sending"
 OUTBOX_DELIVERED = "delivered"
-OUTBOX_STATUSES = (OUTBOX_PENDING, OUTBOX_DELIVERED)
+OUTBOX_SKIPPED = "skipped"
+OUTBOX_DEAD = "dead"
+OUTBOX_STATUSES = (OUTBOX_PENDING, OUTBOX_SENDING, OUTBOX_DELIVERED, OUTBOX_SKIPPED, OUTBOX_DEAD)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -385,10 +395,15 @@ class CaseEvent(Base):
 
 
 class OutboxMessage(Base):
-    """A notification written in the same transaction as the change it announces."""
+    """A notification written in the same transaction as the change it announces; the relay
+    (services.notifications) delivers it to the webhook subscriptions that want it."""
 
     __tablename__ = "outbox"
-    __table_args__ = (CheckConstraint(_in("status", OUTBOX_STATUSES), name="status"),)
+    __table_args__ = (
+        CheckConstraint(_in("status", OUTBOX_STATUSES), name="status"),
+        # what the relay looks for: the due rows of a status
+        Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     topic: Mapped[str] = mapped_column(String(60))
@@ -396,7 +411,56 @@ class OutboxMessage(Base):
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(20), default=OUTBOX_PENDING, index=True)
+    # Failed delivery rounds since it was written or last replayed.
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # While "sending": the relay run that claimed it (its token) owns it until the lease
+    # expires; then it is due again, so a run that died mid-way loses nothing.
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    dead_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Ids of the subscriptions that answered 2xx: a retry goes only to the others.
+    delivered_to: Mapped[list[int]] = mapped_column(JSON, default=list, server_default="[]")
+
+    replays: Mapped[list[OutboxReplay]] = relationship(
+        back_populates="message", order_by="OutboxReplay.id", cascade="all, delete-orphan"
+    )
+
+
+class OutboxReplay(Base):
+    """An admin put a dead notification back to pending: who, when, and how it had failed."""
+
+    __tablename__ = "outbox_replays"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100))
+    attempts_before: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+
+    message: Mapped[OutboxMessage] = relationship(back_populates="replays")
+
+
+class WebhookSubscription(Base):
+    """An endpoint that gets the notifications of some topics (and recipients) as signed POSTs.
+    The secret is kept as given: signing needs it."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(String(MAX_WEBHOOK_URL_CHARS))
+    secret: Mapped[str] = mapped_column(String(MAX_WEBHOOK_SECRET_CHARS))
+    # Topic patterns: "case.routed", "case.*", "*".
+    topics: Mapped[list[str]] = mapped_column(JSON)
+    # Recipient patterns ("office:PD-HG-02", "reporter:*", "triage", "*"); None: every one.
+    recipients: Mapped[list[str] | None] = mapped_column(JSON)
+    description: Mapped[str] = mapped_column(String(MAX_WEBHOOK_DESCRIPTION_CHARS), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(100), default="")

@@ -34,3 +34,13 @@ MAX_LANGUAGE_TAG_CHARS = 10
 # How close (metres) and how soon (hours) a "me too" report may be to join an open case.
 MERGE_RADIUS_RANGE_M = (1.0, 1000.0)
 MERGE_WINDOW_RANGE_HOURS = (0.25, 24.0 * 30)
+
+# Webhook subscriptions (routing.webhooks checks the same numbers).
+MAX_WEBHOOKS = 50
+MAX_WEBHOOK_URL_CHARS = 2000
+MAX_WEBHOOK_SECRET_CHARS = 256
+MIN_WEBHOOK_SECRET_CHARS = 16
+MAX_WEBHOOK_DESCRIPTION_CHARS = 200
+MAX_WEBHOOK_PATTERNS = 50
+# The admin's list of outbox rows: a page at most this long.
+MAX_OUTBOX_PAGE = 500
