@@ -127,10 +127,15 @@ def seed_demo() -> None:
 
 @main.command(
     "create-key",
-    help="Create an API key and print it. Roles: reporter, "
-    "office:<office code>, admin. A reporter key also creates its reporter.",
+    help="Create an API key and print it. Roles: reporter, office:<office code> (staff of that "
+    "office), supervisor:<office code> (of that office and every office under it), admin. "
+    "A reporter key also creates its reporter.",
 )
-@click.option("--role", required=True, help="reporter | office:<office code> | admin")
+@click.option(
+    "--role",
+    required=True,
+    help="reporter | office:<office code> | supervisor:<office code> | admin",
+)
 @click.option("--name", default="", help="Reporter's display name or the key's label.")
 @click.option(
     "--occupation",
@@ -154,14 +159,15 @@ def create_key(role: str, name: str, occupation: str, platform: str) -> None:
                     platform=platform,
                     label=name,
                 )
-            elif role.startswith("office:"):
-                _row, key = issue_key(
-                    session, "office", office_code=role.removeprefix("office:"), label=name
-                )
+            elif role.startswith(("office:", "supervisor:")):
+                key_role, _, office_code = role.partition(":")
+                _row, key = issue_key(session, key_role, office_code=office_code, label=name)
             elif role == "admin":
                 _row, key = issue_key(session, "admin", label=name)
             else:
-                raise click.BadParameter("reporter, office:<code> or admin", param_hint="--role")
+                raise click.BadParameter(
+                    "reporter, office:<code>, supervisor:<code> or admin", param_hint="--role"
+                )
         except ServiceError as error:
             raise click.BadParameter(error.message, param_hint="--role") from None
     click.echo(key)

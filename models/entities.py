@@ -43,7 +43,8 @@ from models.limits import (
 )
 
 OFFICE_KINDS = ("district", "street", "community", "department")
-KEY_ROLES = ("reporter", "office", "admin")
+# "office" is staff of its office; "supervisor" supervises its office and every office under it.
+KEY_ROLES = ("reporter", "office", "supervisor", "admin")
 CHANNELS = ("api", "open311", "web")
 
 # A report is "received" until the pipeline has turned it into (or joined it to) a case.
@@ -52,11 +53,27 @@ REPORT_PROCESSED = "processed"
 REPORT_STATES = (REPORT_RECEIVED, REPORT_PROCESSED)
 
 # Case statuses: "triage" waits for a person to pick category or office; "routed" sits in an
-# office's queue. A case's history starts at "received", the state of the report it came from.
+# office's queue; the office accepts, works on, asks the reporter ("waiting"), resolves it, and a
+# supervisor closes it with a closure. A case's history starts at "received", the state of the
+# report it came from. routing.workflow decides the moves (a test keeps these names equal).
 CASE_RECEIVED = "received"
 CASE_TRIAGE = "triage"
 CASE_ROUTED = "routed"
-CASE_STATUSES = (CASE_TRIAGE, CASE_ROUTED)
+CASE_ACCEPTED = "accepted"
+CASE_IN_PROGRESS = "in_progress"
+CASE_WAITING = "waiting"
+CASE_RESOLVED = "resolved"
+CASE_CLOSED = "closed"
+CASE_STATUSES = (
+    CASE_TRIAGE,
+    CASE_ROUTED,
+    CASE_ACCEPTED,
+    CASE_IN_PROGRESS,
+    CASE_WAITING,
+    CASE_RESOLVED,
+    CASE_CLOSED,
+)
+CASE_CLOSURES = ("fixed", "duplicate", "invalid", "not_responsible", "no_further_action")
 
 # The Open311 datatypes of a category's questions (routing.attributes.DATATYPES, which a test
 # keeps equal); the list types offer a set of values.
@@ -343,10 +360,24 @@ class Case(Base):
     """The work item one or more reports become."""
 
     __tablename__ = "cases"
-    __table_args__ = (CheckConstraint(_in("status", CASE_STATUSES), name="status"),)
+    __table_args__ = (
+        CheckConstraint(_in("status", CASE_STATUSES), name="status"),
+        CheckConstraint(_in("closure", CASE_CLOSURES), name="closure"),
+        # A closure exactly when closed.
+        CheckConstraint(
+            f"(status = '{CASE_CLOSED}') = (closure IS NOT NULL)", name="closure_when_closed"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     status: Mapped[str] = mapped_column(String(20), index=True)
+    # How a closed case was closed (CASE_CLOSURES); None while it is not closed.
+    closure: Mapped[str | None] = mapped_column(String(20))
+    # Raised by every action on the case (services.casework): an action changes the case only
+    # where id, status and version are still what it read, so of two at once exactly one wins.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # Who took the case on (set by "accept"): "key:<api key id>" until console users exist.
+    assignee: Mapped[str | None] = mapped_column(String(100), index=True)
     category_code: Mapped[str | None] = mapped_column(ForeignKey("categories.code"), index=True)
     confidence: Mapped[float | None] = mapped_column(Float)
     classification: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.entities import ApiKey, Office, Reporter
+from models.entities import KEY_ROLES, ApiKey, Office, Reporter
 from services.errors import InvalidField, NotFound
 
 KEY_PREFIX_CHARS = 12
+# Keys that belong to an office: its staff, and its supervisors.
+OFFICE_KEY_ROLES = ("office", "supervisor")
 DEFAULT_DISPLAY_NAME = "骑手"
 
 
@@ -62,16 +64,19 @@ def issue_key(
 ) -> tuple[ApiKey, str]:
     """A new key row and the key itself, which is shown once and never stored.
 
-    ``role`` is "reporter" (with ``reporter``), "office" (with ``office_code``) or "admin"."""
+    ``role`` is "reporter" (with ``reporter``), "office" (staff of ``office_code``),
+    "supervisor" (of ``office_code`` and every office under it) or "admin"."""
+    if role not in KEY_ROLES:
+        raise InvalidField(
+            "role", "reporter, office:<office code>, supervisor:<office code> or admin"
+        )
     if role == "reporter" and reporter is None:
         raise InvalidField("role", "A reporter key needs its reporter.")
     office = None
-    if role == "office":
+    if role in OFFICE_KEY_ROLES:
         office = session.scalar(select(Office).where(Office.code == office_code))
         if office is None:
             raise NotFound(f"No office with code '{office_code}'.", field="role")
-    if role not in {"reporter", "office", "admin"}:
-        raise InvalidField("role", "reporter, office:<office code> or admin")
     key = new_key()
     row = ApiKey(
         prefix=key[:KEY_PREFIX_CHARS],
