@@ -3,15 +3,24 @@
 Both pages are shells: plain HTML, CSS and vanilla JavaScript served from this package (no CDN,
 no build step) that talk to the JSON API under /api/v1. Register with
 ``app.register_blueprint(bp)``.
+
+Every string the pages show is in ``pages_strings.json``, in Chinese and English: the server
+renders each page in the language its address asks for (``?lang=en``; Chinese otherwise), and
+the browser gets the same tables from ``/report/strings.js`` to switch language in place.
 """
 
 from __future__ import annotations
 
+import json
+import re
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, current_app, render_template, url_for
+from flask import Blueprint, Response, current_app, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+
+from intake.schemas import LANGUAGE_ALIASES
 
 bp = Blueprint(
     "pages",
@@ -38,10 +47,65 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
+STRINGS_PATH = Path(__file__).with_name("pages_strings.json")
+PAGE_LANGUAGES = ("zh", "en")
+DEFAULT_LANGUAGE = "zh"
+# The pages have one Chinese, simplified; a reader who asks for traditional Chinese gets it.
+_PAGE_LANGUAGE_OF = {"zh-Hans": "zh", "zh-Hant": "zh", "en": "en"}
+_HTML_LANG = {"zh": "zh-Hans", "en": "en"}
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def page_strings() -> dict[str, dict[str, str]]:
+    """Both languages' tables, read again only when the file changes."""
+    return _read_strings(STRINGS_PATH.stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=1)
+def _read_strings(version: int) -> dict[str, dict[str, str]]:
+    tables: dict[str, dict[str, str]] = json.loads(STRINGS_PATH.read_text(encoding="utf-8"))
+    return tables
+
+
+def translate(lang: str, key: str, **params: Any) -> str:
+    """The string ``key`` in ``lang`` with every ``{name}`` filled; a missing key or parameter
+    is an error, never a raw placeholder on the page."""
+    tables = page_strings()
+    text = tables[lang].get(key, tables[DEFAULT_LANGUAGE][key])
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in params:
+            raise KeyError(f"page string {key!r} needs the parameter {name!r}")
+        return str(params[name])
+
+    return _PLACEHOLDER.sub(fill, text)
+
+
+def requested_language() -> str | None:
+    """The page language ``?lang=`` asks for (``en``, ``zh``, ``zh-TW``, ``zh-Hant``, ``en-GB``
+    …), or None when it asks for none the pages have."""
+    raw = request.args.get("lang", "")
+    folded = LANGUAGE_ALIASES.get(raw.strip().lower().replace("_", "-"))
+    return _PAGE_LANGUAGE_OF.get(folded) if folded else None
+
+
 @bp.context_processor
 def _page_context() -> dict[str, Any]:
+    requested = requested_language()
+    lang = requested or DEFAULT_LANGUAGE
+
+    def t(key: str, **params: Any) -> str:
+        return translate(lang, key, **params)
+
     return {
         "asset": asset_url,
+        "strings_url": strings_url,
+        "lang": lang,
+        "html_lang": _HTML_LANG[lang],
+        "other_html_lang": _HTML_LANG["zh" if lang == "en" else "en"],
+        "requested_lang": requested,
+        "t": t,
         "timezone": current_app.config.get("TIMEZONE", "Asia/Shanghai"),
         "max_photos": current_app.config.get("MAX_PHOTOS", 5),
         "max_photo_bytes": current_app.config.get("MAX_PHOTO_BYTES", 10 * 1024 * 1024),
@@ -55,6 +119,25 @@ def asset_url(filename: str) -> str:
     path = Path(bp.static_folder) / filename
     version = int(path.stat().st_mtime) if path.is_file() else 0
     return url_for("pages.static", filename=filename, v=version)
+
+
+def strings_url() -> str:
+    """The URL of the strings script, changing with the strings file (see asset_url)."""
+    return url_for("pages.strings_script", v=int(STRINGS_PATH.stat().st_mtime))
+
+
+@bp.get("/report/strings.js")
+def strings_script() -> ResponseReturnValue:
+    """Both languages' tables for i18n.js, as a script file: the pages' CSP runs no inline
+    script, and a data file would need a request the page waits for before it can speak."""
+    tables = json.dumps(page_strings(), ensure_ascii=False, indent=1)
+    response = Response(
+        f"window.CityRelayStrings = {tables};\n", mimetype="text/javascript", status=200
+    )
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.add_etag()
+    return response.make_conditional(request)
 
 
 @bp.get("/report")

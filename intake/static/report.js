@@ -527,9 +527,7 @@
     }
     var count = draft.photos.length + ui.processing;
     $("photo-count").textContent = count + "/" + MAX_PHOTOS;
-    var empty = $("photo-empty");
-    empty.hidden = count > 0;
-    empty.textContent = t("photo.empty", { max: MAX_PHOTOS });
+    $("photo-empty").hidden = count > 0;
     cameraButton.disabled = ui.sending || count >= MAX_PHOTOS;
   }
 
