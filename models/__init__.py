@@ -3,6 +3,8 @@
 from models.base import Base
 from models.entities import (
     ApiKey,
+    Calendar,
+    CalendarDay,
     Case,
     CaseEvent,
     Category,
@@ -24,6 +26,8 @@ from models.entities import (
 __all__ = [
     "ApiKey",
     "Base",
+    "Calendar",
+    "CalendarDay",
     "Case",
     "CaseEvent",
     "Category",

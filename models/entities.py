@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -27,6 +27,9 @@ from models.limits import (
     MAX_ADDRESS_ID_CHARS,
     MAX_ATTRIBUTE_CODE_CHARS,
     MAX_ATTRIBUTE_DESCRIPTION_CHARS,
+    MAX_CALENDAR_DAY_NAME_CHARS,
+    MAX_CALENDAR_NAME_CHARS,
+    MAX_CALENDAR_TIMEZONE_CHARS,
     MAX_CATEGORY_CODE_CHARS,
     MAX_DATATYPE_DESCRIPTION_CHARS,
     MAX_DISPLAY_NAME_CHARS,
@@ -143,10 +146,54 @@ class Office(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
+    # The office's working-hour calendar; None inherits its parent's, and at the top the
+    # calendar named "default" (models.calendars).
+    calendar_id: Mapped[int | None] = mapped_column(ForeignKey("calendars.id"), index=True)
+
     parent: Mapped[Office | None] = relationship(remote_side=[id])
     categories: Mapped[list[Category]] = relationship(
         secondary=office_categories, order_by=Category.position
     )
+    calendar: Mapped[Calendar | None] = relationship()
+
+
+# Exceptional days of a calendar: a public holiday stops the working clock on a day otherwise
+# worked; an adjusted working day (调休) runs it on a day otherwise off.
+CALENDAR_DAY_KINDS = ("holiday", "workday")
+
+
+class Calendar(Base):
+    """When offices work, as data: local working hours for each weekday, in ``timezone``, and
+    the exceptional days. routing.sla.WorkingCalendar is built from it."""
+
+    __tablename__ = "calendars"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(MAX_CALENDAR_NAME_CHARS), unique=True)
+    timezone: Mapped[str] = mapped_column(String(MAX_CALENDAR_TIMEZONE_CHARS))
+    # {"mon": [{"start": "08:30", "end": "12:00"}, ...], ..., "sun": []}
+    weekly_hours: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    days: Mapped[list[CalendarDay]] = relationship(
+        back_populates="calendar", order_by="CalendarDay.day", cascade="all, delete-orphan"
+    )
+
+
+class CalendarDay(Base):
+    __tablename__ = "calendar_days"
+    __table_args__ = (
+        UniqueConstraint("calendar_id", "day", name="uq_calendar_days_calendar_day"),
+        CheckConstraint(_in("kind", CALENDAR_DAY_KINDS), name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    calendar_id: Mapped[int] = mapped_column(ForeignKey("calendars.id", ondelete="CASCADE"))
+    day: Mapped[date]
+    kind: Mapped[str] = mapped_column(String(10))
+    name: Mapped[str] = mapped_column(String(MAX_CALENDAR_DAY_NAME_CHARS), default="")
+
+    calendar: Mapped[Calendar] = relationship(back_populates="days")
 
 
 class RoutingOverride(Base):

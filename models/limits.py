@@ -19,6 +19,14 @@ MAX_PAGE_SIZE = 1000
 
 OCCUPATIONS = ("rider", "courier", "driver", "citizen")
 
+# Working-hour calendars: their names (in URLs), time zone names, and how much one may hold.
+MAX_CALENDAR_NAME_CHARS = 40
+MAX_CALENDAR_TIMEZONE_CHARS = 64
+MAX_CALENDAR_PERIODS_PER_DAY = 8
+# Exceptional days of one calendar: some 40 a year in mainland China, for decades.
+MAX_CALENDAR_DAYS = 2000
+MAX_CALENDAR_DAY_NAME_CHARS = 100
+
 # What admins may set as a category's questions (Open311 service attributes) and keywords.
 MAX_ATTRIBUTES_PER_CATEGORY = 20
 MAX_VALUES_PER_ATTRIBUTE = 50

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from models.calendars import load_seed_calendars
 from models.category_settings import (
     CategorySpec,
     attribute_specs,
@@ -99,8 +100,10 @@ def load_category_settings(session: Session) -> int:
 
 
 def load_demo_city(session: Session) -> int:
-    """Upsert the demo offices; parents are listed before their children in the file."""
+    """Upsert the demo offices; parents are listed before their children in the file. The
+    seed's working-hour calendars come first (only those not there yet: admins own them)."""
     load_taxonomy(session)
+    load_seed_calendars(session)
     categories = {c.code: c for c in session.scalars(select(Category))}
     offices = {o.code: o for o in session.scalars(select(Office))}
     rows = demo_city()["offices"]
