@@ -18,6 +18,7 @@ from intake.reports import bp as reports_bp
 from models.session import Database
 from offices.admin import bp as admin_bp
 from offices.cases import bp as cases_bp
+from offices.notifications import bp as notifications_bp
 from web import db, errors
 from web.guards import refuse_nul_characters
 from web.urls import CONVERTERS
@@ -43,6 +44,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         reports_bp,
         directory_bp,
         admin_bp,
+        notifications_bp,
         cases_bp,
         media_bp,
         openapi.bp,

@@ -34,6 +34,20 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "OPEN311_CONTACT": ("CityRelay operators", "Open311 discovery `contact`: who runs it."),
     "MAX_PHOTOS": (5, "Photos allowed per report."),
     "MAX_PHOTO_BYTES": (10 * 1024 * 1024, "Largest photo accepted, in bytes."),
+    "WEBHOOK_HOSTS": (
+        "",
+        "Comma-separated host names webhook URLs may name; empty allows any host.",
+    ),
+    "WEBHOOK_TIMEOUT_SECONDS": (5.0, "How long one webhook POST may take before it failed."),
+    "OUTBOX_RELAY_INTERVAL_SECONDS": (5.0, "How often beat runs the notification relay."),
+    "OUTBOX_MAX_ATTEMPTS": (8, "Failed delivery rounds after which a notification is dead."),
+    "OUTBOX_BACKOFF_BASE_SECONDS": (30.0, "Wait after the first failure; doubles with each."),
+    "OUTBOX_BACKOFF_CAP_SECONDS": (3600.0, "Longest wait between two delivery attempts."),
+    "OUTBOX_LEASE_SECONDS": (
+        120.0,
+        "How long a relay run owns the notifications it claimed; after that they are due again.",
+    ),
+    "OUTBOX_BATCH_SIZE": (20, "Notifications one relay run claims at most."),
 }
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
-from models.entities import CASE_ROUTED, CASE_TRIAGE
+from models.entities import CASE_ROUTED, CASE_TRIAGE, OUTBOX_STATUSES
 from models.limits import (
     MAX_ATTRIBUTE_CODE_CHARS,
     MAX_ATTRIBUTE_DESCRIPTION_CHARS,
@@ -16,13 +16,22 @@ from models.limits import (
     MAX_KEYWORDS_PER_CATEGORY,
     MAX_LANGUAGE_TAG_CHARS,
     MAX_NOTE_CHARS,
+    MAX_OUTBOX_PAGE,
     MAX_VALUE_KEY_CHARS,
     MAX_VALUE_NAME_CHARS,
     MAX_VALUES_PER_ATTRIBUTE,
+    MAX_WEBHOOK_DESCRIPTION_CHARS,
+    MAX_WEBHOOK_PATTERNS,
+    MAX_WEBHOOK_SECRET_CHARS,
+    MAX_WEBHOOK_URL_CHARS,
+    MAX_WEBHOOKS,
     MERGE_RADIUS_RANGE_M,
     MERGE_WINDOW_RANGE_HOURS,
+    MIN_WEBHOOK_SECRET_CHARS,
 )
 from routing.attributes import DATATYPES
+from routing.webhooks import MAX_PATTERN_CHARS
+from web.urls import MAX_ROW_ID
 
 # ---------- cases ----------
 
@@ -296,4 +305,149 @@ class CategorySettingsVersionOut(CategorySettingsVersionSummaryOut):
         values=fields.Nested(CategorySnapshotOut),
         required=True,
         metadata={"description": "Every category's questions and keywords as they were."},
+    )
+
+
+# ---------- notifications: webhook subscriptions and the outbox ----------
+
+
+class WebhookIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    id = fields.Integer(
+        load_default=None,
+        allow_none=True,
+        strict=True,
+        validate=validate.Range(min=1),
+        metadata={
+            "description": "An existing webhook (its id from GET) to keep and change; leave "
+            "it out to add a new one."
+        },
+    )
+    url = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=MAX_WEBHOOK_URL_CHARS),
+        metadata={
+            "description": "Where the notifications are POSTed: http or https, no user name "
+            "or password; the host must be one CITYRELAY_WEBHOOK_HOSTS names, when it is set."
+        },
+    )
+    secret = fields.String(
+        load_default=None,
+        validate=validate.Length(min=MIN_WEBHOOK_SECRET_CHARS, max=MAX_WEBHOOK_SECRET_CHARS),
+        metadata={
+            "description": "The HMAC-SHA256 key of the signatures: printable ASCII. Needed for "
+            "a new webhook; left out, an existing webhook keeps its secret. Never shown again."
+        },
+    )
+    topics = fields.List(
+        fields.String(validate=validate.Length(min=1, max=MAX_PATTERN_CHARS)),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_WEBHOOK_PATTERNS),
+        metadata={"description": "Topics wanted: 'case.routed', 'case.*' or '*'."},
+    )
+    recipients = fields.List(
+        fields.String(validate=validate.Length(min=1, max=MAX_PATTERN_CHARS)),
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(min=1, max=MAX_WEBHOOK_PATTERNS),
+        metadata={
+            "description": "Recipients wanted: 'office:PD-HG-02', 'office:*', 'reporter:*', "
+            "'reporter:17', 'triage' or '*'; left out or null: every recipient."
+        },
+    )
+    active = fields.Boolean(
+        load_default=True, metadata={"description": "An inactive webhook gets nothing."}
+    )
+    description = fields.String(
+        load_default="", validate=validate.Length(max=MAX_WEBHOOK_DESCRIPTION_CHARS)
+    )
+
+
+class WebhooksIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    webhooks = fields.List(
+        fields.Nested(WebhookIn),
+        required=True,
+        validate=validate.Length(max=MAX_WEBHOOKS),
+        metadata={"description": "Every webhook there is to be; one not listed is removed."},
+    )
+
+
+class WebhookOut(Schema):
+    id = fields.Integer(required=True)
+    url = fields.String(required=True)
+    topics = fields.List(fields.String(), required=True)
+    recipients = fields.List(
+        fields.String(),
+        required=True,
+        allow_none=True,
+        metadata={"description": "null: every recipient."},
+    )
+    active = fields.Boolean(required=True)
+    description = fields.String(required=True)
+    created_at = fields.AwareDateTime(required=True)
+    updated_at = fields.AwareDateTime(required=True)
+    updated_by = fields.String(required=True)
+
+
+class OutboxQuery(Schema):
+    class Meta:
+        unknown = RAISE
+
+    status = fields.String(
+        load_default=None,
+        validate=validate.OneOf(OUTBOX_STATUSES),
+        metadata={"description": "Only rows in this state, e.g. dead (the dead letters)."},
+    )
+    limit = fields.Integer(
+        load_default=100,
+        validate=validate.Range(min=1, max=MAX_OUTBOX_PAGE),
+        metadata={"description": "At most this many rows."},
+    )
+    before = fields.Integer(
+        load_default=None,
+        validate=validate.Range(min=1, max=MAX_ROW_ID),
+        metadata={"description": "Only rows with a smaller id: the next page back."},
+    )
+
+
+class OutboxReplayOut(Schema):
+    at = fields.AwareDateTime(required=True)
+    actor = fields.String(required=True)
+    attempts_before = fields.Integer(required=True)
+    last_error = fields.String(required=True)
+
+
+class OutboxMessageOut(Schema):
+    id = fields.Integer(required=True)
+    topic = fields.String(required=True)
+    recipient = fields.String(required=True)
+    case_id = fields.Integer(required=True, allow_none=True)
+    payload = fields.Dict(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(OUTBOX_STATUSES))
+    attempts = fields.Integer(
+        required=True,
+        metadata={"description": "Failed delivery rounds since it was written or replayed."},
+    )
+    created_at = fields.AwareDateTime(required=True)
+    next_attempt_at = fields.AwareDateTime(required=True)
+    last_attempt_at = fields.AwareDateTime(required=True, allow_none=True)
+    last_error = fields.String(
+        required=True, metadata={"description": "What the endpoints said when it last failed."}
+    )
+    delivered_at = fields.AwareDateTime(required=True, allow_none=True)
+    dead_at = fields.AwareDateTime(required=True, allow_none=True)
+    delivered_to = fields.List(
+        fields.Integer(),
+        required=True,
+        metadata={"description": "Ids of the webhooks that answered 2xx."},
+    )
+    replays = fields.List(
+        fields.Nested(OutboxReplayOut),
+        required=True,
+        metadata={"description": "Each time an admin replayed it, oldest first."},
     )

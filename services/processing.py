@@ -39,6 +39,7 @@ from routing.merge import OpenCase, bounding_box, find_match
 from routing.rules import OfficeDirectory, OfficeNode, RoutingDecision
 from routing.sla import WorkingCalendar, due_at, parse_time_limit
 from services.filing import PROCESS_REPORT
+from services.notifications import ask_for_relay
 
 SYSTEM_ACTOR = "system:pipeline"
 # Cases a "me too" report may join: still waiting for or sitting with an office.
@@ -413,10 +414,18 @@ def write_notifications(
         "office": office_code,
         "due_at": case.due_at.isoformat() if case.due_at else None,
     }
-    recipients = [
-        f"office:{office_code}" if office_code else "triage",
-        f"reporter:{report.reporter_id}",
-    ]
+    # Every reporter of the case follows it, not only the one whose report caused this: one
+    # row per recipient, the case's first reporter first.
+    reporters = session.scalars(
+        select(Report.reporter_id)
+        .where(Report.case_id == case.id)
+        .group_by(Report.reporter_id)
+        .order_by(func.min(Report.id))
+    ).all()
+    if report.reporter_id not in reporters:
+        reporters = [*reporters, report.reporter_id]
+    recipients = [f"office:{office_code}" if office_code else "triage"]
+    recipients += [f"reporter:{reporter_id}" for reporter_id in reporters]
     for recipient in recipients:
         session.add(
             OutboxMessage(
@@ -426,6 +435,7 @@ def write_notifications(
                 payload=payload,
             )
         )
+    ask_for_relay(session)
 
 
 SWEEP_BATCH = 500

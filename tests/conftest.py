@@ -30,7 +30,17 @@ from sqlalchemy.orm.session import JoinTransactionMode
 from cityrelay.app import create_app
 from cityrelay.embedded import free_port, start_embedded_redis, wait_for_port
 from cityrelay.settings import normalize_database_url
-from models.entities import ApiKey, Case, CaseEvent, OutboxMessage, Photo, Report, Reporter
+from models.entities import (
+    ApiKey,
+    Case,
+    CaseEvent,
+    OutboxMessage,
+    OutboxReplay,
+    Photo,
+    Report,
+    Reporter,
+    WebhookSubscription,
+)
 from models.migrate import upgrade
 from models.seed import load_demo_city
 from models.session import Database, make_engine, make_session_factory, unit_of_work
@@ -41,6 +51,7 @@ from tests.helpers import wait_until_broker_idle
 from web.db import DATABASE
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+WEBHOOK_TEST_HOSTS = "127.0.0.1,localhost"
 
 
 @pytest.fixture(scope="session")
@@ -112,6 +123,8 @@ def test_settings(
         "CLASSIFIER_PATH": str(classifier_model),
         # A queue of this run's own: a shared Redis never hands this run's tasks to a stranger.
         "CELERY_QUEUE": f"cityrelay-test-{uuid.uuid4().hex[:8]}",
+        # Webhooks reach this machine only, whatever URL a test (or generated data) names.
+        "WEBHOOK_HOSTS": WEBHOOK_TEST_HOSTS,
     }
 
 
@@ -263,7 +276,17 @@ def make_app(
 
 
 # Tables tests add rows to, children first: deleting in this order never breaks a foreign key.
-TEST_DATA = (OutboxMessage, CaseEvent, Photo, Report, Case, ApiKey, Reporter)
+TEST_DATA = (
+    OutboxReplay,
+    OutboxMessage,
+    WebhookSubscription,
+    CaseEvent,
+    Photo,
+    Report,
+    Case,
+    ApiKey,
+    Reporter,
+)
 
 
 def _highest_ids(sessions: sessionmaker[Session]) -> dict[type, int]:
@@ -322,6 +345,7 @@ def child_env(test_settings: dict[str, Any], **overrides: str) -> dict[str, str]
         CITYRELAY_MEDIA_DIR=test_settings["MEDIA_DIR"],
         CITYRELAY_CLASSIFIER_PATH=test_settings["CLASSIFIER_PATH"],
         CITYRELAY_CELERY_QUEUE=test_settings["CELERY_QUEUE"],
+        CITYRELAY_WEBHOOK_HOSTS=test_settings["WEBHOOK_HOSTS"],
         PYTHONUNBUFFERED="1",
     )
     env.update(overrides)

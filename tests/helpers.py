@@ -1,14 +1,17 @@
-"""Small things several test modules need: sample data, synthetic files, and waits on real
-signals (a row's state, a log line, the broker's queue) instead of sleeps."""
+"""Small things several test modules need: sample data, synthetic files, waits on real signals
+(a row's state, a log line, the broker's queue) instead of sleeps, and a real webhook endpoint."""
 
 from __future__ import annotations
 
 import csv
 import json
 import struct
+import threading
 import time
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -19,6 +22,7 @@ from flask.testing import FlaskClient
 from evaluation import datasets
 from intake.open311 import XML_ITEM
 from models.seed import demo_city
+from routing import webhooks
 
 # Long enough for a worker on a slow CI machine, short enough that a stuck test says so.
 PROCESSING_TIMEOUT_SECONDS = 20.0
@@ -240,3 +244,98 @@ def wait_until_broker_idle(
         timeout,
         f"the workers to finish every message of {queue}",
     )
+
+
+# ---------- a real webhook endpoint ----------
+
+
+@dataclass(frozen=True)
+class ReceivedWebhook:
+    """One POST a ``WebhookReceiver`` got, and the status it answered."""
+
+    path: str
+    # by lower-case name: header names are case-insensitive (urllib sends "X-cityrelay-…")
+    headers: dict[str, str]
+    body: bytes
+    answered: int
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def verifies(self, secret: str) -> bool:
+        """Checked the way a receiver should: signature over timestamp and raw body, recent."""
+        return webhooks.verify(
+            secret,
+            self.header(webhooks.TIMESTAMP_HEADER),
+            self.body,
+            self.header(webhooks.SIGNATURE_HEADER),
+            now=time.time(),
+        )
+
+
+class WebhookReceiver:
+    """An HTTP server on 127.0.0.1 (a free port) in a thread of the test process. It answers
+    the first ``fail_first`` POSTs, and every POST while ``failing`` is set, with 500, the
+    others with 204 (or a 307 to ``redirect_to``), and records each one."""
+
+    def __init__(
+        self, fail_first: int = 0, failing: bool = False, redirect_to: str | None = None
+    ) -> None:
+        self.fail_first = fail_first
+        self.failing = failing
+        # answer what would succeed with a redirect there instead
+        self.redirect_to = redirect_to
+        self._lock = threading.Lock()
+        self._received: list[ReceivedWebhook] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with receiver._lock:
+                    fail = receiver.failing or len(receiver._received) < receiver.fail_first
+                    status = 500 if fail else 307 if receiver.redirect_to else 204
+                    receiver._received.append(
+                        ReceivedWebhook(
+                            self.path,
+                            {name.lower(): value for name, value in self.headers.items()},
+                            body,
+                            status,
+                        )
+                    )
+                self.send_response(status)
+                if status == 307 and receiver.redirect_to:
+                    self.send_header("Location", receiver.redirect_to)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # the test reads what was received instead
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/hooks/cityrelay"
+
+    @property
+    def received(self) -> list[ReceivedWebhook]:
+        with self._lock:
+            return list(self._received)
+
+    def delivered(self) -> list[ReceivedWebhook]:
+        """The POSTs it answered with 2xx."""
+        return [r for r in self.received if 200 <= r.answered < 300]
+
+    def __enter__(self) -> WebhookReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from datetime import timedelta
 from functools import cache
+from typing import Any
 
 from celery import current_app as current_celery_app
 from celery import shared_task
@@ -17,8 +19,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from models.base import utcnow
 from routing.classify import ModelArtifactError, TextClassifier, load_or_train
 from routing.sla import WorkingCalendar
-from services import processing
+from routing.webhooks import allowed_hosts
+from services import notifications, processing
 from services.filing import PROCESS_REPORT
+from services.notifications import RELAY_NOTIFICATIONS, RelayPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +68,37 @@ def sweep_stuck_reports(self) -> int:  # type: ignore[no-untyped-def]
     if ids:
         current_app.logger.info("sweep re-enqueued %d stuck reports: %s", len(ids), ids[:20])
     return len(ids)
+
+
+def relay_policy(config: Mapping[str, Any]) -> RelayPolicy:
+    """The relay's limits, from the settings (CITYRELAY_OUTBOX_*, CITYRELAY_WEBHOOK_*)."""
+    return RelayPolicy(
+        max_attempts=int(config["OUTBOX_MAX_ATTEMPTS"]),
+        backoff_base_seconds=float(config["OUTBOX_BACKOFF_BASE_SECONDS"]),
+        backoff_cap_seconds=float(config["OUTBOX_BACKOFF_CAP_SECONDS"]),
+        lease_seconds=float(config["OUTBOX_LEASE_SECONDS"]),
+        batch_size=int(config["OUTBOX_BATCH_SIZE"]),
+        timeout_seconds=float(config["WEBHOOK_TIMEOUT_SECONDS"]),
+        allowed_hosts=allowed_hosts(config["WEBHOOK_HOSTS"]),
+    )
+
+
+@shared_task(name=RELAY_NOTIFICATIONS, bind=True)
+def relay_notifications(self) -> str:  # type: ignore[no-untyped-def]
+    """Deliver the due outbox rows as signed webhooks: claim them (one short transaction),
+    POST them with no transaction open, then record what happened (another one)."""
+    policy = relay_policy(current_app.config)
+    with self.unit_of_work() as session:
+        batch = notifications.claim_due(session, utcnow(), policy)
+    if not batch:
+        return "nothing due"
+    outcomes = notifications.deliver(batch, policy)
+    with self.unit_of_work() as session:
+        summary = notifications.record_outcomes(session, outcomes, utcnow(), policy)
+    return (
+        f"{summary.delivered} delivered, {summary.retrying} to retry, {summary.dead} dead, "
+        f"{summary.lost_lease} lost their lease"
+    )
 
 
 @worker_init.connect

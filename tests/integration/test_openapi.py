@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cityrelay import openapi
-from models.entities import Category, RuleVersion
+from models.entities import Category, OutboxMessage, RuleVersion
 from tests.factories import make_case, make_key, make_report, process
 from tests.helpers import sample_point, tiny_png
 from tests.openapi_contract import Contract
@@ -405,6 +405,56 @@ def test_admin_category_settings(contract: Contract, client: FlaskClient, keys: 
     one.assert_every_declared_status_seen()
 
 
+def test_admin_webhooks(contract: Contract, client: FlaskClient, keys: dict) -> None:
+    admin = keys["admin"]
+    good = {"webhooks": [{"url": "http://127.0.0.1:9/hook", "secret": "s" * 16, "topics": ["*"]}]}
+    put = contract["put", "/api/v1/admin/webhooks"]
+    put.call(client, json=good, headers=admin, expect=200)
+    put.call(client, json={"webhooks": [{"url": "ftp://x", "topics": []}]}, headers=admin,
+             expect=422)  # fmt: skip
+    put.call(client, json=["x"], headers=admin, expect=400)
+    put.call(client, json=good, expect=401)
+    put.call(client, json=good, headers=keys["office"], expect=403)
+    put.assert_every_declared_status_seen()
+
+    get = contract["get", "/api/v1/admin/webhooks"]
+    assert len(get.call(client, headers=admin, expect=200).get_json()) == 1
+    get.call(client, headers=keys["unknown"], expect=401)
+    get.call(client, headers=keys["reporter"], expect=403)
+    get.assert_every_declared_status_seen()
+
+
+def test_admin_outbox(
+    contract: Contract, client: FlaskClient, keys: dict, sessions, db: Session
+) -> None:
+    admin = keys["admin"]
+    case = make_case(sessions)
+    row = db.scalar(select(OutboxMessage).where(OutboxMessage.case_id == case.id).limit(1))
+    assert row is not None
+
+    listing = contract["get", "/api/v1/admin/outbox"]
+    listed = listing.call(client, query_string={"limit": 5}, headers=admin, expect=200)
+    assert row.id in {m["id"] for m in listed.get_json()}
+    listing.call(client, query_string={"status": "dead"}, headers=admin, expect=200)
+    listing.call(client, query_string={"status": "gone"}, headers=admin, expect=422)
+    listing.call(client, expect=401)
+    listing.call(client, headers=keys["office"], expect=403)
+    listing.assert_every_declared_status_seen()
+
+    replay = contract["post", "/api/v1/admin/outbox/{message_id}/replay"]
+    message = {"message_id": row.id}
+    replay.call(client, message, headers=admin, expect=409)  # pending, not dead
+    row.status, row.attempts, row.last_error = "dead", 8, "HTTP 500"
+    db.flush()
+    body = replay.call(client, message, headers=admin, expect=200).get_json()
+    assert (body["status"], body["attempts"], len(body["replays"])) == ("pending", 0, 1)
+    replay.call(client, {"message_id": 999_999}, headers=admin, expect=404)
+    replay.call(client, {"message_id": TOO_BIG_ID}, headers=admin, expect=404)
+    replay.call(client, message, expect=401)
+    replay.call(client, message, headers=keys["reporter"], expect=403)
+    replay.assert_every_declared_status_seen()
+
+
 @pytest.mark.parametrize(
     "path", ["/api/v1/offices", "/api/v1/categories", "/api/v1/health", "/api/v1/openapi.json"]
 )
@@ -434,6 +484,10 @@ def test_every_operation_is_driven_above(contract: Contract) -> None:
         ("put", "/api/v1/admin/categories/{code}/keywords"),
         ("get", "/api/v1/admin/categories/versions"),
         ("get", "/api/v1/admin/categories/versions/{version}"),
+        ("get", "/api/v1/admin/webhooks"),
+        ("put", "/api/v1/admin/webhooks"),
+        ("get", "/api/v1/admin/outbox"),
+        ("post", "/api/v1/admin/outbox/{message_id}/replay"),
         ("get", "/api/v1/offices"),
         ("get", "/api/v1/categories"),
         ("get", "/api/v1/health"),
