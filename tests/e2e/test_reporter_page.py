@@ -1,6 +1,7 @@
 """The one-tap reporter page in a real headless Chromium against a real web server process and a
 real Celery worker: geolocation, camera photo, category buttons, the English switch, the address
-fallback, and a retried submission that must not file two reports.
+fallback, a retried submission that must not file two reports, and the language an address
+asks for (?lang=en). In both languages, at every step, no unfilled {…} placeholder may be visible.
 
 Needs Debian's Chromium at /usr/bin/chromium (`apt-get install -y chromium`) and the Python
 package `playwright` (used with that browser; `playwright install` is never needed). A missing
@@ -31,6 +32,7 @@ from cityrelay.embedded import free_port
 from models.entities import Report
 from tests.conftest import child_env
 from tests.helpers import sample_point, tiny_png
+from tests.live_server import assert_no_unfilled_placeholders, unfilled_placeholders
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page, Request, Response, Route
@@ -274,6 +276,10 @@ def test_one_tap_report_is_routed_to_the_community(
     location = page.locator("#loc-status")
     expect(location).to_have_attribute("data-state", "fixed")
     expect(location).to_contain_text("±12")
+    expect(page.locator("#photo-empty")).to_have_text("点下方“拍照”按钮，最多 5 张。")
+    expect(page.locator(".cat-btn").first).to_be_visible()
+    assert_no_unfilled_placeholders(page, "the form, located")
+    screenshot(page, "reporter-form-fresh.png")
 
     page.set_input_files("#photo-input", str(photo_file))
     expect(page.locator("#thumbs img")).to_have_count(1)
@@ -282,6 +288,8 @@ def test_one_tap_report_is_routed_to_the_community(
     page.set_input_files("#photo-input", str(wide))  # a second shot: drawn down to 1600 px
     expect(page.locator("#thumbs img")).to_have_count(2)
     expect(page.locator("#photo-count")).to_have_text("2/5")
+    expect(page.locator("#photo-empty")).to_be_hidden()
+    assert_no_unfilled_placeholders(page, "two photos added")
 
     bin_button = page.get_by_role("button", name="垃圾桶满溢", exact=True)
     bin_button.click()
@@ -335,6 +343,7 @@ def test_one_tap_report_is_routed_to_the_community(
         for i in range(2)
     ]
     assert sorted(sizes) == [[1, 1], [1600, 1200]], sizes
+    assert_no_unfilled_placeholders(page, "the status page, routed")
     screenshot(page, "reporter-status.png")
     screenshot(page, "reporter-status-history.png", scroll_to="bottom")
 
@@ -357,6 +366,7 @@ def test_one_tap_report_is_routed_to_the_community(
     recent = page.locator("#recent-list a").first
     expect(recent).to_contain_text(f"报告 #{report_id}")
     expect(recent).to_contain_text("已派单")
+    assert_no_unfilled_placeholders(page, "the form listing the report")
     recent.click()
     page.wait_for_url(f"**/report/{report_id}")
     assert errors == []
@@ -393,19 +403,26 @@ def test_english_switch_changes_every_string_and_is_remembered(
     # no Chinese left in the visible interface (the switch back to Chinese aside)
     visible = page.locator("body").inner_text().replace("中文", "")
     assert not re.search(r"[\u4e00-\u9fff]", visible), visible
+    expect(page.locator("#photo-empty")).to_have_text("Tap the “Photo” button below, up to 5.")
+    assert_no_unfilled_placeholders(page, "switched to English")
     screenshot(page, "reporter-form-en.png")
 
     # remembered across pages and reloads
     assert local_storage(page, "cityrelay.lang") == "en"
     page.reload()
     expect(submit).to_have_text("Submit")
+    expect(page.locator("#photo-empty")).to_have_text("Tap the “Photo” button below, up to 5.")
+    assert_no_unfilled_placeholders(page, "reloaded in English")
     page.goto("/report/999999")
     expect(page.locator("#status-text")).to_have_text("There is no report #999999.")
     expect(page.locator(".page-status .btn-primary")).to_contain_text("Report another")
+    assert_no_unfilled_placeholders(page, "no such report, in English")
 
     page.goto("/report")
     page.get_by_role("button", name="切换到中文").click()
     expect(submit).to_have_text("提交")
+    expect(page.locator("#photo-empty")).to_have_text("点下方“拍照”按钮，最多 5 张。")
+    assert_no_unfilled_placeholders(page, "switched back to Chinese")
     assert local_storage(page, "cityrelay.lang") == "zh"
     assert errors == []
 
@@ -420,6 +437,7 @@ def test_address_fallback_without_location_permission_goes_to_triage(
     location = page.locator("#loc-status")
     expect(location).to_have_attribute("data-state", re.compile("denied|unavailable|timeout"))
     expect(page.locator("#address-hint")).to_contain_text("必填")
+    assert_no_unfilled_placeholders(page, "the form without a location fix")
 
     text = page.get_by_label("说明")
     text.fill("快递柜旁边的垃圾桶满了没人清")
@@ -465,6 +483,7 @@ def test_address_fallback_without_location_permission_goes_to_triage(
     expect(page.locator("#fact-location")).to_have_text(address)
     expect(page.locator("#fact-office")).to_have_text("待分派")
     expect(page.locator("#events li").last).to_contain_text("没有坐标，需要人工根据地址定位")
+    assert_no_unfilled_placeholders(page, "the status page, in triage")
     screenshot(page, "reporter-status-triage.png")
 
     report = client.get(f"/api/v1/reports/{report_id}").get_json()
@@ -533,6 +552,8 @@ def test_a_retried_and_double_tapped_draft_files_one_report(
     expect(page.locator("#submit-btn")).to_be_disabled()
     # the draft and its key survive until the server has answered
     assert local_storage(page, "cityrelay.draft")["idempotencyKey"] == draft_key
+    expect(status).to_have_text("Retrying (retry 1 of 5)…")
+    assert_no_unfilled_placeholders(page, "waiting to retry, in English")
     screenshot(page, "reporter-retrying.png", scroll_to="bottom")
     held[1].continue_()
 
@@ -541,6 +562,9 @@ def test_a_retried_and_double_tapped_draft_files_one_report(
     expect(page.locator("#status-text")).to_have_text(
         f"Sent to: {office['name_en']}", timeout=ROUTED_TIMEOUT_MS
     )
+    expect(page.locator("#fact-due")).to_contain_text("left)")
+    assert_no_unfilled_placeholders(page, "the status page, routed, in English")
+    screenshot(page, "reporter-status-en.png")
 
     lost = page.evaluate("() => JSON.parse(sessionStorage.getItem('lostAnswer'))")
     assert lost["status"] == 202, lost
@@ -563,3 +587,125 @@ def test_a_retried_and_double_tapped_draft_files_one_report(
     assert report["lang"] == "zh-Hans"  # the language of the first attempt
     assert local_storage(page, "cityrelay.recentReports")[0]["id"] == first_id
     assert errors == []
+
+
+def test_an_address_asking_for_a_language_opens_both_pages_in_it(
+    browser: Browser, phone: PhoneOpener, server: str, photo_file: Path, client: FlaskClient
+) -> None:
+    """?lang=en is what the server renders (seen here with scripts off) and what the page keeps;
+    it is remembered for the status page the form opens, ?lang=zh (or zh-TW) asks for Chinese
+    again, and the switch still works on such an address, a reload keeping the choice."""
+    from playwright.sync_api import expect
+
+    # the server's own rendering, before (and without) any script
+    no_scripts = browser.new_context(
+        base_url=server, viewport=PHONE, is_mobile=True, java_script_enabled=False
+    )
+    try:
+        bare = no_scripts.new_page()
+        bare.goto("/report?lang=en")
+        expect(bare.locator("html")).to_have_attribute("lang", "en")
+        assert bare.title() == "Quick Report · city problems"
+        expect(bare.locator("#photo-empty")).to_have_text("Tap the “Photo” button below, up to 5.")
+        expect(bare.locator("#submit-btn")).to_have_text("Submit")
+        expect(bare.locator("#lang-switch")).to_have_text("中文")
+        visible = bare.locator("main").inner_text()
+        assert not re.search(r"[\u4e00-\u9fff]", visible), visible
+        assert_no_unfilled_placeholders(bare, "the form as served, in English")
+        screenshot(bare, "reporter-form-en-served.png")
+        bare.goto("/report/999999?lang=en")
+        assert bare.title() == "Report status"
+        expect(bare.locator("#events-heading")).to_have_text("History")
+        assert_no_unfilled_placeholders(bare, "the status page as served, in English")
+    finally:
+        no_scripts.close()
+
+    point = sample_point(COMMUNITY)
+    office = next(o for o in client.get("/api/v1/offices").get_json() if o["code"] == COMMUNITY)
+    page, errors = phone({"latitude": point["lat"], "longitude": point["lon"], "accuracy": 15})
+    page.goto("/report?lang=en")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.locator("#loc-status")).to_have_text("Location found, accurate to ±15 m")
+    expect(page.locator(f'.cat-btn[data-code="{CATEGORY}"]')).to_contain_text("Overflowing")
+    expect(page.locator("#photo-empty")).to_have_text("Tap the “Photo” button below, up to 5.")
+    assert page.title() == "Quick Report · city problems"
+    assert local_storage(page, "cityrelay.lang") == "en"
+    assert_no_unfilled_placeholders(page, "?lang=en, located")
+    screenshot(page, "reporter-form-lang-en.png")
+    page.set_input_files("#photo-input", str(photo_file))
+    expect(page.locator("#thumbs img")).to_have_attribute("alt", "Photo 1")
+    expect(page.locator(".thumb-remove")).to_have_attribute("aria-label", "Remove photo 1")
+    assert_no_unfilled_placeholders(page, "?lang=en, a photo added")
+    page.get_by_label("Description").fill("The bin at the gate is overflowing")
+    screenshot(page, "reporter-form-lang-en-photo.png")
+
+    # the status page opened after sending has no ?lang: the requested language was kept
+    page.locator("#submit-btn").click()
+    page.wait_for_url(STATUS_PAGE)
+    report_id = report_id_of(page)
+    assert client.get(f"/api/v1/reports/{report_id}").get_json()["lang"] == "en"
+    banner = page.locator("#status-text")
+    expect(banner).to_have_text(f"Sent to: {office['name_en']}", timeout=ROUTED_TIMEOUT_MS)
+    expect(page.locator("#events li").first).to_contain_text("Filed through Quick Report")
+    assert_no_unfilled_placeholders(page, "the status page after sending in English")
+
+    page.goto(f"/report/{report_id}?lang=zh")
+    expect(page.locator("html")).to_have_attribute("lang", "zh-Hans")
+    expect(banner).to_have_text(f"已派给：{office['name']}")
+    assert page.title() == "上报进度"
+    assert local_storage(page, "cityrelay.lang") == "zh"
+    assert_no_unfilled_placeholders(page, "the status page, ?lang=zh")
+    screenshot(page, "reporter-status-lang-zh.png")
+
+    page.goto(f"/report/{report_id}?lang=en")
+    expect(banner).to_have_text(f"Sent to: {office['name_en']}")
+    assert page.title() == "Report status"
+    assert_no_unfilled_placeholders(page, "the status page, ?lang=en")
+    screenshot(page, "reporter-status-lang-en.png")
+    # the switch on such an address: the address follows it, so a reload keeps the choice
+    page.get_by_role("button", name="切换到中文").click()
+    expect(banner).to_have_text(f"已派给：{office['name']}")
+    assert page.url.endswith(f"/report/{report_id}?lang=zh"), page.url
+    page.reload()
+    expect(banner).to_have_text(f"已派给：{office['name']}")
+    assert_no_unfilled_placeholders(page, "the status page, switched to Chinese and reloaded")
+
+    # traditional Chinese asks for the Chinese page, over a remembered English
+    page.evaluate("() => window.localStorage.setItem('cityrelay.lang', 'en')")
+    page.goto("/report?lang=zh-TW")
+    expect(page.locator("html")).to_have_attribute("lang", "zh-Hans")
+    expect(page.locator("#submit-btn")).to_have_text("提交")
+    expect(page.locator("#photo-empty")).to_have_text("点下方“拍照”按钮，最多 5 张。")
+    assert_no_unfilled_placeholders(page, "?lang=zh-TW")
+    assert errors == []
+
+
+def test_the_placeholder_check_sees_text_titles_and_attributes(browser: Browser) -> None:
+    """The check the tests above rely on finds an unfilled placeholder wherever a person would
+    meet it, and nothing in text that rightly holds braces."""
+    page = browser.new_page()
+    try:
+        page.set_content(
+            """<title>Report {id}</title>
+            <p>点下方“拍照”按钮，最多 {max} 张。</p>
+            <p>{{ max_photos }} photos</p>
+            <input placeholder="e.g. {example}">
+            <button aria-label="Remove photo {n}">×</button>
+            <img alt="Photo {n}" title="taken {when}">
+            <p hidden>{hidden_text}</p>
+            <pre>{"lat": 31.2, "lon": 121.5} {} { } /api/v1/reports/{id}</pre>"""
+        )
+        found = unfilled_placeholders(page, allowed=["/api/v1/reports/{id}"])
+        assert [finding.split(" in ")[0] for finding in found] == [
+            "<title>: {id}",
+            "text: {max}",
+            "text: {{ max_photos }}",
+            "input[placeholder]: {example}",
+            "button[aria-label]: {n}",
+            "img[title]: {when}",
+            "img[alt]: {n}",
+        ]
+        page.set_content('<p>最多 5 张</p><pre>{"max": 5}</pre>')
+        assert unfilled_placeholders(page) == []
+    finally:
+        page.close()
