@@ -17,6 +17,7 @@ from intake.pages import bp as pages_bp
 from intake.reports import bp as reports_bp
 from models.session import Database
 from offices.admin import bp as admin_bp
+from offices.calendars import bp as calendars_bp
 from offices.cases import bp as cases_bp
 from offices.notifications import bp as notifications_bp
 from web import db, errors
@@ -44,6 +45,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         reports_bp,
         directory_bp,
         admin_bp,
+        calendars_bp,
         notifications_bp,
         cases_bp,
         media_bp,

@@ -37,7 +37,8 @@ from routing.classify import TextClassifier
 from routing.geometry import JurisdictionIndex
 from routing.merge import OpenCase, bounding_box, find_match
 from routing.rules import OfficeDirectory, OfficeNode, RoutingDecision
-from routing.sla import WorkingCalendar, due_at, parse_time_limit
+from routing.sla import due_at, parse_time_limit
+from services.calendars import office_calendar
 from services.filing import PROCESS_REPORT
 from services.notifications import ask_for_relay
 
@@ -150,11 +151,12 @@ def process_report(
     *,
     classifier: TextClassifier,
     threshold: float,
-    calendar: WorkingCalendar,
     now: datetime | None = None,
 ) -> Case | None:
     """Classify and route one report. Returns the new case, or None when there was nothing to
-    do (unknown id, or already processed by an earlier run of the same message)."""
+    do (unknown id, or already processed by an earlier run of the same message). The due time
+    counts on the calendar of the office the case goes to (services.calendars), or a 24-hour
+    clock for an urgent category."""
     report = session.get(Report, report_id)
     if report is None or report.state != REPORT_RECEIVED:
         return None
@@ -187,7 +189,12 @@ def process_report(
     category = session.get(Category, choice.category) if choice.category else None
     due = None
     if routed and category is not None:
-        due = due_at(report.received_at, parse_time_limit(category.time_limit), calendar)
+        due = due_at(
+            report.received_at,
+            parse_time_limit(category.time_limit),
+            office_calendar(session, office_id),
+            urgent=category.urgent,
+        )
     triage_reason = choice.triage_reason
     if triage_reason is None and not routed:
         triage_reason = decision.rule if decision is not None else "no_location"

@@ -32,6 +32,8 @@ from cityrelay.embedded import free_port, start_embedded_redis, wait_for_port
 from cityrelay.settings import normalize_database_url
 from models.entities import (
     ApiKey,
+    Calendar,
+    CalendarDay,
     Case,
     CaseEvent,
     OutboxMessage,
@@ -286,6 +288,8 @@ TEST_DATA = (
     Case,
     ApiKey,
     Reporter,
+    CalendarDay,
+    Calendar,
 )
 
 

@@ -15,12 +15,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from models.entities import Case, Report
 from models.session import unit_of_work
 from routing.classify import default_classifier
-from routing.sla import WorkingCalendar
 from services.accounts import issue_key, register_reporter
 from services.processing import process_report
 from tests.helpers import sample_point
 
-CALENDAR = WorkingCalendar()
 DEFAULT_THRESHOLD = 0.45
 
 
@@ -90,7 +88,6 @@ def process(
             report_id,
             classifier=default_classifier(),
             threshold=threshold,
-            calendar=CALENDAR,
         )
         if case is not None:
             session.flush()

@@ -7,7 +7,6 @@ import logging
 import threading
 from collections.abc import Mapping
 from datetime import timedelta
-from functools import cache
 from typing import Any
 
 from celery import current_app as current_celery_app
@@ -18,7 +17,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from models.base import utcnow
 from routing.classify import ModelArtifactError, TextClassifier, load_or_train
-from routing.sla import WorkingCalendar
 from routing.webhooks import allowed_hosts
 from services import notifications, processing
 from services.filing import PROCESS_REPORT
@@ -28,11 +26,6 @@ logger = logging.getLogger(__name__)
 
 _classifier: TextClassifier | None = None
 _classifier_lock = threading.Lock()
-
-
-@cache
-def _calendar(timezone: str) -> WorkingCalendar:
-    return WorkingCalendar(timezone=timezone)
 
 
 def load_classifier(path: str) -> TextClassifier:
@@ -54,7 +47,6 @@ def process_report(self, report_id: int) -> str:  # type: ignore[no-untyped-def]
             report_id,
             classifier=load_classifier(current_app.config["CLASSIFIER_PATH"]),
             threshold=current_app.config["CLASSIFY_THRESHOLD"],
-            calendar=_calendar(current_app.config["TIMEZONE"]),
         )
         return f"case {case.id} {case.status}" if case else "nothing to do"
 

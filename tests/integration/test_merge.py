@@ -16,7 +16,7 @@ from models.session import unit_of_work
 from routing.classify import default_classifier
 from routing.merge import distance_m
 from services.processing import process_report
-from tests.factories import CALENDAR, make_case, make_key, make_report, process
+from tests.factories import make_case, make_key, make_report, process
 from tests.helpers import sample_point
 
 POINT = sample_point()
@@ -75,7 +75,6 @@ def test_two_reports_of_one_spot_at_the_same_moment_open_one_case(sessions) -> N
             first_id,
             classifier=default_classifier(),
             threshold=0.45,
-            calendar=CALENDAR,
         )
         assert first is not None
         session.flush()

@@ -23,7 +23,7 @@ from routing.classify import default_classifier
 from services import notifications
 from services.notifications import RELAY_NOTIFICATIONS, Claimed, RelayPolicy, RelaySummary
 from services.processing import process_report
-from tests.factories import CALENDAR, make_case, make_key, make_report, make_reporter, process
+from tests.factories import make_case, make_key, make_report, make_reporter, process
 from tests.helpers import WebhookReceiver, sample_point
 from workers.tasks import relay_notifications
 
@@ -119,9 +119,7 @@ def test_processing_asks_for_one_relay_run_after_its_commit(
     report = make_report(sessions)
     sent: list[tuple[str, tuple[Any, ...]]] = []
     with unit_of_work(sessions, lambda name, args: sent.append((name, args))) as session:
-        case = process_report(
-            session, report, classifier=default_classifier(), threshold=0.45, calendar=CALENDAR
-        )
+        case = process_report(session, report, classifier=default_classifier(), threshold=0.45)
         assert case is not None
         assert sent == []  # nothing before the commit
     assert sent == [(RELAY_NOTIFICATIONS, ())]

@@ -405,6 +405,39 @@ def test_admin_category_settings(contract: Contract, client: FlaskClient, keys: 
     one.assert_every_declared_status_seen()
 
 
+def test_admin_calendars(contract: Contract, client: FlaskClient, keys: dict) -> None:
+    admin = keys["admin"]
+    listed = contract["get", "/api/v1/admin/calendars"]
+    (default,) = [c for c in listed.call(client, headers=admin, expect=200).get_json()
+                  if c["name"] == "default"]  # fmt: skip
+    listed.call(client, expect=401)
+    listed.call(client, headers=keys["office"], expect=403)
+    listed.assert_every_declared_status_seen()
+
+    put = contract["put", "/api/v1/admin/calendars/{name}"]
+    same = {key: default[key] for key in ("timezone", "weekly_hours", "days")}
+    put.call(client, {"name": "default"}, json=same, headers=admin, expect=200)
+    put.call(client, {"name": "night-shift"}, json=same, headers=admin, expect=201)
+    put.call(client, {"name": "default"}, json={**same, "timezone": "Nowhere/City"},
+             headers=admin, expect=422)  # fmt: skip
+    put.call(client, {"name": "default"}, json=["x"], headers=admin, expect=400)
+    put.call(client, {"name": "default"}, json=same, expect=401)
+    put.call(client, {"name": "default"}, json=same, headers=keys["reporter"], expect=403)
+    put.assert_every_declared_status_seen()
+
+    choose = contract["put", "/api/v1/admin/offices/{code}/calendar"]
+    office = {"code": POINT["office"]}
+    choose.call(client, office, json={"calendar": "night-shift"}, headers=admin, expect=200)
+    choose.call(client, office, json={"calendar": None}, headers=admin, expect=200)
+    choose.call(client, {"code": "NO-SUCH"}, json={"calendar": None}, headers=admin, expect=404)
+    choose.call(client, office, json={"calendar": "no-such"}, headers=admin, expect=422)
+    choose.call(client, office, data="x", content_type="application/json", headers=admin,
+                expect=400)  # fmt: skip
+    choose.call(client, office, json={"calendar": None}, expect=401)
+    choose.call(client, office, json={"calendar": None}, headers=keys["office"], expect=403)
+    choose.assert_every_declared_status_seen()
+
+
 def test_admin_webhooks(contract: Contract, client: FlaskClient, keys: dict) -> None:
     admin = keys["admin"]
     good = {"webhooks": [{"url": "http://127.0.0.1:9/hook", "secret": "s" * 16, "topics": ["*"]}]}
@@ -488,6 +521,9 @@ def test_every_operation_is_driven_above(contract: Contract) -> None:
         ("put", "/api/v1/admin/webhooks"),
         ("get", "/api/v1/admin/outbox"),
         ("post", "/api/v1/admin/outbox/{message_id}/replay"),
+        ("get", "/api/v1/admin/calendars"),
+        ("put", "/api/v1/admin/calendars/{name}"),
+        ("put", "/api/v1/admin/offices/{code}/calendar"),
         ("get", "/api/v1/offices"),
         ("get", "/api/v1/categories"),
         ("get", "/api/v1/health"),
