@@ -27,7 +27,11 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     ),
     "CELERY_QUEUE": ("cityrelay", "Name of the Celery queue the tasks go to."),
     "CLASSIFY_THRESHOLD": (0.45, "Below this classifier confidence a case goes to triage."),
-    "TIMEZONE": ("Asia/Shanghai", "Time zone of the city's working-hour calendar."),
+    "TIMEZONE": (
+        "Asia/Shanghai",
+        "Time zone dates are shown in (Open311, the reporter pages); due times count on each "
+        "office's calendar, in the calendar's own zone.",
+    ),
     "SWEEP_INTERVAL_SECONDS": (30.0, "How often beat looks for reports stuck before routing."),
     "SWEEP_STALE_SECONDS": (60.0, "Age after which an unrouted report is enqueued again."),
     "OPEN311_JURISDICTION": ("cityrelay", "Open311 jurisdiction_id this server answers to."),
