@@ -258,6 +258,8 @@ class ReceivedWebhook:
     headers: dict[str, str]
     body: bytes
     answered: int
+    # when it arrived (time.monotonic())
+    at: float = 0.0
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -304,6 +306,7 @@ class WebhookReceiver:
                             {name.lower(): value for name, value in self.headers.items()},
                             body,
                             status,
+                            time.monotonic(),
                         )
                     )
                 self.send_response(status)
