@@ -133,7 +133,9 @@ class WorkingCalendar:
         # A bad zone or overlapping periods would otherwise surface only as wrong due times.
         try:
             ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError) as error:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as error:
+            # Not a zone ("Mars/Olympus_Mons"), not a key ("../x"), or a file of the zone
+            # database that holds no zone ("zone.tab").
             raise CalendarError("timezone", f"unknown time zone {self.timezone!r}") from error
         if len(self.week) != 7:
             raise CalendarError("weekly_hours", "a week has seven days, Monday to Sunday")

@@ -140,6 +140,9 @@ def test_working_days_follow_holidays_and_make_up_days() -> None:
     ("changes", "field"),
     [
         ({"timezone": "Mars/Olympus_Mons"}, "timezone"),
+        ({"timezone": "../../etc/passwd"}, "timezone"),
+        ({"timezone": "zone.tab"}, "timezone"),
+        ({"timezone": "Asia"}, "timezone"),
         ({"week": same_hours(())}, "weekly_hours"),
         ({"week": MONDAY_ONLY[:6]}, "weekly_hours"),
         ({"week": same_hours(((time(12), time(9)),))}, "weekly_hours.mon.0"),
