@@ -95,7 +95,10 @@ def worker(concurrency: int, loglevel: str) -> None:
 
 
 @main.command(
-    help="Run Celery beat (the periodic sweep) on its own. Run exactly one. Needs REDIS_URL."
+    help=(
+        "Run Celery beat (the periodic sweep and the notification relay) on its own. Run "
+        "exactly one. Needs REDIS_URL."
+    )
 )
 @click.option("--loglevel", default="INFO", show_default=True)
 def beat(loglevel: str) -> None:
