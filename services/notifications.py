@@ -323,16 +323,19 @@ def deliver(
     wall_clock: Callable[[], float] = time.time,
 ) -> list[Outcome]:
     """POST each claimed row to each of its targets, signed; call with no transaction open.
-    Stops starting new requests when one might outlast the lease, leaving the rest due."""
+    Stops starting new requests when one might outlast the lease, leaving the rest due (the
+    first request is always made, so a lease shorter than the timeout still makes progress)."""
     post = send or post_webhook
     stop_at = clock() + policy.lease_seconds - policy.timeout_seconds
+    started = False
     outcomes: list[Outcome] = []
     for claimed in batch:
         outcome = Outcome(claimed.message_id, claimed.claim_token)
         for target in claimed.targets:
-            if clock() > stop_at:
+            if started and clock() > stop_at:
                 outcome.unfinished = True
                 continue
+            started = True
             if problem := url_problem(target.url, policy.allowed_hosts):
                 # The host was allowed when the webhook was saved; CITYRELAY_WEBHOOK_HOSTS
                 # changed since. Fail loudly instead of calling it.

@@ -519,3 +519,41 @@ def test_two_relay_runs_at_once_claim_disjoint_rows(
         second_ids = {c.message_id for c in second}
         assert len(first_ids) == len(second_ids) == 3
         assert not first_ids & second_ids
+
+
+def test_a_run_near_the_end_of_its_lease_leaves_the_rest_due_without_a_failure(
+    client: FlaskClient,
+    admin: dict[str, str],
+    sessions: sessionmaker[Session],
+    db: Session,
+    policy: RelayPolicy,
+) -> None:
+    with WebhookReceiver() as first, WebhookReceiver() as second:
+        first_sub, second_sub = subscribe(
+            client,
+            admin,
+            hook(first.url, recipients=["office:*"]),
+            hook(second.url, recipients=["office:*"]),
+        )
+        case = make_case(sessions)
+        now = utcnow()
+        with unit_of_work(sessions) as session:
+            batch = notifications.claim_due(session, now, policy)
+        # the run's clock: the lease is as good as over once the first POST is made
+        ticks = iter([0.0] + [policy.lease_seconds] * 10)
+        outcomes = notifications.deliver(batch, policy, clock=lambda: next(ticks))
+        assert [(o.delivered, o.errors, o.unfinished) for o in outcomes] == [
+            ([first_sub["id"]], [], True)
+        ]
+        with unit_of_work(sessions) as session:
+            notifications.record_outcomes(session, outcomes, now, policy)
+        row = office_row(db, case.id)
+        assert (row.status, row.attempts, row.next_attempt_at) == ("pending", 0, now)
+        assert row.delivered_to == [first_sub["id"]]
+        assert second.received == []
+
+        relay_round(sessions, policy, now)
+        row = office_row(db, case.id)
+        assert row.status == "delivered" and row.attempts == 0
+        assert sorted(row.delivered_to) == sorted([first_sub["id"], second_sub["id"]])
+        assert len(first.received) == len(second.received) == 1
