@@ -11,6 +11,8 @@ from flask import Flask
 from models.session import Database
 from workers.base import make_task_base
 
+BROKER_SOCKET_TIMEOUT_SECONDS = 1.5
+
 
 def celery_init_app(app: Flask, database: Database) -> Celery:
     celery = Celery(app.name, task_cls=make_task_base(app, database))
@@ -18,10 +20,22 @@ def celery_init_app(app: Flask, database: Database) -> Celery:
     celery.conf.update(
         broker_url=app.config["REDIS_URL"] or "redis://127.0.0.1:6379/0",
         broker_connection_retry_on_startup=True,
-        # A web request must not hang on a dead broker: the report is committed already and
-        # the sweep enqueues it later.
-        broker_transport_options={"visibility_timeout": 3600, "max_retries": 2},
-        broker_connection_timeout=3,
+        # A web request must not hang on a dead or hung broker: the report is committed already
+        # and the sweep enqueues it later. Socket timeouts bound a broker that accepts the
+        # connection and then never answers; the publish retries are few and short.
+        broker_transport_options={
+            "visibility_timeout": 3600,
+            "max_retries": 2,
+            "socket_timeout": BROKER_SOCKET_TIMEOUT_SECONDS,
+            "socket_connect_timeout": BROKER_SOCKET_TIMEOUT_SECONDS,
+        },
+        broker_connection_timeout=BROKER_SOCKET_TIMEOUT_SECONDS,
+        task_publish_retry_policy={
+            "max_retries": 1,
+            "interval_start": 0,
+            "interval_step": 0.2,
+            "interval_max": 0.2,
+        },
         task_default_queue=queue,
         task_ignore_result=True,
         task_acks_late=True,

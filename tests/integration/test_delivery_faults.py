@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -56,4 +59,49 @@ def test_broker_down_at_intake_still_keeps_the_report(
     assert elapsed < RIDER_PATIENCE_SECONDS, f"answered after {elapsed:.1f}s"
     report = db.get(Report, response.get_json()["id"])
     # committed and waiting for the sweep, which enqueues reports still "received"
+    assert report is not None and report.state == "received"
+
+
+@contextmanager
+def silent_broker() -> Iterator[int]:
+    """A port that accepts connections and then never answers: a broker hung or behind a dead
+    network path, the worst case for a request waiting on it."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(5)
+        for connection in accepted:
+            connection.close()
+        server.close()
+
+
+def test_a_broker_that_never_answers_does_not_hold_the_rider(
+    make_app: Callable[..., Flask], auth: dict, db: Session
+) -> None:
+    with silent_broker() as port:
+        hung_broker = make_app(REDIS_URL=f"redis://127.0.0.1:{port}/0")
+        started = time.monotonic()
+        response = hung_broker.test_client().post("/api/v1/reports", json=body(), headers=auth)
+        elapsed = time.monotonic() - started
+
+    assert response.status_code == 202, response.get_json()
+    assert elapsed < RIDER_PATIENCE_SECONDS, f"answered after {elapsed:.1f}s"
+    report = db.get(Report, response.get_json()["id"])
     assert report is not None and report.state == "received"
