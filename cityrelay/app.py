@@ -20,6 +20,8 @@ from offices.admin import bp as admin_bp
 from offices.calendars import bp as calendars_bp
 from offices.cases import bp as cases_bp
 from offices.notifications import bp as notifications_bp
+from offices.queue import case_bp as case_view_bp
+from offices.queue import queue_bp
 from web import db, errors
 from web.guards import refuse_nul_characters
 from web.urls import CONVERTERS
@@ -48,6 +50,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         calendars_bp,
         notifications_bp,
         cases_bp,
+        queue_bp,
+        case_view_bp,
         media_bp,
         openapi.bp,
         open311_bp,

@@ -52,3 +52,5 @@ MAX_WEBHOOK_DESCRIPTION_CHARS = 200
 MAX_WEBHOOK_PATTERNS = 50
 # The admin's list of outbox rows: a page at most this long.
 MAX_OUTBOX_PAGE = 500
+# An office's queue (GET /api/v1/offices/<code>/queue): a page at most this long.
+MAX_QUEUE_PAGE = 200

@@ -160,7 +160,9 @@ def test_admin_operations_declare_401_and_403(document: dict) -> None:
         for method, op in item.items():
             protected = "security" in op
             assert protected == (
-                path.startswith(("/api/v1/admin/", "/api/v1/cases/")) or path == "/api/v1/reports"
+                path.startswith(("/api/v1/admin/", "/api/v1/cases/"))
+                or path == "/api/v1/reports"
+                or path.endswith("/queue")
             ), (method, path)
             if protected:
                 assert {"401", "403"} <= set(op["responses"]), (method, path)
