@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
@@ -15,6 +15,7 @@ from models.limits import MAX_CATEGORY_CODE_CHARS, MAX_QUEUE_PAGE
 from models.queries import QueuePosition
 from routing.workflow import ACTIONS
 from services.case_view import CLOCK_STATES
+from web.urls import MAX_ROW_ID
 
 # By default the queue lists the open cases: every status but closed.
 OPEN_STATUSES = tuple(s for s in CASE_STATUSES if s != CASE_CLOSED)
@@ -36,11 +37,13 @@ def decode_cursor(cursor: str) -> QueuePosition:
         value = json.loads(raw)
         due, case_id = value["d"], value["i"]
         due_at = datetime.fromisoformat(due) if due is not None else None
-    except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:
-        raise ValueError("not a cursor from this queue") from exc
-    if not isinstance(case_id, int) or isinstance(case_id, bool) or case_id < 0:
-        raise ValueError("not a cursor from this queue")
+        # Naive times and times that leave the calendar in UTC are no queue's positions.
+        due_at = due_at.astimezone(UTC) if due_at is not None and due_at.tzinfo else due_at
+    except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError, OverflowError):
+        raise ValueError("not a cursor from this queue") from None
     if due_at is not None and due_at.tzinfo is None:
+        raise ValueError("not a cursor from this queue")
+    if not isinstance(case_id, int) or isinstance(case_id, bool) or not 0 <= case_id <= MAX_ROW_ID:
         raise ValueError("not a cursor from this queue")
     return QueuePosition(due_at, case_id)
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -43,6 +45,11 @@ def queue(client: FlaskClient, key: dict[str, str], **params: Any) -> dict[str, 
     response = client.get(QUEUE, query_string=params, headers=key)
     assert response.status_code == 200, response.get_json()
     return response.get_json()
+
+
+def cursor_of(value: Any) -> str:
+    """A cursor made by hand, the way the queue makes its own (base64url of JSON)."""
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
 
 
 def ids(page: dict[str, Any]) -> list[int]:
@@ -162,6 +169,11 @@ def test_cursor_pages_cover_the_queue_without_duplicates_or_gaps(
         ({"overdue": "perhaps"}, "overdue"),
         ({"cursor": "not-a-cursor"}, "cursor"),
         ({"cursor": "eyJkIjpudWxsfQ"}, "cursor"),  # {"d":null}: no id
+        ({"cursor": cursor_of({"d": None, "i": 10**30})}, "cursor"),
+        ({"cursor": cursor_of({"d": "2026-01-01T00:00:00", "i": 1})}, "cursor"),  # naive
+        ({"cursor": cursor_of({"d": "0001-01-01T00:00:00+14:00", "i": 1})}, "cursor"),
+        ({"cursor": cursor_of({"d": 5, "i": 1})}, "cursor"),
+        ({"cursor": cursor_of([1, 2])}, "cursor"),
         ({"category": ""}, "category"),
         ({"sort": "id"}, "sort"),
     ],
