@@ -22,7 +22,7 @@ from werkzeug.exceptions import HTTPException
 from intake.reports import idempotency_key_header
 from models import queries
 from models.base import utcnow
-from models.entities import CASE_ROUTED, CASE_TRIAGE, Case, Category, Report
+from models.entities import CASE_CLOSED, CASE_STATUSES, Case, Category, Report
 from models.limits import (
     MAX_CONTACT_VALUE_CHARS,
     MAX_MEDIA_URL_CHARS,
@@ -57,8 +57,12 @@ SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2026-11-23T00:00:00+08:00"
 DEFAULT_WINDOW = timedelta(days=90)
 
-# Open311 knows two statuses; every case status maps onto one of them.
-OPEN311_STATUS = {"received": "open", CASE_TRIAGE: "open", CASE_ROUTED: "open"}
+# Open311 knows two statuses; every case status maps onto one of them: closed is closed, any
+# other is open.
+OPEN311_STATUS = {
+    "received": "open",
+    **{status: "closed" if status == CASE_CLOSED else "open" for status in CASE_STATUSES},
+}
 
 # How JSON lists of objects become XML (JSON_and_XML_Conversion): plural wrapper, singular item.
 XML_ITEM = {

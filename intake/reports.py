@@ -8,14 +8,25 @@ from flask import Blueprint, request, url_for
 from flask.typing import ResponseReturnValue
 from marshmallow import ValidationError
 
-from intake.schemas import ReportAccepted, ReporterCreated, ReporterIn, ReportIn, ReportOut
+from intake.schemas import (
+    AnswerIn,
+    ConfirmIn,
+    ReopenIn,
+    ReportAccepted,
+    ReporterCreated,
+    ReporterIn,
+    ReportIn,
+    ReportOut,
+)
 from models import queries
 from models.entities import Office, Report
 from models.limits import MAX_IDEMPOTENCY_KEY_CHARS
+from services import casework
 from services.accounts import register_reporter as register
 from services.filing import IdempotencyConflict, NewReport, file_report
 from services.locations import NO_FIX
 from web.auth import authenticate
+from web.case_state import CaseStateOut, case_state_body
 from web.db import read_session, unit_of_work
 from web.errors import ApiError, json_object_body
 from web.openapi import ERROR, Answer, Header, error, operation
@@ -156,6 +167,88 @@ def get_report(report_id: int) -> ResponseReturnValue:
     if report is None:
         raise ApiError(404, "not_found", f"No report {report_id}.")
     return ReportOut().dump(report_view(report))
+
+
+# ---------- the reporter's actions on the case of their report ----------
+
+REPORTER_ACTION_ERRORS = {
+    400: error("The body is not a JSON object."),
+    401: ERROR,
+    403: error(
+        "Not a reporter key, or the report is not this reporter's (code `not_your_report`)."
+    ),
+    404: error("No such report."),
+    409: error(
+        "Not allowed from the case's status (`illegal_transition`, or a code naming the "
+        "condition: `not_fixed`, `already_confirmed`, `reopen_window_passed`), or the report "
+        "is not a case yet. `status` and `allowed_actions` say what the case is now and what "
+        "the reporter may do."
+    ),
+    422: error("Invalid or missing fields, named in `fields`."),
+}
+
+
+@bp.post("/reports/<id:report_id>/answer")
+@operation(
+    summary="Answer the office's question; the case goes back to where it was",
+    description="The reporter's own key only; the case must be `waiting`.",
+    body=AnswerIn,
+    body_example={"text": "在小区南门，靠近快递柜"},
+    responses={200: CaseStateOut, **REPORTER_ACTION_ERRORS},
+    security="bearer",
+    tags=["reports"],
+)
+def answer_question(report_id: int) -> ResponseReturnValue:
+    caller = authenticate("reporter")
+    data = AnswerIn().load(json_object_body())
+    with unit_of_work() as session:
+        state = casework.answer(session, report_id, caller, data["text"])
+    return case_state_body(state)
+
+
+@bp.post("/reports/<id:report_id>/confirm")
+@operation(
+    summary="Confirm the fix (核查)",
+    description=(
+        "The reporter's own key only; the case must be `resolved`, or `closed` as `fixed`. "
+        "Once per reporter and resolution. The body (`{note}`) is optional."
+    ),
+    body=ConfirmIn,
+    body_required=False,
+    body_example={"note": "已经修好了，谢谢"},
+    responses={200: CaseStateOut, **REPORTER_ACTION_ERRORS},
+    security="bearer",
+    tags=["reports"],
+)
+def confirm_fix(report_id: int) -> ResponseReturnValue:
+    caller = authenticate("reporter")
+    raw = json_object_body() if request.get_data(cache=True) else {}
+    data = ConfirmIn().load(raw)
+    with unit_of_work() as session:
+        state = casework.confirm(session, report_id, caller, data["note"])
+    return case_state_body(state)
+
+
+@bp.post("/reports/<id:report_id>/reopen")
+@operation(
+    summary="Reopen a closed case: it is not done",
+    description=(
+        f"The reporter's own key only, within {casework.REOPEN_WINDOW.days} days of closing. "
+        "The case goes back to its office's queue (`routed`; to `triage` when it never had an "
+        "office) without its closure."
+    ),
+    body=ReopenIn,
+    body_example={"reason": "垃圾又堆满了"},
+    responses={200: CaseStateOut, **REPORTER_ACTION_ERRORS},
+    security="bearer",
+    tags=["reports"],
+)
+def reopen_case(report_id: int) -> ResponseReturnValue:
+    caller = authenticate("reporter")
+    data = ReopenIn().load(json_object_body())
+    with unit_of_work() as session:
+        state = casework.reopen(session, report_id, caller, data["reason"])
+    return case_state_body(state)
 
 
 def report_view(report: Report) -> dict[str, Any]:

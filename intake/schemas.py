@@ -6,21 +6,32 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from models.entities import CASE_ROUTED, CASE_TRIAGE, CHANNELS, REPORT_RECEIVED
+from models.entities import CASE_STATUSES, CHANNELS, REPORT_RECEIVED
 from models.limits import (
     MAX_ADDRESS_CHARS,
     MAX_CATEGORY_CODE_CHARS,
     MAX_DISPLAY_NAME_CHARS,
+    MAX_NOTE_CHARS,
     MAX_PLATFORM_CHARS,
     MAX_TEXT_CHARS,
     OCCUPATIONS,
 )
+from routing.workflow import ACTIONS
 from services.errors import InvalidField, InvalidFields
 from services.locations import NO_FIX, check_location
 
 # What a report's (or its case's) status can be, and what a case's history records.
-REPORT_STATUSES = (REPORT_RECEIVED, CASE_ROUTED, CASE_TRIAGE)
-EVENT_ACTIONS = ("received", "classified", "routed", "triaged", "rejected", "merged", "split")
+REPORT_STATUSES = (REPORT_RECEIVED, *CASE_STATUSES)
+EVENT_ACTIONS = (
+    "received",
+    "classified",
+    "routed",
+    "triaged",
+    "rejected",
+    "merged",
+    "split",
+    *(action for action in ACTIONS if action != "reject"),
+)
 
 # What clients send, folded onto the three forms the classifier and the pages know.
 LANGUAGE_ALIASES = {
@@ -212,3 +223,40 @@ class ReportOut(Schema):
     reporters_in_case = fields.Integer(required=True)
     events = fields.List(fields.Nested(EventOut), required=True)
     status_url = fields.String(required=True, metadata={"format": "uri"})
+
+
+# ---------- the reporter's actions on the case of a report ----------
+
+
+def not_blank(value: str) -> None:
+    if not value.strip():
+        raise ValidationError("Must not be blank.")
+
+
+def required_text(description: str) -> fields.String:
+    return fields.String(
+        required=True,
+        validate=[validate.Length(min=1, max=MAX_NOTE_CHARS), not_blank],
+        metadata={"description": description},
+    )
+
+
+class AnswerIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    text = required_text("The answer to the office's question.")
+
+
+class ConfirmIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    note = fields.String(load_default="", validate=validate.Length(max=MAX_NOTE_CHARS))
+
+
+class ReopenIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    reason = required_text("Why the case is not done.")

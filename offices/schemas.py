@@ -4,18 +4,20 @@ checks it)."""
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
-from models.entities import CASE_ROUTED, CASE_TRIAGE, OUTBOX_STATUSES
+from models.entities import CASE_CLOSURES, CASE_ROUTED, CASE_TRIAGE, OUTBOX_STATUSES
 from models.limits import (
     MAX_ATTRIBUTE_CODE_CHARS,
     MAX_ATTRIBUTE_DESCRIPTION_CHARS,
     MAX_ATTRIBUTES_PER_CATEGORY,
     MAX_DATATYPE_DESCRIPTION_CHARS,
+    MAX_EXTENSION_HOURS,
     MAX_KEYWORD_CHARS,
     MAX_KEYWORDS_PER_CATEGORY,
     MAX_LANGUAGE_TAG_CHARS,
     MAX_NOTE_CHARS,
+    MAX_OFFICE_CODE_CHARS,
     MAX_OUTBOX_PAGE,
     MAX_VALUE_KEY_CHARS,
     MAX_VALUE_NAME_CHARS,
@@ -69,6 +71,95 @@ class SplitAccepted(Schema):
     status_url = fields.String(
         required=True, metadata={"format": "uri", "description": "Follow the report here."}
     )
+
+
+# ---------- the actions of a case's life (routing.workflow) ----------
+
+
+def _not_blank(value: str) -> None:
+    if not value.strip():
+        raise ValidationError("Must not be blank.")
+
+
+def _text(description: str) -> fields.String:
+    return fields.String(
+        required=True,
+        validate=[validate.Length(min=1, max=MAX_NOTE_CHARS), _not_blank],
+        metadata={"description": description},
+    )
+
+
+def _optional_note() -> fields.String:
+    return fields.String(
+        load_default="",
+        validate=validate.Length(max=MAX_NOTE_CHARS),
+        metadata={"description": "Optional, recorded on the case's timeline."},
+    )
+
+
+class NoteIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    note = _optional_note()
+
+
+class AskIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    question = _text("What the reporters are asked; the case waits for their answer.")
+
+
+class ResolveIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    note = _text("What was done (the reporters see it).")
+
+
+class TransferIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    office = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=MAX_OFFICE_CODE_CHARS),
+        metadata={"description": "Code of the office that takes the case over."},
+    )
+    reason = _text("Why it is that office's case.")
+
+
+class ExtendIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    hours = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(1, MAX_EXTENSION_HOURS),
+        metadata={"description": "How much later the case may be due, once a supervisor agrees."},
+    )
+    reason = _text("Why more time is needed.")
+
+
+class CloseIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    closure = fields.String(
+        required=True,
+        validate=validate.OneOf(CASE_CLOSURES),
+        metadata={"description": "fixed only for a resolved case."},
+    )
+    note = _optional_note()
+
+
+class ReworkIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    note = _text("What is still not right.")
 
 
 # ---------- rules administration ----------

@@ -3,6 +3,8 @@ error shape (the JSON error of /api/v1, Open311's error list, a page's message).
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ServiceError(Exception):
     """A refusal a caller can act on; ``code`` is stable, ``message`` is for people."""
@@ -56,7 +58,26 @@ class NotFound(ServiceError):
         self.field = field
 
 
+class Forbidden(ServiceError):
+    """The caller is known but may not act on this thing (say, another office's case)."""
+
+    code = "forbidden"
+
+    def __init__(
+        self, message: str, code: str | None = None, details: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message, code)
+        self.details = details or {}
+
+
 class Conflict(ServiceError):
-    """The request is well formed but the thing is not in a state that allows it."""
+    """The request is well formed but the thing is not in a state that allows it. ``details``
+    says what the state is (a case's ``status`` and ``allowed_actions``)."""
 
     code = "conflict"
+
+    def __init__(
+        self, message: str, code: str | None = None, details: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message, code)
+        self.details = details or {}

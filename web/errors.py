@@ -15,7 +15,15 @@ from flask.typing import ResponseReturnValue
 from marshmallow import Schema, ValidationError, fields
 from werkzeug.exceptions import HTTPException
 
-from services.errors import Conflict, InvalidField, InvalidFields, NotFound, ServiceError, TooLarge
+from services.errors import (
+    Conflict,
+    Forbidden,
+    InvalidField,
+    InvalidFields,
+    NotFound,
+    ServiceError,
+    TooLarge,
+)
 
 
 class ErrorDetailSchema(Schema):
@@ -29,6 +37,16 @@ class ErrorDetailSchema(Schema):
         keys=fields.String(),
         values=fields.List(fields.String()),
         metadata={"description": "Only when particular input fields (or headers) are at fault."},
+    )
+    status = fields.String(
+        metadata={"description": "Only when an action on a case is refused: the case's status now."}
+    )
+    allowed_actions = fields.List(
+        fields.String(),
+        metadata={
+            "description": "Only when an action on a case is refused: what the caller may do "
+            "to the case now (perhaps nothing)."
+        },
     )
 
 
@@ -46,6 +64,7 @@ class ApiError(Exception):
         message: str,
         fields: dict[str, list[str]] | None = None,
         headers: dict[str, str] | None = None,
+        details: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -53,6 +72,8 @@ class ApiError(Exception):
         self.message = message
         self.fields = fields
         self.headers = headers or {}
+        # More members of the error object (ErrorDetailSchema declares each one).
+        self.details = details or {}
 
 
 def field_error(field: str, message: str, status: int = 422) -> ApiError:
@@ -71,8 +92,13 @@ def json_object_body() -> dict[str, Any]:
     return body
 
 
-def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
-    error: dict[str, Any] = {"code": code, "message": message}
+def error_body(
+    code: str,
+    message: str,
+    fields: dict[str, Any] | None = None,
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    error: dict[str, Any] = {**(details or {}), "code": code, "message": message}
     if fields:
         error["fields"] = fields
     return {"error": error}
@@ -113,8 +139,10 @@ def from_service_error(error: ServiceError) -> ApiError:
     if isinstance(error, NotFound):
         fields = {error.field: [error.message]} if error.field else None
         return ApiError(404, "not_found", error.message, fields)
+    if isinstance(error, Forbidden):
+        return ApiError(403, error.code, error.message, details=error.details)
     if isinstance(error, Conflict):
-        return ApiError(409, error.code, error.message)
+        return ApiError(409, error.code, error.message, details=error.details)
     return ApiError(422, error.code, error.message)
 
 
@@ -131,7 +159,7 @@ def register_error_handlers(
     @app.errorhandler(ApiError)
     def _api_error(error: ApiError) -> ResponseReturnValue:
         return (
-            jsonify(error_body(error.code, error.message, error.fields)),
+            jsonify(error_body(error.code, error.message, error.fields, error.details)),
             error.status,
             error.headers,
         )

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cityrelay import openapi
 from models.entities import Category, OutboxMessage, RuleVersion
-from tests.factories import make_case, make_key, make_report, process
+from tests.factories import make_case, make_key, make_report, make_reporter, process
 from tests.helpers import sample_point, tiny_png
 from tests.openapi_contract import Contract
 from web.openapi import operation
@@ -52,6 +52,7 @@ def keys(sessions: sessionmaker[Session]) -> dict[str, dict[str, str]]:
     return {
         "reporter": bearer(make_key(sessions)),
         "office": bearer(make_key(sessions, role="office", office_code=POINT["office"])),
+        "supervisor": bearer(make_key(sessions, role="supervisor", office_code=POINT["office"])),
         "other_office": bearer(make_key(sessions, role="office", office_code="PD-SZ")),
         "admin": bearer(make_key(sessions, role="admin")),
         "unknown": bearer("cr_no-such-key"),
@@ -162,7 +163,7 @@ def test_admin_operations_declare_401_and_403(document: dict) -> None:
             assert protected == (
                 path.startswith(("/api/v1/admin/", "/api/v1/cases/"))
                 or path == "/api/v1/reports"
-                or path.endswith("/queue")
+                or path.endswith(("/answer", "/confirm", "/reopen", "/queue"))
             ), (method, path)
             if protected:
                 assert {"401", "403"} <= set(op["responses"]), (method, path)
@@ -300,6 +301,133 @@ def test_reject(contract: Contract, client: FlaskClient, sessions, keys: dict) -
     op.call(client, {"case_id": 999_999}, json=reason, headers=keys["office"], expect=404)
     op.call(client, case, json=reason, headers=keys["unknown"], expect=401)
     op.call(client, case, json=reason, headers=keys["admin"], expect=403)
+    op.assert_every_declared_status_seen()
+
+
+# What each case action needs: the office-side steps that make it allowed, who does it (key),
+# a good body and a bad one (422).
+CASE_ACTIONS: dict[str, tuple[list[tuple[str, dict[str, Any]]], str, dict, dict]] = {
+    "accept": ([], "office", {"note": "已受理"}, {"note": 1}),
+    "start": ([("accept", {})], "office", {}, {"note": ["x"]}),
+    "ask": ([("accept", {})], "office", {"question": "在哪个门口？"}, {}),
+    "transfer": (
+        [("accept", {})],
+        "office",
+        {"office": "PD-CJ-02", "reason": "隔壁社区"},
+        {"office": "NO-SUCH", "reason": "r"},
+    ),
+    "extend": ([("accept", {})], "office", {"hours": 4, "reason": "等"}, {"hours": 0}),
+    "approve-extension": (
+        [("accept", {}), ("extend", {"hours": 4, "reason": "等"})],
+        "supervisor",
+        {},
+        {"note": 1},
+    ),
+    "deny-extension": (
+        [("accept", {}), ("extend", {"hours": 4, "reason": "等"})],
+        "supervisor",
+        {"note": "按期完成"},
+        {"note": 1},
+    ),
+    "close": (
+        [("accept", {}), ("resolve", {"note": "好了"})],
+        "supervisor",
+        {"closure": "fixed"},
+        {"closure": "solved"},
+    ),
+    "rework": (
+        [("accept", {}), ("resolve", {"note": "好了"})],
+        "supervisor",
+        {"note": "返工"},
+        {"note": " "},
+    ),
+}
+TO_CLOSED = [("accept", {}), ("resolve", {"note": "好了"}), ("close", {"closure": "fixed"})]
+
+
+def _drive(client: FlaskClient, case_id: int, keys: dict, steps: list) -> None:
+    for action, body in steps:
+        who = keys["supervisor"] if action in ("close", "approve-extension") else keys["office"]
+        response = client.post(f"/api/v1/cases/{case_id}/{action}", json=body, headers=who)
+        assert response.status_code == 200, response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("action", sorted(CASE_ACTIONS))
+def test_case_actions(
+    contract: Contract, client: FlaskClient, sessions, keys: dict, action: str
+) -> None:
+    op = contract["post", f"/api/v1/cases/{{case_id}}/{action}"]
+    steps, who, good, bad = CASE_ACTIONS[action]
+    case = make_case(sessions)
+    _drive(client, case.id, keys, steps)
+    params, key = {"case_id": case.id}, keys[who]
+    op.call(client, params, json=bad, headers=key, expect=422)
+    op.call(client, params, json=[good], headers=key, expect=400)
+    op.call(client, params, json=good, expect=401)
+    op.call(client, params, json=good, headers=keys["reporter"], expect=403)
+    op.call(client, {"case_id": 999_999}, json=good, headers=key, expect=404)
+    op.call(client, {"case_id": TOO_BIG_ID}, json=good, headers=key, expect=404)
+    answer = op.call(client, params, json=good, headers=key, expect=200).get_json()
+    assert answer["case_id"] == case.id
+    closed = make_case(sessions)
+    _drive(client, closed.id, keys, TO_CLOSED)
+    refused = op.call(client, {"case_id": closed.id}, json=good, headers=key, expect=409)
+    assert refused.get_json()["error"]["status"] == "closed"
+    op.assert_every_declared_status_seen()
+
+
+def test_resolve(
+    contract: Contract, client: FlaskClient, sessions, keys: dict, app: Flask, monkeypatch
+) -> None:
+    op = contract["post", "/api/v1/cases/{case_id}/resolve"]
+    office = keys["office"]
+    case = make_case(sessions)
+    params = {"case_id": case.id}
+    op.call(client, params, json={"note": "好了"}, headers=office, expect=409)  # not accepted
+    _drive(client, case.id, keys, [("accept", {})])
+    op.call(client, params, json={"note": ""}, headers=office, expect=422)
+    op.call(client, params, json="x", headers=office, expect=400)
+    op.call(client, params, data="x", content_type="text/plain", headers=office, expect=415)
+    op.call(client, params, json={"note": "好了"}, expect=401)
+    op.call(client, params, json={"note": "好了"}, headers=keys["reporter"], expect=403)
+    op.call(client, {"case_id": 999_999}, json={"note": "好了"}, headers=office, expect=404)
+    monkeypatch.setitem(app.config, "MAX_PHOTO_BYTES", 100)
+    big = {"note": "好了", "photos": [(_png(b"\0" * 200), "big.png")]}
+    op.call(client, params, data=big, headers=office, expect=413)
+    monkeypatch.undo()
+    done = {"note": "好了", "photos": [(_png(), "after.png")]}
+    op.call(client, params, data=done, headers=office, expect=200)
+    op.assert_every_declared_status_seen()
+
+
+# For each reporter action: the steps that make it allowed, a good body and a bad one (422).
+REPORTER_ACTIONS: dict[str, tuple[list[tuple[str, dict[str, Any]]], dict, dict]] = {
+    "answer": ([("accept", {}), ("ask", {"question": "哪里？"})], {"text": "南门"}, {}),
+    "confirm": ([("accept", {}), ("resolve", {"note": "好了"})], {"note": "谢谢"}, {"x": 1}),
+    "reopen": (TO_CLOSED, {"reason": "又坏了"}, {"reason": ""}),
+}
+
+
+@pytest.mark.parametrize("action", sorted(REPORTER_ACTIONS))
+def test_reporter_case_actions(
+    contract: Contract, client: FlaskClient, sessions, keys: dict, action: str
+) -> None:
+    op = contract["post", f"/api/v1/reports/{{report_id}}/{action}"]
+    steps, good, bad = REPORTER_ACTIONS[action]
+    reporter_id, reporter_key = make_reporter(sessions)
+    case = make_case(sessions, reporter_id=reporter_id)
+    mine = bearer(reporter_key)
+    params = {"report_id": case.reports[0].id}
+    op.call(client, params, json=good, headers=mine, expect=409)  # the case is only routed
+    _drive(client, case.id, keys, steps)
+    op.call(client, params, json=bad, headers=mine, expect=422)
+    op.call(client, params, data="[]", content_type="application/json", headers=mine,
+            expect=400)  # fmt: skip
+    op.call(client, params, json=good, expect=401)
+    op.call(client, params, json=good, headers=keys["reporter"], expect=403)  # not theirs
+    op.call(client, params, json=good, headers=keys["office"], expect=403)
+    op.call(client, {"report_id": 999_999}, json=good, headers=mine, expect=404)
+    op.call(client, params, json=good, headers=mine, expect=200)
     op.assert_every_declared_status_seen()
 
 
@@ -508,6 +636,9 @@ def test_every_operation_is_driven_above(contract: Contract) -> None:
         ("get", "/api/v1/reports/{report_id}"),
         ("post", "/api/v1/cases/{case_id}/split"),
         ("post", "/api/v1/cases/{case_id}/reject"),
+        *(("post", f"/api/v1/cases/{{case_id}}/{action}") for action in CASE_ACTIONS),
+        ("post", "/api/v1/cases/{case_id}/resolve"),
+        *(("post", f"/api/v1/reports/{{report_id}}/{action}") for action in REPORTER_ACTIONS),
         ("get", "/api/v1/admin/rules"),
         ("get", "/api/v1/admin/rules/versions"),
         ("get", "/api/v1/admin/rules/versions/{version}"),
@@ -526,6 +657,8 @@ def test_every_operation_is_driven_above(contract: Contract) -> None:
         ("get", "/api/v1/admin/calendars"),
         ("put", "/api/v1/admin/calendars/{name}"),
         ("put", "/api/v1/admin/offices/{code}/calendar"),
+        ("get", "/api/v1/offices/{code}/queue"),
+        ("get", "/api/v1/cases/{case_id}"),
         ("get", "/api/v1/offices"),
         ("get", "/api/v1/categories"),
         ("get", "/api/v1/health"),
