@@ -48,7 +48,7 @@ def _message_view(message: OutboxMessage) -> dict[str, Any]:
     summary="The webhook subscriptions (without their secrets)",
     responses={200: WebhookOut(many=True), 401: ERROR, 403: NOT_ADMIN},
     security="bearer",
-    tags=["admin", "notifications"],
+    tags=["admin"],
 )
 def list_webhooks() -> ResponseReturnValue:
     authenticate("admin")
@@ -75,7 +75,7 @@ def list_webhooks() -> ResponseReturnValue:
         422: error("Invalid fields, named like `webhooks.0.url`; nothing is changed."),
     },
     security="bearer",
-    tags=["admin", "notifications"],
+    tags=["admin"],
 )
 def put_webhooks() -> ResponseReturnValue:
     caller = authenticate("admin")
@@ -114,7 +114,7 @@ def put_webhooks() -> ResponseReturnValue:
         422: error("Invalid query parameters, named."),
     },
     security="bearer",
-    tags=["admin", "notifications"],
+    tags=["admin"],
 )
 def list_outbox() -> ResponseReturnValue:
     authenticate("admin")
@@ -140,7 +140,7 @@ def list_outbox() -> ResponseReturnValue:
         409: error("The notification is not dead; the message names its status."),
     },
     security="bearer",
-    tags=["admin", "notifications"],
+    tags=["admin"],
 )
 def replay(message_id: int) -> ResponseReturnValue:
     caller = authenticate("admin")
