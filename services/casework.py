@@ -48,6 +48,7 @@ from routing.rules import RoutingDecision
 from services.accounts import Caller
 from services.errors import Conflict, Forbidden, InvalidField, NotFound
 from services.filing import PROCESS_REPORT
+from services.notifications import ask_for_relay
 from services.photos import UploadedPhoto
 from services.processing import SYSTEM_ACTOR, routing_context, routing_record, write_notifications
 
@@ -370,6 +371,7 @@ def _notify(session: Session, case: Case, action: str, note: str) -> None:
                 payload=payload,
             )
         )
+    ask_for_relay(session)
 
 
 # ---------------------------------------------------------------- the office's actions

@@ -18,9 +18,12 @@ from sqlalchemy.orm import Session, selectinload
 
 from models.base import utcnow
 from models.entities import (
+    CASE_ACCEPTED,
+    CASE_IN_PROGRESS,
     CASE_RECEIVED,
     CASE_ROUTED,
     CASE_TRIAGE,
+    CASE_WAITING,
     REPORT_PROCESSED,
     REPORT_RECEIVED,
     Case,
@@ -43,8 +46,9 @@ from services.filing import PROCESS_REPORT
 from services.notifications import ask_for_relay
 
 SYSTEM_ACTOR = "system:pipeline"
-# Cases a "me too" report may join: still waiting for or sitting with an office.
-OPEN_CASE_STATUSES = (CASE_TRIAGE, CASE_ROUTED)
+# Cases a "me too" report may join: waiting for an office, or in its hands and not yet done. A
+# report of a problem after its case was resolved or closed opens a case of its own.
+OPEN_CASE_STATUSES = (CASE_TRIAGE, CASE_ROUTED, CASE_ACCEPTED, CASE_IN_PROGRESS, CASE_WAITING)
 
 
 @dataclass(frozen=True)

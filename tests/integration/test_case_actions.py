@@ -732,3 +732,30 @@ def test_an_action_on_a_case_changed_since_it_was_read_is_refused(
     assert "it is accepted now" in refused.value.message
     after = snapshot(db, filed.case_id)
     assert (after.events, after.outbox, after.assignee) == (before.events, before.outbox, None)
+
+
+# ---------- "me too" follows the case's life ----------
+
+
+@pytest.mark.parametrize(
+    ("steps", "joins"),
+    [
+        ([("accept", {})], True),
+        ([("accept", {}), ("start", {})], True),
+        ([("accept", {}), ("ask", {"question": "哪里？"})], True),
+        ([("accept", {}), ("resolve", {"note": "好了"})], False),
+    ],
+)
+def test_a_me_too_report_joins_a_case_in_the_offices_hands_until_it_is_resolved(
+    client: FlaskClient,
+    sessions: sessionmaker[Session],
+    keys: Keys,
+    steps: list[tuple[str, dict[str, Any]]],
+    joins: bool,
+) -> None:
+    case = make_case(sessions, no_merge=False)
+    for action, body in steps:
+        act(client, case.id, action, keys.staff, body)
+    later = process(sessions, make_report(sessions, no_merge=False))
+    assert later is not None
+    assert (later.id == case.id) is joins
