@@ -45,7 +45,9 @@ from models.entities import (
 from models.session import enqueue_after_commit
 from routing import workflow as wf
 from routing.rules import RoutingDecision
+from routing.sla import due_at, parse_time_limit
 from services.accounts import Caller
+from services.calendars import office_calendar
 from services.errors import Conflict, Forbidden, InvalidField, NotFound
 from services.filing import PROCESS_REPORT
 from services.notifications import ask_for_relay
@@ -168,6 +170,49 @@ def pending_extension_hours(case: Case) -> int | None:
         elif event.action in _EXTENSION_ENDS:
             hours = None
     return hours
+
+
+def due_from_timeline(
+    session: Session,
+    case: Case,
+    *,
+    office_id: int | None = None,
+    more_extension_hours: int = 0,
+    pause_ends_at: datetime | None = None,
+) -> datetime | None:
+    """The case's due time from its category's time limit, counted from its first report on
+    the calendar of ``office_id`` (default: the case's office), with the clock stopped while it
+    waited for an answer and every approved extension added on the case's own clock. The
+    current action brings what its event will add: ``more_extension_hours`` (an approval) or
+    ``pause_ends_at`` (the answer that ends a wait). A wait still going on is left out: the due
+    time is worked out again when it ends. Without a limit, an office or a first report the due
+    time stays as it is."""
+    office_id = office_id if office_id is not None else case.office_id
+    category = case.category
+    received = next((e.at for e in case.events if e.action == CASE_RECEIVED), None)
+    if category is None or office_id is None or received is None:
+        return case.due_at
+    pauses: list[tuple[datetime, datetime | None]] = []
+    asked_at: datetime | None = None
+    hours = more_extension_hours
+    for event in case.events:
+        if event.action == wf.ASK:
+            asked_at = event.at
+        elif asked_at is not None and event.from_status == wf.WAITING:
+            pauses.append((asked_at, event.at))
+            asked_at = None
+        if event.action == wf.APPROVE_EXTENSION:
+            hours += int(event.detail.get("hours") or 0)
+    if asked_at is not None and pause_ends_at is not None:
+        pauses.append((asked_at, pause_ends_at))
+    return due_at(
+        received,
+        parse_time_limit(category.time_limit),
+        office_calendar(session, office_id),
+        urgent=category.urgent,
+        pauses=pauses,
+        extension_hours=hours,
+    )
 
 
 def allowed_actions_for(
@@ -429,7 +474,9 @@ def transfer(
     reason: str,
     now: datetime | None = None,
 ) -> CaseState:
-    """Hand the case to another office: it is routed there and waits to be accepted."""
+    """Hand the case to another office: it is routed there and waits to be accepted. Its due
+    time still counts from its first report, on the new office's calendar (a case placed from
+    triage gets its first due time here)."""
     work = _begin(session, case_id, caller, now)
     transition = _decide(work, wf.TRANSFER)
     target = session.scalar(select(Office).where(Office.code == office_code))
@@ -438,12 +485,14 @@ def transfer(
     if target.id == work.case.office_id:
         raise InvalidField("office", f"Case {case_id} is already with {office_code}.")
     before = work.case.office.code if work.case.office else None
+    # The time limit still counts from the first report, on the new office's calendar.
+    due = due_from_timeline(session, work.case, office_id=target.id)
     return _record(
         work,
         transition,
         note=reason,
         detail={"from_office": before, "to_office": target.code},
-        changes={"office_id": target.id, "assignee": None},
+        changes={"office_id": target.id, "assignee": None, "due_at": due},
     )
 
 
@@ -464,13 +513,14 @@ def extend(
 def approve_extension(
     session: Session, case_id: int, caller: Caller, note: str = "", now: datetime | None = None
 ) -> CaseState:
-    """The pending extension is granted: the due time moves by its hours."""
+    """The pending extension is granted: the due time moves by its hours, on the case's own
+    clock (working hours for a working-hour limit)."""
     work = _begin(session, case_id, caller, now)
     transition = _decide(work, wf.APPROVE_EXTENSION)
     hours = pending_extension_hours(work.case)
     assert hours is not None, "the state machine allows this only with an extension pending"
     before = work.case.due_at
-    after = before + timedelta(hours=hours) if before is not None else None
+    after = due_from_timeline(session, work.case, more_extension_hours=hours)
     detail = {
         "hours": hours,
         "due_at_before": before.isoformat() if before else None,
@@ -534,10 +584,20 @@ def _reporters_case(session: Session, report_id: int, caller: Caller) -> int:
 def answer(
     session: Session, report_id: int, caller: Caller, text: str, now: datetime | None = None
 ) -> CaseState:
-    """The reporter answers the office's question; the case goes back to where it was."""
+    """The reporter answers the office's question; the case goes back to where it was, and
+    its due time moves by the time it waited."""
     work = _begin(session, _reporters_case(session, report_id, caller), caller, now)
     transition = _decide(work, wf.ANSWER)
-    return _record(work, transition, note=text, detail={"answer": text}, report_id=report_id)
+    # The clock stood still while the case waited: the due time moves by that much.
+    due = due_from_timeline(session, work.case, pause_ends_at=work.now)
+    return _record(
+        work,
+        transition,
+        note=text,
+        detail={"answer": text},
+        changes={"due_at": due},
+        report_id=report_id,
+    )
 
 
 def confirm(

@@ -19,8 +19,10 @@ from werkzeug.test import TestResponse
 
 from models.entities import Case, CaseEvent, OutboxMessage
 from models.session import unit_of_work
+from routing.sla import due_at, parse_time_limit
 from services import casework
 from services.accounts import find_key
+from services.calendars import office_calendar
 from services.errors import Conflict
 from tests.factories import make_case, make_key, make_report, make_reporter, process
 from tests.helpers import sample_point, tiny_png
@@ -236,9 +238,8 @@ def test_a_case_from_routed_to_closed_and_reopened(
     assert "approve-extension" not in approved["allowed_actions"]
     now = step(approved, "approve-extension", now, "in_progress", f"supervisor:{STREET}")
     moved = client.get(f"/api/v1/reports/{filed.report_id}").get_json()["due_at"]
-    assert approved["due_at"] == moved
-    if due is not None:
-        assert last_event(db, case_id).detail["hours"] == 24 and moved != due
+    assert approved["due_at"] == moved and moved > due  # later, by 24 working hours
+    assert last_event(db, case_id).detail["hours"] == 24
 
     photo = (io.BytesIO(tiny_png(7)), "after.png")
     resolved = checked(
@@ -759,3 +760,58 @@ def test_a_me_too_report_joins_a_case_in_the_offices_hands_until_it_is_resolved(
     later = process(sessions, make_report(sessions, no_merge=False))
     assert later is not None
     assert (later.id == case.id) is joins
+
+
+# ---------- the due time: waits stop the clock, approved extensions move it ----------
+
+
+def test_the_due_time_follows_waits_and_extensions(
+    client: FlaskClient, db: Session, filed: Filed, keys: Keys, sessions: sessionmaker[Session]
+) -> None:
+    case_id = filed.case_id
+    act(client, case_id, "accept", keys.staff)
+    act(client, case_id, "ask", keys.staff, {"question": "哪里？"})
+    # received ten days ago, asked nine days ago: a long wait to take off the clock
+    received, asked = last_event(db, case_id).at - timedelta(days=10), None
+    with sessions.begin() as session:
+        events = session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id)).all()
+        for event in events:
+            if event.action == "received":
+                event.at = received
+            if event.action == "ask":
+                event.at = asked = received + timedelta(days=1)
+    assert asked is not None
+    case = db.scalars(select(Case).where(Case.id == case_id)).one()
+    assert case.category is not None
+    limit, calendar = (
+        parse_time_limit(case.category.time_limit),
+        office_calendar(db, case.office_id),
+    )
+
+    def expected(pauses: list, hours: int = 0) -> str:
+        due = due_at(received, limit, calendar, pauses=pauses, extension_hours=hours)
+        assert due is not None
+        return due.isoformat()
+
+    answered = as_reporter(client, filed.report_id, "answer", filed.reporter, {"text": "南门"})
+    answered_at = last_event(db, case_id).at
+    assert answered["due_at"] == expected([(asked, answered_at)])
+
+    act(client, case_id, "extend", keys.staff, {"hours": 16, "reason": "等物业"})
+    approved = act(client, case_id, "approve-extension", keys.street_supervisor)
+    assert approved["due_at"] == expected([(asked, answered_at)], 16)
+    assert approved["due_at"] > answered["due_at"]
+    detail = last_event(db, case_id).detail
+    assert (detail["due_at_before"], detail["due_at"]) == (answered["due_at"], approved["due_at"])
+
+    # a transfer keeps counting from the first report, on the new office's calendar
+    moved = act(client, case_id, "transfer", keys.staff, {"office": NEIGHBOUR, "reason": "隔壁"})
+    neighbour = db.execute(select(Case.office_id).where(Case.id == case_id)).scalar_one()
+    again = due_at(
+        received,
+        limit,
+        office_calendar(db, neighbour),
+        pauses=[(asked, answered_at)],
+        extension_hours=16,
+    )
+    assert again is not None and moved["due_at"] == again.isoformat()
