@@ -409,3 +409,27 @@ def test_a_case_answers_as_documented(
     op.call(client, {"case_id": 999_999}, headers=key_for(sessions, "own staff"), expect=404)
     op.call(client, case, expect=401)
     op.assert_every_declared_status_seen()
+
+
+def test_the_full_case_follows_real_actions(
+    client: FlaskClient, sessions: sessionmaker[Session], staff: dict[str, str]
+) -> None:
+    case_id = new_case(sessions)
+    supervisor = bearer(make_key(sessions, role="supervisor", office_code="PD-CJ"))
+    url = f"/api/v1/cases/{case_id}"
+    accepted = client.post(f"{url}/accept", json={}, headers=staff)
+    assert accepted.status_code == 200, accepted.get_json()
+    extended = client.post(f"{url}/extend", json={"hours": 4, "reason": "等配件"}, headers=staff)
+    assert extended.status_code == 200, extended.get_json()
+
+    by_staff = client.get(url, headers=staff).get_json()
+    by_supervisor = client.get(url, headers=supervisor).get_json()
+
+    assert by_staff["status"] == "accepted" and by_staff["assignee"]
+    assert [e["action"] for e in by_staff["timeline"]][-2:] == ["accept", "extend"]
+    assert by_staff["timeline"][-1]["note"] == "等配件"
+    # An extension is waiting for a supervisor: staff may not ask again, the supervisor answers.
+    assert "extend" not in by_staff["allowed_actions"]
+    assert {"approve-extension", "deny-extension"} <= set(by_supervisor["allowed_actions"])
+    mine = queue(client, staff, assignee=by_staff["assignee"])
+    assert ids(mine) == [case_id]
