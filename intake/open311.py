@@ -22,7 +22,7 @@ from werkzeug.exceptions import HTTPException
 from intake.reports import idempotency_key_header
 from models import queries
 from models.base import utcnow
-from models.entities import CASE_CLOSED, CASE_STATUSES, Case, Category, Report
+from models.entities import CASE_CLOSED, CASE_STATUSES, Case, CaseEvent, Category, Report
 from models.limits import (
     MAX_CONTACT_VALUE_CHARS,
     MAX_MEDIA_URL_CHARS,
@@ -58,11 +58,71 @@ CHANGESET = "2026-11-23T00:00:00+08:00"
 DEFAULT_WINDOW = timedelta(days=90)
 
 # Open311 knows two statuses; every case status maps onto one of them: closed is closed, any
-# other is open.
+# other (triage, routed, accepted, in_progress, waiting, resolved) is open, and so is a report
+# not yet processed.
 OPEN311_STATUS = {
     "received": "open",
     **{status: "closed" if status == CASE_CLOSED else "open" for status in CASE_STATUSES},
 }
+
+# Actions whose note staff write for the reporter: status_notes shows the latest of them.
+PUBLIC_NOTE_ACTIONS = frozenset({"accept", "start", "ask", "resolve", "transfer", "close"})
+# What the pipeline does by itself: status_notes keeps its own wording (received, routed to an
+# office, waiting at the triage desk) for these.
+PIPELINE_ACTIONS = frozenset({"received", "classified", "routed", "triaged", "reject", "split"})
+# Notes that stay inside CityRelay (Open311 is public): extension reasons and decisions, rework
+# orders to the office, reporters' own words. Their events are described in our words.
+INTERNAL_NOTE_ACTIONS = frozenset(
+    {"extend", "approve-extension", "deny-extension", "rework", "answer", "confirm", "reopen"}
+)
+
+# Our words for every kind of event, in Chinese and English.
+EVENT_WORDS: dict[str, tuple[str, str]] = {
+    "received": ("已收到。", "Received."),
+    "classified": ("已分类。", "Classified."),
+    "routed": ("已派单。", "Routed to an office."),
+    "triaged": ("等待人工分拨。", "Waiting for a person at the triage desk to place it."),
+    "merged": ("与同一问题的其他报告合并。", "Joined other reports of the same problem."),
+    "split": ("与原工单拆分。", "Split from a case about a different problem."),
+    "reject": ("原单位退回，已重新派单。", "Sent back by the office and routed again."),
+    "accept": ("已受理。", "Accepted by the office."),
+    "start": ("正在处理。", "Work has started."),
+    "ask": ("需要补充信息。", "The office asked for more information."),
+    "answer": ("报告人已补充信息。", "The reporter answered."),
+    "resolve": ("已处理完毕。", "Resolved by the office."),
+    "transfer": ("已转派其他单位。", "Transferred to another office."),
+    "extend": ("申请延期。", "The office asked for more time."),
+    "approve-extension": ("延期已批准。", "More time was granted."),
+    "deny-extension": ("延期未获批准。", "More time was not granted."),
+    "rework": ("退回重新处理。", "Sent back to be handled again."),
+    "confirm": ("报告人确认已修复。", "A reporter confirmed the fix."),
+    "close": ("已办结。", "Closed."),
+    "reopen": ("报告人重新打开。", "Reopened by a reporter."),
+}
+
+
+def _event_words(event: CaseEvent, english: bool) -> str:
+    """The event's note when it may be shown, otherwise our words for the event."""
+    if event.action not in INTERNAL_NOTE_ACTIONS and event.note.strip():
+        return event.note
+    return _our_words(event, english)
+
+
+def _our_words(event: CaseEvent, english: bool) -> str:
+    zh, en = EVENT_WORDS.get(event.action, (event.action, event.action.replace("-", " ")))
+    return en if english else zh
+
+
+def _latest_public_note(case: Case, english: bool) -> str | None:
+    """The note of the latest event written for the reporter; when a later change of status
+    came without one, our words for that change; None when the pipeline's step is the news."""
+    for event in reversed(case.events):
+        if event.action in PUBLIC_NOTE_ACTIONS and event.note.strip():
+            return event.note
+        if event.to_status != event.from_status:
+            return None if event.action in PIPELINE_ACTIONS else _our_words(event, english)
+    return None
+
 
 # How JSON lists of objects become XML (JSON_and_XML_Conversion): plural wrapper, singular item.
 XML_ITEM = {
@@ -279,14 +339,23 @@ def service_definition(code: str, fmt: str) -> Response:
 # ---------------------------------------------------------------- requests
 
 
+def _last_change(case: Case) -> datetime:
+    """The case's latest event, or its own updated_at when that is later."""
+    moments = [case.updated_at, *(event.at for event in case.events)]
+    return max(moment for moment in moments if moment is not None)
+
+
 def _request_view(report: Report, lang: str, extensions: bool) -> dict[str, Any]:
     case = report.case
     category = case.category if case and case.category else None
     code = (case.category_code if case else None) or report.requested_category
     status = case.status if case else report.state
     english = lang == "en"
+    latest_note = _latest_public_note(case, english) if case else None
     if case is None:
         notes = "Received; being classified and routed." if english else "已收到，正在分类派单。"
+    elif latest_note is not None:
+        notes = latest_note
     elif case.office is not None:
         notes = f"Routed to {case.office.name_en}." if english else f"已派给{case.office.name}。"
     else:
@@ -311,7 +380,7 @@ def _request_view(report: Report, lang: str, extensions: bool) -> dict[str, Any]
         "agency_responsible": case.office.name if case and case.office else "",
         "service_notice": "",
         "requested_datetime": _iso(report.received_at),
-        "updated_datetime": _iso(case.updated_at if case else report.received_at),
+        "updated_datetime": _iso(_last_change(case) if case else report.received_at),
         "expected_datetime": _iso(case.due_at) if case else None,
         "address": report.address,
         "address_id": report.address_id,
@@ -322,7 +391,11 @@ def _request_view(report: Report, lang: str, extensions: bool) -> dict[str, Any]
     }
     if extensions:
         view["notes"] = [
-            {"datetime": _iso(event.at), "description": event.note, "type": event.action}
+            {
+                "datetime": _iso(event.at),
+                "description": _event_words(event, english),
+                "type": event.action,
+            }
             for event in (case.events if case else [])
         ]
         view["attributes"] = [{"code": k, "value": v} for k, v in (report.attributes or {}).items()]
