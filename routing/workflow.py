@@ -219,7 +219,10 @@ def decide(
     moves = next((m for m in matching if status in m), None)
     if moves is None:
         return Refusal(
-            action, status, ILLEGAL_TRANSITION, f"A case that is {status} cannot {action}."
+            action,
+            status,
+            ILLEGAL_TRANSITION,
+            f"'{action}' is not possible while a case is {status}.",
         )
     refusal = _condition_refusal(status, action, closure, facts)
     if refusal is not None:
