@@ -37,6 +37,7 @@ from models.limits import (
     MAX_KEYWORD_CHARS,
     MAX_LANGUAGE_TAG_CHARS,
     MAX_PLATFORM_CHARS,
+    MAX_USERNAME_CHARS,
     MAX_VALUE_KEY_CHARS,
     MAX_VALUE_NAME_CHARS,
     MAX_WEBHOOK_DESCRIPTION_CHARS,
@@ -48,6 +49,9 @@ from models.limits import (
 OFFICE_KINDS = ("district", "street", "community", "department")
 # "office" is staff of its office; "supervisor" supervises its office and every office under it.
 KEY_ROLES = ("reporter", "office", "supervisor", "admin")
+# Console logins (cityrelay create-user): staff of an office, a supervisor of it and every office
+# under it, or an admin.
+USER_ROLES = ("staff", "supervisor", "admin")
 CHANNELS = ("api", "open311", "web")
 
 # A report is "received" until the pipeline has turned it into (or joined it to) a case.
@@ -98,6 +102,12 @@ OUTBOX_DELIVERED = "delivered"
 OUTBOX_SKIPPED = "skipped"
 OUTBOX_DEAD = "dead"
 OUTBOX_STATUSES = (OUTBOX_PENDING, OUTBOX_SENDING, OUTBOX_DELIVERED, OUTBOX_SKIPPED, OUTBOX_DEAD)
+
+# Points are a ledger: an award when a case closes as fixed, and a reversal that cancels one
+# award exactly (services.rewards). A reporter's balance is the sum of their entries.
+POINTS_AWARD = "award"
+POINTS_REVERSAL = "reversal"
+POINTS_KINDS = (POINTS_AWARD, POINTS_REVERSAL)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -318,7 +328,6 @@ class Reporter(Base):
     display_name: Mapped[str] = mapped_column(String(MAX_DISPLAY_NAME_CHARS))
     occupation: Mapped[str] = mapped_column(String(20), default="citizen")
     platform: Mapped[str] = mapped_column(String(MAX_PLATFORM_CHARS), default="")
-    points: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -438,11 +447,18 @@ class Case(Base):
     lon: Mapped[float | None] = mapped_column(Float)
     address: Mapped[str] = mapped_column(String(MAX_ADDRESS_CHARS), default="", server_default="")
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set by the overdue sweep when the due time passed while the case was in the office's
+    # hands, and kept: once the case leaves those hands (resolved, closed) the flag is frozen.
+    overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # The office above the handling office that was told the case is overdue (督办), and when.
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    escalated_office_id: Mapped[int | None] = mapped_column(ForeignKey("offices.id"))
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     category: Mapped[Category | None] = relationship()
-    office: Mapped[Office | None] = relationship()
+    office: Mapped[Office | None] = relationship(foreign_keys=[office_id])
+    escalated_office: Mapped[Office | None] = relationship(foreign_keys=[escalated_office_id])
     reports: Mapped[list[Report]] = relationship(
         back_populates="case", foreign_keys=[Report.case_id], order_by=Report.id
     )
@@ -542,3 +558,90 @@ class WebhookSubscription(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     updated_by: Mapped[str] = mapped_column(String(100), default="")
+
+
+class PointsEntry(Base):
+    """One line of the points ledger: never updated, never deleted. A reversal names the award
+    it cancels, and an award is reversed at most once."""
+
+    __tablename__ = "points_entries"
+    __table_args__ = (
+        CheckConstraint(_in("kind", POINTS_KINDS), name="kind"),
+        CheckConstraint("points <> 0", name="points_not_zero"),
+        UniqueConstraint("reverses_id", name="uq_points_entries_reverses_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reporter_id: Mapped[int] = mapped_column(ForeignKey("reporters.id"), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    # Signed: an award adds, a reversal takes away exactly what its award gave.
+    points: Mapped[int] = mapped_column(Integer)
+    # Why, as a code ("first_report", "me_too", "closed_invalid", ...).
+    reason: Mapped[str] = mapped_column(String(40))
+    note: Mapped[str] = mapped_column(Text, default="")
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("points_entries.id"))
+    # The reporter's local day the entry counts against for the daily cap.
+    day: Mapped[date]
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100))
+
+
+class User(Base):
+    """A console login. Only an argon2 hash of the password is kept; a new user's password is
+    shown once and must be changed at the first login."""
+
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(_in("role", USER_ROLES), name="role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(MAX_USERNAME_CHARS), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=True)
+    role: Mapped[str] = mapped_column(String(20))
+    office_id: Mapped[int] = mapped_column(ForeignKey("offices.id"), index=True)
+    display_name: Mapped[str] = mapped_column(String(MAX_DISPLAY_NAME_CHARS), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    office: Mapped[Office] = relationship()
+
+
+class ResponseTemplate(Base):
+    """A ready answer staff pick for a public note (FixMyStreet's response templates): for one
+    category, or for every category when ``category_code`` is None, and for one action."""
+
+    __tablename__ = "response_templates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    category_code: Mapped[str | None] = mapped_column(ForeignKey("categories.code"), index=True)
+    action: Mapped[str] = mapped_column(String(40))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    title_zh: Mapped[str] = mapped_column(String(100))
+    title_en: Mapped[str] = mapped_column(String(100))
+    text_zh: Mapped[str] = mapped_column(Text)
+    text_en: Mapped[str] = mapped_column(Text)
+
+
+class Recheck(Base):
+    """A reporter's answer to "still fixed?" about a case closed as fixed: one per reporter per
+    closing, so two different people's "no" is what reopens it."""
+
+    __tablename__ = "rechecks"
+    __table_args__ = (
+        UniqueConstraint(
+            "case_id", "reporter_id", "closed_event_id", name="uq_rechecks_case_reporter_closing"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    reporter_id: Mapped[int] = mapped_column(ForeignKey("reporters.id"))
+    # The "close" event the answer is about.
+    closed_event_id: Mapped[int] = mapped_column(ForeignKey("case_events.id"))
+    # The report that was filed nearby when the check was offered, if any.
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"))
+    still_fixed: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

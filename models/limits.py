@@ -8,6 +8,7 @@ MAX_ADDRESS_CHARS = 500
 MAX_ADDRESS_ID_CHARS = 100
 MAX_DISPLAY_NAME_CHARS = 100
 MAX_PLATFORM_CHARS = 100
+MAX_USERNAME_CHARS = 60
 MAX_NOTE_CHARS = 1000
 # The most hours an office may ask to add to a case's due time at once ("extend").
 MAX_EXTENSION_HOURS = 24 * 30
