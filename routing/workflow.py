@@ -34,6 +34,9 @@ The table (``status`` → next status; who may; further conditions)::
     confirm            resolved; closed as fixed               (unchanged)        reporter
     reopen             closed, within the reopen window        routed (triage     reporter
                                                                when no office)
+    recheck            closed as fixed, within the recheck     (unchanged), or    reporter
+                       window                                  in_progress as a   (nearby)
+                                                               rework
 
 Further conditions, each refused with its own reason:
 
@@ -45,6 +48,13 @@ Further conditions, each refused with its own reason:
   same reporter: ``already_confirmed``.
 - ``reopen`` after the window (passed in; 7 days in CityRelay) since closing:
   ``reopen_window_passed``.
+- ``recheck`` ("still fixed?") is answered by a reporter who filed a report near the case after
+  it was closed, not only by its own reporters: of a case closed other than ``fixed``:
+  ``not_fixed``; after the recheck window (passed in; 14 days in CityRelay) since closing:
+  ``recheck_window_passed``; by a reporter who was not offered the check: ``recheck_not_offered``;
+  a second answer by the same reporter about the same closing: ``already_rechecked``. The answer
+  "not fixed" when another reporter already said so about the same closing is a ``rework``
+  transition (back to ``in_progress``); every other answer keeps the status.
 
 Every other refusal is ``illegal_transition`` (the role may do this action, but not from this
 status) or ``role_not_allowed`` (the role may never do it, from any status).
@@ -92,6 +102,7 @@ REWORK = "rework"
 ANSWER = "answer"
 CONFIRM = "confirm"
 REOPEN = "reopen"
+RECHECK = "recheck"
 OFFICE_ACTIONS = (
     ACCEPT,
     START,
@@ -105,10 +116,13 @@ OFFICE_ACTIONS = (
     CLOSE,
     REWORK,
 )
-REPORTER_ACTIONS = (ANSWER, CONFIRM, REOPEN)
+REPORTER_ACTIONS = (ANSWER, CONFIRM, REOPEN, RECHECK)
 ACTIONS = OFFICE_ACTIONS + REPORTER_ACTIONS
 
 DEFAULT_REOPEN_WINDOW = timedelta(days=7)
+DEFAULT_RECHECK_WINDOW = timedelta(days=14)
+# Different reporters saying "not fixed" about one closing that send the case back to work.
+RECHECK_NOT_FIXED_TO_REWORK = 2
 
 # Refusal reasons: stable codes a client can act on.
 ILLEGAL_TRANSITION = "illegal_transition"
@@ -122,6 +136,9 @@ CLOSURE_NOT_ALLOWED = "closure_not_allowed"
 NOT_FIXED = "not_fixed"
 ALREADY_CONFIRMED = "already_confirmed"
 REOPEN_WINDOW_PASSED = "reopen_window_passed"
+RECHECK_WINDOW_PASSED = "recheck_window_passed"
+RECHECK_NOT_OFFERED = "recheck_not_offered"
+ALREADY_RECHECKED = "already_rechecked"
 
 _OFFICE = frozenset({STAFF, SUPERVISOR})
 _SUPERVISOR = frozenset({SUPERVISOR})
@@ -150,6 +167,7 @@ _RULES: dict[str, list[tuple[frozenset[str], dict[str, str | None]]]] = {
     ANSWER: [(_REPORTER, {WAITING: None})],
     CONFIRM: [(_REPORTER, {RESOLVED: None, CLOSED: None})],
     REOPEN: [(_REPORTER, {CLOSED: None})],
+    RECHECK: [(_REPORTER, {CLOSED: None})],
 }
 
 
@@ -170,6 +188,15 @@ class CaseFacts:
     has_office: bool = True
     # The calling reporter already confirmed this case.
     confirmed_by_caller: bool = False
+    # "Still fixed?" about the latest closing: may the caller answer (a report of theirs near
+    # the case, filed within the window after the closing), did they already, what they answer
+    # now (None: not answering, as when listing the allowed actions), and how many other
+    # reporters already said "not fixed".
+    recheck_window: timedelta = DEFAULT_RECHECK_WINDOW
+    recheck_offered: bool = False
+    rechecked_by_caller: bool = False
+    recheck_still_fixed: bool | None = None
+    not_fixed_by_others: int = 0
 
 
 @dataclass(frozen=True)
@@ -228,6 +255,9 @@ def decide(
     if refusal is not None:
         return Refusal(action, status, refusal[0], refusal[1])
     to_status = moves[status] or _next_status(status, action, facts)
+    if action == RECHECK and to_status != status:
+        # Enough reporters say it is not fixed: the case goes back to work, as a rework.
+        return Transition(REWORK, status, to_status)
     return Transition(action, status, to_status, closure if action == CLOSE else None)
 
 
@@ -253,14 +283,36 @@ def _condition_refusal(
     if action == REOPEN and _reopen_window_passed(facts):
         days = facts.reopen_window / timedelta(days=1)
         return REOPEN_WINDOW_PASSED, f"A case can be reopened within {days:g} days of closing."
+    if action == RECHECK:
+        return _recheck_refusal(facts)
+    return None
+
+
+def _recheck_refusal(facts: CaseFacts) -> tuple[str, str] | None:
+    if facts.closure != FIXED:
+        return NOT_FIXED, f"The case was closed as {facts.closure}, not fixed."
+    if _window_passed(facts, facts.recheck_window):
+        days = facts.recheck_window / timedelta(days=1)
+        return RECHECK_WINDOW_PASSED, f"A fix can be checked within {days:g} days of closing."
+    if not facts.recheck_offered:
+        return (
+            RECHECK_NOT_OFFERED,
+            "Only a reporter who filed a report near the case since it was closed may check it.",
+        )
+    if facts.rechecked_by_caller:
+        return ALREADY_RECHECKED, "You have already said whether this fix holds."
     return None
 
 
 def _reopen_window_passed(facts: CaseFacts) -> bool:
+    return _window_passed(facts, facts.reopen_window)
+
+
+def _window_passed(facts: CaseFacts, window: timedelta) -> bool:
     if facts.closed_at is None or facts.now is None:
         # Without both times nothing shows the window is still open.
         return True
-    return facts.now - facts.closed_at > facts.reopen_window
+    return facts.now - facts.closed_at > window
 
 
 def _next_status(status: str, action: str, facts: CaseFacts) -> str:
@@ -268,6 +320,12 @@ def _next_status(status: str, action: str, facts: CaseFacts) -> str:
         return facts.resumes_to
     if action == REOPEN:
         return ROUTED if facts.has_office else TRIAGE
+    if action == RECHECK:
+        # Only a "not fixed" answer can be the one that tips the count.
+        if facts.recheck_still_fixed is not False:
+            return status
+        not_fixed = facts.not_fixed_by_others + 1
+        return IN_PROGRESS if not_fixed >= RECHECK_NOT_FIXED_TO_REWORK else status
     return status
 
 

@@ -4,7 +4,9 @@ status and role."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -13,11 +15,16 @@ from routing.workflow import CaseFacts, Refusal, Transition, allowed_actions, de
 
 NOW = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
 
-# A closed case closed as fixed a day ago; a waiting case asked while "accepted" (so "answer"
-# is seen to go back there, not to a default). Approving or denying needs a pending extension,
-# extending needs none: those two actions are looked at with one pending (EXTENSION_FACTS).
+# A closed case closed as fixed a day ago, which the reporter was offered to recheck; a waiting
+# case asked while "accepted" (so "answer" is seen to go back there, not to a default).
+# Approving or denying needs a pending extension, extending needs none: those two actions are
+# looked at with one pending (EXTENSION_FACTS).
 FACTS = CaseFacts(
-    resumes_to=wf.ACCEPTED, closure=wf.FIXED, closed_at=NOW - timedelta(days=1), now=NOW
+    resumes_to=wf.ACCEPTED,
+    closure=wf.FIXED,
+    closed_at=NOW - timedelta(days=1),
+    now=NOW,
+    recheck_offered=True,
 )
 EXTENSION_FACTS = CaseFacts(**{**FACTS.__dict__, "extension_pending": True})
 # "close" in the main table uses a closure allowed from every open status.
@@ -41,6 +48,7 @@ triage       rework             x            -            x            x        
 triage       answer             x            x            -            x        x
 triage       confirm            x            x            -            x        x
 triage       reopen             x            x            -            x        x
+triage       recheck            x            x            -            x        x
 routed       accept             accepted     accepted     x            x        x
 routed       start              -            -            x            x        x
 routed       ask                -            -            x            x        x
@@ -55,6 +63,7 @@ routed       rework             x            -            x            x        
 routed       answer             x            x            -            x        x
 routed       confirm            x            x            -            x        x
 routed       reopen             x            x            -            x        x
+routed       recheck            x            x            -            x        x
 accepted     accept             -            -            x            x        x
 accepted     start              in_progress  in_progress  x            x        x
 accepted     ask                waiting      waiting      x            x        x
@@ -69,6 +78,7 @@ accepted     rework             x            -            x            x        
 accepted     answer             x            x            -            x        x
 accepted     confirm            x            x            -            x        x
 accepted     reopen             x            x            -            x        x
+accepted     recheck            x            x            -            x        x
 in_progress  accept             -            -            x            x        x
 in_progress  start              -            -            x            x        x
 in_progress  ask                waiting      waiting      x            x        x
@@ -83,6 +93,7 @@ in_progress  rework             x            -            x            x        
 in_progress  answer             x            x            -            x        x
 in_progress  confirm            x            x            -            x        x
 in_progress  reopen             x            x            -            x        x
+in_progress  recheck            x            x            -            x        x
 waiting      accept             -            -            x            x        x
 waiting      start              -            -            x            x        x
 waiting      ask                -            -            x            x        x
@@ -97,6 +108,7 @@ waiting      rework             x            -            x            x        
 waiting      answer             x            x            accepted     x        x
 waiting      confirm            x            x            -            x        x
 waiting      reopen             x            x            -            x        x
+waiting      recheck            x            x            -            x        x
 resolved     accept             -            -            x            x        x
 resolved     start              -            -            x            x        x
 resolved     ask                -            -            x            x        x
@@ -111,6 +123,7 @@ resolved     rework             x            in_progress  x            x        
 resolved     answer             x            x            -            x        x
 resolved     confirm            x            x            resolved     x        x
 resolved     reopen             x            x            -            x        x
+resolved     recheck            x            x            -            x        x
 closed       accept             -            -            x            x        x
 closed       start              -            -            x            x        x
 closed       ask                -            -            x            x        x
@@ -125,6 +138,7 @@ closed       rework             x            -            x            x        
 closed       answer             x            x            -            x        x
 closed       confirm            x            x            closed       x        x
 closed       reopen             x            x            routed       x        x
+closed       recheck            x            x            closed       x        x
 """
 
 
@@ -146,7 +160,7 @@ FULL_PRODUCT = [(s, a, r) for s in wf.STATUSES for a in wf.ACTIONS for r in wf.R
 
 def test_the_table_covers_every_status_action_and_role_once() -> None:
     assert sorted(EXPECTED) == sorted(FULL_PRODUCT)
-    assert len(FULL_PRODUCT) == 7 * 14 * 5
+    assert len(FULL_PRODUCT) == 7 * 15 * 5
 
 
 def test_the_contract_names() -> None:
@@ -157,6 +171,7 @@ def test_the_contract_names() -> None:
     assert set(wf.ACTIONS) == {
         "accept", "start", "ask", "resolve", "transfer", "reject", "extend",
         "approve-extension", "deny-extension", "close", "rework", "answer", "confirm", "reopen",
+        "recheck",
     }  # fmt: skip
 
 
@@ -342,6 +357,80 @@ def test_a_case_closed_from_triage_reopens_to_triage() -> None:
     assert outcome == Transition(wf.REOPEN, wf.CLOSED, wf.TRIAGE)
 
 
+# ---------- still fixed? ----------
+
+# A fix closed a day ago that the caller was offered to check.
+RECHECK_FACTS = CaseFacts(
+    closure=wf.FIXED, closed_at=NOW - timedelta(days=1), now=NOW, recheck_offered=True
+)
+
+# (the caller's answer, other reporters' "not fixed" so far) -> the outcome: "same" keeps the
+# case closed (action recheck); "rework" sends it back to in_progress (action rework).
+RECHECK_TABLE = """
+answer   others  outcome
+None     0       same
+None     1       same
+None     2       same
+yes      0       same
+yes      1       same
+yes      3       same
+no       0       same
+no       1       rework
+no       2       rework
+"""
+ANSWERS = {"None": None, "yes": True, "no": False}
+RECHECK_CASES = [
+    (ANSWERS[answer], int(others), outcome)
+    for answer, others, outcome in (line.split() for line in RECHECK_TABLE.strip().splitlines()[1:])
+]
+
+
+@pytest.mark.parametrize(("still_fixed", "others", "outcome"), RECHECK_CASES)
+def test_a_second_reporters_no_sends_the_fix_back_to_work(
+    still_fixed: bool | None, others: int, outcome: str
+) -> None:
+    facts = replace(RECHECK_FACTS, recheck_still_fixed=still_fixed, not_fixed_by_others=others)
+    decided = decide(wf.CLOSED, wf.RECHECK, wf.REPORTER, facts=facts)
+    if outcome == "same":
+        assert decided == Transition(wf.RECHECK, wf.CLOSED, wf.CLOSED)
+    else:
+        assert decided == Transition(wf.REWORK, wf.CLOSED, wf.IN_PROGRESS)
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"closure": wf.DUPLICATE}, wf.NOT_FIXED),
+        ({"closure": wf.INVALID, "recheck_offered": False}, wf.NOT_FIXED),
+        ({"closed_at": NOW - timedelta(days=14, seconds=1)}, wf.RECHECK_WINDOW_PASSED),
+        ({"closed_at": None}, wf.RECHECK_WINDOW_PASSED),
+        ({"recheck_window": timedelta(hours=12)}, wf.RECHECK_WINDOW_PASSED),
+        ({"recheck_offered": False}, wf.RECHECK_NOT_OFFERED),
+        ({"rechecked_by_caller": True}, wf.ALREADY_RECHECKED),
+        ({"rechecked_by_caller": True, "recheck_still_fixed": False}, wf.ALREADY_RECHECKED),
+    ],
+)
+def test_recheck_refusals(changes: dict[str, Any], reason: str) -> None:
+    facts = replace(RECHECK_FACTS, not_fixed_by_others=1, **changes)
+    outcome = decide(wf.CLOSED, wf.RECHECK, wf.REPORTER, facts=facts)
+    assert isinstance(outcome, Refusal) and outcome.reason == reason
+
+
+def test_recheck_at_the_edge_of_the_window() -> None:
+    facts = replace(RECHECK_FACTS, closed_at=NOW - wf.DEFAULT_RECHECK_WINDOW)
+    outcome = decide(wf.CLOSED, wf.RECHECK, wf.REPORTER, facts=facts)
+    assert outcome == Transition(wf.RECHECK, wf.CLOSED, wf.CLOSED)
+
+
+def test_recheck_is_listed_only_for_an_offered_check_not_yet_answered() -> None:
+    assert allowed_actions(wf.CLOSED, wf.REPORTER, RECHECK_FACTS) == [
+        "confirm", "reopen", "recheck"
+    ]  # fmt: skip
+    for changes in ({"recheck_offered": False}, {"rechecked_by_caller": True}):
+        facts = replace(RECHECK_FACTS, **changes)
+        assert "recheck" not in allowed_actions(wf.CLOSED, wf.REPORTER, facts)
+
+
 # ---------- allowed actions ----------
 
 ALLOWED = {
@@ -356,7 +445,7 @@ ALLOWED = {
     (wf.WAITING, wf.REPORTER): ["answer"],
     (wf.RESOLVED, wf.SUPERVISOR): ["close", "rework"],
     (wf.RESOLVED, wf.REPORTER): ["confirm"],
-    (wf.CLOSED, wf.REPORTER): ["confirm", "reopen"],
+    (wf.CLOSED, wf.REPORTER): ["confirm", "reopen", "recheck"],
 }
 
 
