@@ -8,7 +8,8 @@ from flask import Flask
 
 from cityrelay import openapi
 from cityrelay.celery_app import celery_init_app
-from cityrelay.settings import load_settings
+from cityrelay.settings import instance_secret_key, load_settings
+from console.views import bp as console_bp
 from dashboards.directory import bp as directory_bp
 from intake.media import bp as media_bp
 from intake.open311 import bp as open311_bp
@@ -22,7 +23,7 @@ from offices.cases import bp as cases_bp
 from offices.notifications import bp as notifications_bp
 from offices.queue import case_bp as case_view_bp
 from offices.queue import queue_bp
-from web import db, errors
+from web import db, errors, sessions
 from web.guards import refuse_nul_characters
 from web.urls import CONVERTERS
 from workers.base import dispatcher
@@ -36,6 +37,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config.update(config)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable in JSON
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = instance_secret_key(app.config["INSTANCE_PATH"])
+    sessions.init_app(app)
     app.url_map.converters.update(CONVERTERS)  # before any blueprint's routes are bound
 
     database = Database.from_url(app.config["DATABASE_URL"])
@@ -56,6 +60,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         openapi.bp,
         open311_bp,
         pages_bp,
+        console_bp,
     ):
         app.register_blueprint(blueprint)
     return app

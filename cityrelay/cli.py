@@ -177,6 +177,49 @@ def create_key(role: str, name: str, occupation: str, platform: str) -> None:
 
 
 @main.command(
+    "create-user",
+    help="Create a login for the office console (/console) and print its one-time password, "
+    "which must be changed at the first login. Roles: staff (the office's cases), supervisor "
+    "(the office's and every office's under it), admin (the triage desk). Only an argon2 hash "
+    "of the password is stored.",
+)
+@click.option("--office", "office_code", required=True, help="The user's office code.")
+@click.option(
+    "--role",
+    type=click.Choice(["staff", "supervisor", "admin"]),
+    required=True,
+    help="staff | supervisor | admin",
+)
+@click.option(
+    "--username",
+    required=True,
+    help="Lower-case letters, digits, '.', '_' or '-'; unique.",
+)
+@click.option("--name", "display_name", default="", help="The name the console shows.")
+def create_user(office_code: str, role: str, username: str, display_name: str) -> None:
+    from services.errors import ServiceError
+    from services.users import create_user as create_console_user
+
+    with _unit_of_work() as session:
+        try:
+            user, password = create_console_user(
+                session,
+                username=username,
+                office_code=office_code,
+                role=role,
+                display_name=display_name,
+            )
+        except ServiceError as error:
+            hint = {"office": "--office", "role": "--role"}.get(
+                getattr(error, "field", None) or "", "--username"
+            )
+            raise click.BadParameter(error.message, param_hint=hint) from None
+    click.echo(f"user {user.username} ({user.role} of {user.office_code}) created")
+    click.echo(f"one-time password: {password}")
+    click.echo("It is shown only now; it must be changed at the first login at /console.")
+
+
+@main.command(
     "train-classifier",
     help="Train the text classifier on the bundled corpus (its train split) and write the model "
     "file workers load: --output, else CITYRELAY_CLASSIFIER_PATH, else "

@@ -7,6 +7,8 @@ unprefixed because that is how hosting platforms hand them out.
 from __future__ import annotations
 
 import os
+import secrets
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,11 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "CLASSIFIER_PATH": (
         None,
         "The trained classifier model file (default <instance>/classifier.joblib).",
+    ),
+    "SECRET_KEY": (
+        None,
+        "Signs the office console's session cookies; production sets it (the same on every "
+        "web machine). Unset: one is made once and kept in <instance>/secret_key.",
     ),
     "CELERY_QUEUE": ("cityrelay", "Name of the Celery queue the tasks go to."),
     "CLASSIFY_THRESHOLD": (0.45, "Below this classifier confidence a case goes to triage."),
@@ -84,6 +91,31 @@ def load_settings(environ: os._Environ[str] | dict[str, str] | None = None) -> d
     if not settings["CLASSIFIER_PATH"]:
         settings["CLASSIFIER_PATH"] = str(instance / "classifier.joblib")
     return settings
+
+
+def instance_secret_key(instance_path: str | Path) -> str:
+    """The secret key kept in ``<instance>/secret_key`` (mode 0600), made on first use, so that
+    restarts and every process on one machine sign sessions alike."""
+    path = Path(instance_path) / "secret_key"
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    candidate = secrets.token_urlsafe(48)
+    try:
+        # O_EXCL: when two processes start at once, one writes and both read what it wrote.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _attempt in range(50):
+            key = path.read_text(encoding="ascii").strip()
+            if key:
+                return key
+            time.sleep(0.05)
+        raise RuntimeError(f"{path} stays empty; remove it or set CITYRELAY_SECRET_KEY") from None
+    with os.fdopen(fd, "w", encoding="ascii") as out:
+        out.write(candidate + "\n")
+    return candidate
 
 
 def normalize_database_url(url: str) -> str:

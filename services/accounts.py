@@ -30,13 +30,22 @@ def hash_key(key: str) -> str:
 
 @dataclass(frozen=True)
 class Caller:
-    """Who holds a key, as plain values that outlive the session that found them."""
+    """Who acts: the holder of a key, or a console user, as plain values that outlive the
+    session that found them. A console user acts with the role its kind of key would have
+    (``office`` for staff) and is named by ``user_id`` and ``username`` instead of a key."""
 
-    key_id: int
+    key_id: int | None
     role: str
     reporter_id: int | None
     office_id: int | None
     office_code: str | None
+    user_id: int | None = None
+    username: str | None = None
+
+    @property
+    def assignee(self) -> str:
+        """How a case names this caller once it accepted it."""
+        return f"user:{self.user_id}" if self.user_id is not None else f"key:{self.key_id}"
 
 
 def find_key(session: Session, key: str) -> Caller | None:

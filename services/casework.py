@@ -113,6 +113,8 @@ def _office_and_parents(office: Office) -> set[int]:
 
 
 def _actor(caller: Caller) -> str:
+    if caller.username is not None:
+        return f"user:{caller.username}"
     if caller.role == "reporter":
         return f"reporter:{caller.reporter_id}"
     if caller.role == "admin":
@@ -364,7 +366,9 @@ def _record(
         )
     work.case = case = _load(session, case.id)
     event_detail = {**(detail or {})}
-    if work.caller.role != "reporter":
+    if work.caller.user_id is not None:
+        event_detail["user_id"] = work.caller.user_id
+    elif work.caller.role != "reporter":
         event_detail["key_id"] = work.caller.key_id
     case.events.append(
         CaseEvent(
@@ -425,10 +429,11 @@ def _notify(session: Session, case: Case, action: str, note: str) -> None:
 def accept(
     session: Session, case_id: int, caller: Caller, note: str = "", now: datetime | None = None
 ) -> CaseState:
-    """受理: the office takes the case on; the caller's key becomes its assignee."""
+    """受理: the office takes the case on; the caller (its key, or its console user) becomes
+    its assignee."""
     work = _begin(session, case_id, caller, now)
     transition = _decide(work, wf.ACCEPT)
-    return _record(work, transition, note=note, changes={"assignee": f"key:{caller.key_id}"})
+    return _record(work, transition, note=note, changes={"assignee": caller.assignee})
 
 
 def start(

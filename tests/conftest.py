@@ -41,6 +41,7 @@ from models.entities import (
     Photo,
     Report,
     Reporter,
+    User,
     WebhookSubscription,
 )
 from models.migrate import upgrade
@@ -287,6 +288,7 @@ TEST_DATA = (
     Report,
     Case,
     ApiKey,
+    User,
     Reporter,
     CalendarDay,
     Calendar,

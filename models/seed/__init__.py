@@ -23,7 +23,7 @@ from models.category_settings import (
     replace_attributes,
     replace_keywords,
 )
-from models.entities import Category, Office, RuleVersion
+from models.entities import Category, Office, ResponseTemplate, RuleVersion
 from models.routing_rules import current_rules, record_version
 
 # Categories for which no published limit was found get a working default, named as ours.
@@ -121,7 +121,36 @@ def load_demo_city(session: Session) -> int:
     session.flush()
     if current_rules(session) != _latest_rules(session):
         record_version(session, "system:seed", "demo city loaded")
+    load_response_templates(session)
     return len(rows)
+
+
+def load_response_templates(session: Session) -> int:
+    """The console's ready answers, loaded only while there are none (admins own them after),
+    and only for categories that exist. Returns how many were added."""
+    if session.scalar(select(ResponseTemplate.id).limit(1)) is not None:
+        return 0
+    path = resources.files("models.seed").joinpath("response_templates.json")
+    rows: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))
+    categories = set(session.scalars(select(Category.code)))
+    added = 0
+    for position, row in enumerate(rows):
+        if row["category"] is not None and row["category"] not in categories:
+            continue
+        session.add(
+            ResponseTemplate(
+                category_code=row["category"],
+                action=row["action"],
+                position=position,
+                title_zh=row["title_zh"],
+                title_en=row["title_en"],
+                text_zh=row["text_zh"],
+                text_en=row["text_en"],
+            )
+        )
+        added += 1
+    session.flush()
+    return added
 
 
 def _latest_rules(session: Session) -> dict[str, Any] | None:
