@@ -31,7 +31,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 
-from console import i18n
+from console import i18n, throttle
 from console.map import draw
 from models.base import utcnow
 from models.entities import Case
@@ -211,13 +211,24 @@ def login() -> ResponseReturnValue:
         return render_template("console/login.html", next_url=next_url, failed=False)
     username = request.form.get("username", "")
     password = request.form.get("password", "")
+    name = users.normalize_username(username)
+    wait = throttle.locked_for(name)
+    if wait:
+        minutes = (wait + 59) // 60
+        page = render_template(
+            "console/login.html", next_url=next_url, locked_minutes=minutes, username=username
+        )
+        return page, 429
     with unit_of_work() as write:
         user = users.authenticate(write, username, password) if username and password else None
     if user is None:
+        if name:
+            throttle.record_failure(name)
         page = render_template(
             "console/login.html", next_url=next_url, failed=True, username=username
         )
         return page, 401
+    throttle.forget_failures(name)
     # A new session on login: whatever a visitor's cookie held before is not carried over.
     lang = session.get("lang")
     session.clear()
@@ -428,6 +439,9 @@ def _render_case(
         error=error,
         form=form or {},
         my_assignee=user.caller.assignee,
+        assignee_name=users.assignee_names(session_db, [case.assignee]).get(
+            case.assignee or "", case.assignee
+        ),
     )
     return page, status
 

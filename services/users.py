@@ -177,3 +177,19 @@ def signed_in_user(session: Session, user_id: int) -> ConsoleUser | None:
     if user is None or user.disabled_at is not None:
         return None
     return _plain(user)
+
+
+def assignee_names(session: Session, assignees: list[str | None]) -> dict[str, str]:
+    """Console users' names for the assignees ``user:<id>`` among ``assignees`` (a key's
+    ``key:<id>`` has no name to show)."""
+    ids = {
+        int(assignee.removeprefix("user:"))
+        for assignee in assignees
+        if assignee and assignee.startswith("user:") and assignee[5:].isdigit()
+    }
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(User.id, User.username, User.display_name).where(User.id.in_(ids))
+    ).all()
+    return {f"user:{id_}": display or username for id_, username, display in rows}

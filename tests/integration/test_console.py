@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.test import TestResponse
 
 from cityrelay.cli import main
+from console import throttle
 from console.map import draw
 from models.entities import Case, CaseEvent, ResponseTemplate, User
 from models.session import unit_of_work
@@ -432,3 +433,38 @@ def test_the_map_keeps_the_point_inside_the_drawing() -> None:
     assert 0 < x < drawing.width and 0 < y < drawing.height
     assert draw(None, None, None) is None
     assert draw(None, 31.0, 121.0) is not None
+
+
+def test_repeated_failures_lock_the_username_for_a_while(
+    app: Flask, sessions: sessionmaker[Session]
+) -> None:
+    username, password = make_user(sessions, "staff", OFFICE)
+    client = app.test_client()
+    for _attempt in range(throttle.MAX_FAILURES):
+        assert log_in(client, username, "not-the-password").status_code == 401
+    locked = log_in(client, username, password)
+    assert locked.status_code == 429
+    assert "分钟后再试" in locked.get_data(as_text=True)
+    assert client.get("/console").status_code == 302
+    # Another username is not held back by this one's failures.
+    other, other_password = make_user(sessions, "staff", NEIGHBOUR)
+    assert log_in(app.test_client(), other, other_password).status_code == 303
+
+
+def test_the_triage_desk_sees_cases_without_an_office(
+    app: Flask, sessions: sessionmaker[Session]
+) -> None:
+    case = make_case(sessions, threshold=1.01)
+    assert case.status == "triage"
+    desk = app.test_client()
+    log_in(desk, *make_user(sessions, "admin", "PD"))
+    queue = desk.get("/console").get_data(as_text=True)
+    assert "待分拨的案件" in queue and f'data-case-id="{case.id}"' in queue
+    page = desk.get(f"/console/cases/{case.id}")
+    assert action_buttons(page) == {"transfer", "close"}
+    moved = post_action(desk, case.id, "transfer", office=OFFICE, reason="属于春江一村")
+    assert moved.status_code == 303
+    with unit_of_work(sessions) as session:
+        row = session.get(Case, case.id)
+        assert row is not None and row.status == "routed" and row.office is not None
+        assert row.office.code == OFFICE
