@@ -15,6 +15,7 @@ from intake.media import bp as media_bp
 from intake.open311 import bp as open311_bp
 from intake.open311 import open311_http_error
 from intake.pages import bp as pages_bp
+from intake.rechecks import bp as rechecks_bp
 from intake.reports import bp as reports_bp
 from models.session import Database
 from offices.admin import bp as admin_bp
@@ -49,6 +50,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.before_request(refuse_nul_characters)
     for blueprint in (
         reports_bp,
+        rechecks_bp,
         directory_bp,
         admin_bp,
         calendars_bp,

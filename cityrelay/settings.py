@@ -59,6 +59,12 @@ SETTINGS: dict[str, tuple[Any, str]] = {
         "How long a relay run owns the notifications it claimed; after that they are due again.",
     ),
     "OUTBOX_BATCH_SIZE": (20, "Notifications one relay run claims at most."),
+    "RECHECK_RADIUS_M": (
+        100.0,
+        'A report within this many metres of a case closed as fixed is offered a "still '
+        'fixed?" check of it.',
+    ),
+    "RECHECK_WINDOW_DAYS": (14, 'Days after closing as fixed during which "still fixed?" asks.'),
 }
 
 

@@ -8,6 +8,7 @@ from flask import Blueprint, request, url_for
 from flask.typing import ResponseReturnValue
 from marshmallow import ValidationError
 
+from intake.rechecks import offers_body
 from intake.schemas import (
     AnswerIn,
     ConfirmIn,
@@ -77,7 +78,9 @@ def register_reporter() -> ResponseReturnValue:
         "(code `validation_failed`). What: some `text`, a `category`, or a photo. "
         "As JSON, or as a form with the same fields (multipart with up to the configured number "
         "of `photos`: JPEG, PNG, WebP or HEIC, sniffed from their bytes). The report is "
-        "committed before the answer; classification and routing follow (see `status_url`)."
+        "committed before the answer; classification and routing follow (see `status_url`). "
+        '`recheck` offers a one-tap "still fixed?" for each case closed as `fixed` lately '
+        "near the report (`POST /api/v1/cases/<id>/recheck`); a retry answers the same."
     ),
     body=ReportIn,
     body_example={"text": "小区门口垃圾桶满了，溢出来了", "lat": 31.154114, "lon": 121.737424},
@@ -145,7 +148,7 @@ def create_report() -> ResponseReturnValue:
     try:
         with unit_of_work() as session:
             report, replayed = file_report(session, new)
-            accepted = _accepted(report, replayed=replayed)
+            accepted = _accepted(report, replayed=replayed, recheck=offers_body(session, report))
     except IdempotencyConflict as conflict:
         raise ApiError(
             422,
@@ -359,13 +362,16 @@ def idempotency_key_header() -> str | None:
     return value
 
 
-def _accepted(report: Report, *, replayed: bool) -> ResponseReturnValue:
+def _accepted(
+    report: Report, *, replayed: bool, recheck: list[dict[str, Any]]
+) -> ResponseReturnValue:
     status_url = url_for("api.get_report", report_id=report.id, _external=True)
     body = ReportAccepted().dump(
         {
             "id": report.id,
             "status": report.case.status if report.case else report.state,
             "status_url": status_url,
+            "recheck": recheck,
         }
     )
     headers = {"Location": status_url}

@@ -6,6 +6,7 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from intake.recheck_schemas import RecheckOfferOut
 from models.entities import CASE_STATUSES, CHANNELS, REPORT_RECEIVED
 from models.limits import (
     MAX_ADDRESS_CHARS,
@@ -142,6 +143,14 @@ class ReportAccepted(Schema):
     )
     status_url = fields.String(
         required=True, metadata={"format": "uri", "description": "Follow the report here."}
+    )
+    recheck = fields.List(
+        fields.Nested(RecheckOfferOut),
+        required=True,
+        metadata={
+            "description": 'Cases near the report closed as fixed lately: a one-tap "still '
+            'fixed?" for each (empty for a report without a position).'
+        },
     )
 
 

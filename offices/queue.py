@@ -14,6 +14,7 @@ from models.queries import QueueFilter
 from offices.queue_schemas import FullCaseOut, QueuePageOut, QueueQuery, encode_cursor
 from services import case_view
 from services.access import can_see_office, may_see
+from services.rechecks import recheck_counts
 from web.auth import authenticate
 from web.db import read_session
 from web.errors import ApiError
@@ -158,5 +159,11 @@ def get_case(case_id: int) -> ResponseReturnValue:
         "clock": case_view.clock_state(case.status),
         "overdue": case_view.is_overdue(case, now),
         "allowed_actions": case_view.allowed_actions(case, caller, now),
+        "rechecks": _rechecks(case.id),
     }
     return FullCaseOut().dump(body)
+
+
+def _rechecks(case_id: int) -> dict[str, int]:
+    counts = recheck_counts(read_session(), case_id)
+    return {"still_fixed": counts.still_fixed, "not_fixed": counts.not_fixed}

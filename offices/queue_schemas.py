@@ -182,6 +182,11 @@ class CaseTimelineEventOut(Schema):
     note = fields.String(required=True)
 
 
+class CaseRechecksOut(Schema):
+    still_fixed = fields.Integer(required=True)
+    not_fixed = fields.Integer(required=True)
+
+
 class FullCaseOut(Schema):
     id = fields.Integer(required=True)
     status = fields.String(required=True, validate=validate.OneOf(CASE_STATUSES))
@@ -219,4 +224,12 @@ class FullCaseOut(Schema):
         fields.String(validate=validate.OneOf(ACTIONS)),
         required=True,
         metadata={"description": "What the caller may do to the case now."},
+    )
+    rechecks = fields.Nested(
+        CaseRechecksOut,
+        required=True,
+        metadata={
+            "description": "Reporters' answers to \"still fixed?\" about the case's "
+            "latest closing as fixed (zeros when it never was)."
+        },
     )

@@ -628,6 +628,27 @@ def test_directory_reads(contract: Contract, client: FlaskClient, path: str) -> 
     op.assert_every_declared_status_seen()
 
 
+def test_recheck(contract: Contract, client: FlaskClient, sessions, keys: dict) -> None:
+    op = contract["post", "/api/v1/cases/{case_id}/recheck"]
+    case = make_case(sessions)
+    params = {"case_id": case.id}
+    rider = keys["reporter"]
+    nearby = {"text": "又满了", "lat": POINT["lat"], "lon": POINT["lon"]}
+    _drive(client, case.id, keys, TO_CLOSED[:2])
+    assert client.post("/api/v1/reports", json=nearby, headers=rider).status_code == 202
+    # filed before the closing: not offered the check
+    op.call(client, params, json={"still_fixed": True}, headers=rider, expect=403)
+    _drive(client, case.id, keys, TO_CLOSED[2:])
+    assert client.post("/api/v1/reports", json=nearby, headers=rider).status_code == 202
+    op.call(client, params, json={"still_fixed": "yes"}, headers=rider, expect=400)
+    op.call(client, params, json={"still_fixed": True}, expect=401)
+    op.call(client, params, json={"still_fixed": True}, headers=keys["office"], expect=403)
+    op.call(client, {"case_id": 999_999}, json={"still_fixed": True}, headers=rider, expect=404)
+    op.call(client, params, json={"still_fixed": True}, headers=rider, expect=200)
+    op.call(client, params, json={"still_fixed": False}, headers=rider, expect=409)
+    op.assert_every_declared_status_seen()
+
+
 def test_every_operation_is_driven_above(contract: Contract) -> None:
     """A new operation needs its good and bad requests in this module."""
     driven = {
@@ -659,6 +680,7 @@ def test_every_operation_is_driven_above(contract: Contract) -> None:
         ("put", "/api/v1/admin/offices/{code}/calendar"),
         ("get", "/api/v1/offices/{code}/queue"),
         ("get", "/api/v1/cases/{case_id}"),
+        ("post", "/api/v1/cases/{case_id}/recheck"),
         ("get", "/api/v1/offices"),
         ("get", "/api/v1/categories"),
         ("get", "/api/v1/health"),
