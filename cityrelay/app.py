@@ -16,6 +16,7 @@ from intake.open311 import bp as open311_bp
 from intake.open311 import open311_http_error
 from intake.pages import bp as pages_bp
 from intake.rechecks import bp as rechecks_bp
+from intake.reporters import bp as reporters_bp
 from intake.reports import bp as reports_bp
 from models.session import Database
 from offices.admin import bp as admin_bp
@@ -51,6 +52,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     for blueprint in (
         reports_bp,
         rechecks_bp,
+        reporters_bp,
         directory_bp,
         admin_bp,
         calendars_bp,

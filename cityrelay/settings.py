@@ -65,6 +65,18 @@ SETTINGS: dict[str, tuple[Any, str]] = {
         'fixed?" check of it.',
     ),
     "RECHECK_WINDOW_DAYS": (14, 'Days after closing as fixed during which "still fixed?" asks.'),
+    "POINTS_FIRST_REPORT": (10, "Points for the first report of a problem fixed."),
+    "POINTS_ME_TOO": (3, "Points for a later report merged into a case fixed (me too)."),
+    "POINTS_DAILY_CAP": (30, "Most points a reporter is awarded on one local day."),
+    "POINTS_SPLIT_RADIUS_M": (
+        100.0,
+        "A reporter rewarded for a case gets nothing for another case of its category whose "
+        "first report lies this close (metres)...",
+    ),
+    "POINTS_SPLIT_WINDOW_DAYS": (
+        1,
+        "...and fewer than this many local days apart (1: the same day; 0: no such rule).",
+    ),
 }
 
 

@@ -37,6 +37,7 @@ from web.case_state import CaseStateOut, case_state_body
 from web.db import unit_of_work
 from web.errors import ApiError, json_object_body
 from web.openapi import ERROR, Answer, error, operation
+from web.points import points_policy
 from web.uploads import read_and_store_photos
 
 bp = Blueprint("cases", __name__, url_prefix="/api/v1/cases")
@@ -262,7 +263,9 @@ _action_view(
     ),
     body=CloseIn,
     example={"closure": "fixed", "note": "核查属实，已修复"},
-    call=lambda s, case_id, caller, d: casework.close(s, case_id, caller, d["closure"], d["note"]),
+    call=lambda s, case_id, caller, d: casework.close(
+        s, case_id, caller, d["closure"], d["note"], points_policy=points_policy()
+    ),
 )
 _action_view(
     wf.REWORK,

@@ -44,8 +44,10 @@ from models.entities import (
 )
 from models.session import enqueue_after_commit
 from routing import workflow as wf
+from routing.rewards import PointsPolicy
 from routing.rules import RoutingDecision
 from routing.sla import due_at, parse_time_limit
+from services import rewards
 from services.accounts import Caller
 from services.calendars import office_calendar
 from services.errors import Conflict, Forbidden, InvalidField, NotFound
@@ -550,11 +552,27 @@ def close(
     closure: str,
     note: str = "",
     now: datetime | None = None,
+    points_policy: PointsPolicy | None = None,
 ) -> CaseState:
-    """结案: a supervisor closes the case (the admin closes a triage case) with a closure."""
+    """结案: a supervisor closes the case (the admin closes a triage case) with a closure.
+
+    Points follow the closure (services.rewards): ``fixed`` awards the case's reporters,
+    ``invalid`` and ``duplicate`` reverse every award the case holds; the other closures leave
+    the ledger as it is. The event's detail says what was written and whom the rules skipped."""
     work = _begin(session, case_id, caller, now)
     transition = _decide(work, wf.CLOSE, closure)
-    return _record(work, transition, note=note, detail={"closure": closure})
+    detail: dict[str, Any] = {"closure": closure}
+    actor = _actor(caller)
+    if closure == wf.FIXED:
+        points = rewards.award_for_fixed_case(session, work.case, work.now, actor, points_policy)
+        detail["points"] = points.as_detail()
+    elif closure in (wf.INVALID, wf.DUPLICATE):
+        reason = f"closed_{closure}"
+        points = rewards.reverse_case_awards(
+            session, work.case, work.now, actor, reason, points_policy
+        )
+        detail["points"] = points.as_detail()
+    return _record(work, transition, note=note, detail=detail)
 
 
 def rework(

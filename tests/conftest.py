@@ -39,6 +39,7 @@ from models.entities import (
     OutboxMessage,
     OutboxReplay,
     Photo,
+    PointsEntry,
     Report,
     Reporter,
     User,
@@ -280,6 +281,7 @@ def make_app(
 
 # Tables tests add rows to, children first: deleting in this order never breaks a foreign key.
 TEST_DATA = (
+    PointsEntry,
     OutboxReplay,
     OutboxMessage,
     WebhookSubscription,

@@ -161,7 +161,7 @@ def test_admin_operations_declare_401_and_403(document: dict) -> None:
         for method, op in item.items():
             protected = "security" in op
             assert protected == (
-                path.startswith(("/api/v1/admin/", "/api/v1/cases/"))
+                path.startswith(("/api/v1/admin/", "/api/v1/cases/", "/api/v1/reporters/me"))
                 or path == "/api/v1/reports"
                 or path.endswith(("/answer", "/confirm", "/reopen", "/queue"))
             ), (method, path)
@@ -628,6 +628,22 @@ def test_directory_reads(contract: Contract, client: FlaskClient, path: str) -> 
     op.assert_every_declared_status_seen()
 
 
+@pytest.mark.parametrize("path", ["/api/v1/reporters/me", "/api/v1/reporters/me/reports"])
+def test_reporter_own_views(
+    contract: Contract, client: FlaskClient, sessions, keys: dict, path: str
+) -> None:
+    op = contract["get", path]
+    reporter_id, key = make_reporter(sessions)
+    mine = bearer(key)
+    make_case(sessions, reporter_id=reporter_id)
+    op.call(client, headers=mine, expect=200)
+    op.call(client, headers=mine, query_string={"limit": 0}, expect=400)
+    op.call(client, headers=mine, query_string={"cursor": "nope"}, expect=400)
+    op.call(client, expect=401)
+    op.call(client, headers=keys["office"], expect=403)
+    op.assert_every_declared_status_seen()
+
+
 def test_recheck(contract: Contract, client: FlaskClient, sessions, keys: dict) -> None:
     op = contract["post", "/api/v1/cases/{case_id}/recheck"]
     case = make_case(sessions)
@@ -685,6 +701,8 @@ def test_every_operation_is_driven_above(contract: Contract) -> None:
         ("get", "/api/v1/categories"),
         ("get", "/api/v1/health"),
         ("get", "/api/v1/openapi.json"),
+        ("get", "/api/v1/reporters/me"),
+        ("get", "/api/v1/reporters/me/reports"),
     }
     assert set(contract.operations) == driven
 
