@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from intake.recheck_schemas import RecheckOfferOut
-from models.entities import CASE_STATUSES, CHANNELS, REPORT_RECEIVED
+from models.entities import CASE_CLOSURES, CASE_STATUSES, CHANNELS, REPORT_RECEIVED
 from models.limits import (
     MAX_ADDRESS_CHARS,
     MAX_CATEGORY_CODE_CHARS,
@@ -177,6 +177,44 @@ class PhotoOut(Schema):
     size_bytes = fields.Integer(required=True)
 
 
+class TimelineEntryOut(Schema):
+    """One step of a case as its reporters may see it (intake.report_timeline says what is
+    public): no staff identities, no key ids."""
+
+    at = fields.AwareDateTime(required=True)
+    action = fields.String(required=True, validate=validate.OneOf(EVENT_ACTIONS))
+    from_status = fields.String(required=True, allow_none=True)
+    status = fields.String(
+        required=True, metadata={"description": "The case's status after this step."}
+    )
+    by = fields.String(
+        required=True,
+        validate=validate.OneOf(["system", "office", "reporter"]),
+        metadata={"description": "Who took the step: CityRelay, the office, or a reporter."},
+    )
+    office = fields.Nested(OfficeRef, required=True, allow_none=True)
+    note = fields.String(
+        required=True,
+        metadata={
+            "description": "Words written for the reporters: the question of `ask`, the note "
+            "of `resolve`, `close` and `transfer`, a reporter's `answer`, `confirm` or "
+            "`reopen`; empty for every other step."
+        },
+    )
+    detail = fields.Dict(
+        required=True,
+        metadata={
+            "description": "The step's public facts: category, method, confidence, due_at, "
+            "triage_reason, closure, closure_before, hours, from_office, to_office, rework."
+        },
+    )
+    photos = fields.List(
+        fields.Nested(PhotoOut),
+        required=True,
+        metadata={"description": "After-photos of a `resolve`; empty for other steps."},
+    )
+
+
 class ReportOut(Schema):
     id = fields.Integer(required=True)
     status = fields.String(required=True, validate=validate.OneOf(REPORT_STATUSES))
@@ -232,6 +270,36 @@ class ReportOut(Schema):
     reporters_in_case = fields.Integer(required=True)
     events = fields.List(fields.Nested(EventOut), required=True)
     status_url = fields.String(required=True, metadata={"format": "uri"})
+    closure = fields.String(
+        required=True,
+        allow_none=True,
+        validate=validate.OneOf(CASE_CLOSURES),
+        metadata={"description": "How the case was closed; null unless it is closed."},
+    )
+    timeline = fields.List(
+        fields.Nested(TimelineEntryOut),
+        required=True,
+        metadata={"description": "The case's history as its reporters may see it."},
+    )
+    after_photos = fields.List(
+        fields.Nested(PhotoOut),
+        required=True,
+        metadata={"description": "Photos of the latest resolution (empty after a rework)."},
+    )
+    allowed_actions = fields.List(
+        fields.String(validate=validate.OneOf(ACTIONS)),
+        required=True,
+        metadata={
+            "description": "What the reporter whose key is sent (`Authorization: Bearer`) may "
+            "do now: `answer`, `confirm`, `reopen`; empty without a reporter key, or for "
+            "another reporter's report. The report is public either way."
+        },
+    )
+    reopen_until = fields.AwareDateTime(
+        required=True,
+        allow_none=True,
+        metadata={"description": "Until when a closed case may be reopened; null otherwise."},
+    )
 
 
 # ---------- the reporter's actions on the case of a report ----------
