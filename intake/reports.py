@@ -9,6 +9,7 @@ from flask.typing import ResponseReturnValue
 from marshmallow import ValidationError
 
 from intake.rechecks import offers_body
+from intake.report_timeline import after_photos, public_timeline, reopen_until
 from intake.schemas import (
     AnswerIn,
     ConfirmIn,
@@ -20,9 +21,10 @@ from intake.schemas import (
     ReportOut,
 )
 from models import queries
-from models.entities import Office, Report
+from models.entities import CaseEvent, Office, Report
 from models.limits import MAX_IDEMPOTENCY_KEY_CHARS
 from services import casework
+from services.accounts import Caller, find_key
 from services.accounts import register_reporter as register
 from services.filing import IdempotencyConflict, NewReport, file_report
 from services.locations import NO_FIX
@@ -162,6 +164,12 @@ def create_report() -> ResponseReturnValue:
 @bp.get("/reports/<id:report_id>")
 @operation(
     summary="A report and the progress of its case",
+    description=(
+        "Public. `timeline` is the case's history as its reporters may see it (no staff "
+        "identities, no key ids; the notes written for reporters, the after-photos). With the "
+        "filing reporter's key (`Authorization: Bearer`), `allowed_actions` says what that "
+        "reporter may do now; any other key, or none, gets the same report with none."
+    ),
     responses={200: ReportOut, 404: error("No such report.")},
     tags=["reports"],
 )
@@ -169,7 +177,21 @@ def get_report(report_id: int) -> ResponseReturnValue:
     report = queries.report_by_id(read_session(), report_id)
     if report is None:
         raise ApiError(404, "not_found", f"No report {report_id}.")
-    return ReportOut().dump(report_view(report))
+    view = report_view(report)
+    caller = _reporter_if_any()
+    if report.case is not None and caller is not None:
+        view["allowed_actions"] = casework.allowed_actions_for(report.case, caller)
+    return ReportOut().dump(view)
+
+
+def _reporter_if_any() -> Caller | None:
+    """The reporter whose key came with a read, if one did: it only personalises the answer,
+    so a missing, unknown or non-reporter key reads the public report."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    caller = find_key(read_session(), token.strip())
+    return caller if caller is not None and caller.role == "reporter" else None
 
 
 # ---------- the reporter's actions on the case of their report ----------
@@ -288,9 +310,15 @@ def report_view(report: Report) -> dict[str, Any]:
         "reporters_in_case": 0,
         "events": [],
         "status_url": url_for("api.get_report", report_id=report.id, _external=True),
+        "closure": None,
+        "timeline": [],
+        "after_photos": [],
+        "allowed_actions": [],
+        "reopen_until": None,
     }
     if case is None:
         return view
+    timeline = public_timeline(case)
     view.update(
         category=case.category_code,
         category_name=(
@@ -311,15 +339,29 @@ def report_view(report: Report) -> dict[str, Any]:
                 "action": event.action,
                 "from_status": event.from_status,
                 "to_status": event.to_status,
-                "actor": event.actor,
+                "actor": _public_actor(event),
                 "office": _office_ref(event.office),
                 "note": event.note,
-                "detail": event.detail,
+                "detail": {k: v for k, v in event.detail.items() if k not in _STAFF_IDENTITY_KEYS},
             }
             for event in case.events
         ],
+        closure=case.closure,
+        timeline=timeline,
+        after_photos=after_photos(timeline),
+        reopen_until=reopen_until(case, casework.REOPEN_WINDOW),
     )
     return view
+
+
+# Which key or which person at the office acted is the office's business, not the public's.
+_STAFF_IDENTITY_KEYS = frozenset({"key_id", "user_id"})
+
+
+def _public_actor(event: CaseEvent) -> str:
+    if event.actor.startswith("user:"):
+        return f"office:{event.office.code}" if event.office else "office"
+    return event.actor
 
 
 def _office_ref(office: Office | None) -> dict[str, str] | None:

@@ -333,7 +333,7 @@ def test_one_tap_report_is_routed_to_the_community(
     expect(events).to_have_count(3)
     expect(events.nth(0)).to_contain_text("收到上报")
     expect(events.nth(1)).to_contain_text("上报人选择：垃圾桶满溢")
-    expect(events.nth(2)).to_contain_text(f"派给 {office_name}")
+    expect(events.nth(2)).to_contain_text(f"您的报告已送达 {office_name}")
     photos = page.locator("#status-photos img")
     expect(photos).to_have_count(2)
     sizes = [
@@ -415,7 +415,7 @@ def test_english_switch_changes_every_string_and_is_remembered(
     assert_no_unfilled_placeholders(page, "reloaded in English")
     page.goto("/report/999999")
     expect(page.locator("#status-text")).to_have_text("There is no report #999999.")
-    expect(page.locator(".page-status .btn-primary")).to_contain_text("Report another")
+    expect(page.locator(".page-status .actionbar .btn-primary")).to_contain_text("Report another")
     assert_no_unfilled_placeholders(page, "no such report, in English")
 
     page.goto("/report")
