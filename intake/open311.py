@@ -98,6 +98,7 @@ EVENT_WORDS: dict[str, tuple[str, str]] = {
     "confirm": ("报告人确认已修复。", "A reporter confirmed the fix."),
     "close": ("已办结。", "Closed."),
     "reopen": ("报告人重新打开。", "Reopened by a reporter."),
+    "recheck": ("报告人复查了修复情况。", "A reporter checked whether the fix holds."),
 }
 
 

@@ -40,6 +40,7 @@ from models.entities import (
     OutboxReplay,
     Photo,
     PointsEntry,
+    Recheck,
     Report,
     Reporter,
     User,
@@ -282,6 +283,7 @@ def make_app(
 # Tables tests add rows to, children first: deleting in this order never breaks a foreign key.
 TEST_DATA = (
     PointsEntry,
+    Recheck,
     OutboxReplay,
     OutboxMessage,
     WebhookSubscription,

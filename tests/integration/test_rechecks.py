@@ -226,6 +226,14 @@ def test_still_fixed_is_counted_and_keeps_the_case_closed(world: World, db: Sess
     assert row is not None and row.report_id == filed["id"] and row.still_fixed is True
     view = world.client.get(f"/api/v1/cases/{world.case_id}", headers=world.staff).get_json()
     assert view["rechecks"] == {"still_fixed": 1, "not_fixed": 0}
+    # Open311 shows the check in our words, and the case still closed.
+    [report_id] = [r.id for r in case.reports]
+    public = world.client.get(
+        f"/open311/v2/requests/{report_id}.json", query_string={"extensions": "true"}
+    ).get_json()[0]
+    assert public["status"] == "closed"
+    assert public["notes"][-1]["type"] == "recheck"
+    assert public["notes"][-1]["description"] == "报告人复查了修复情况。"
 
 
 def test_two_reporters_saying_not_fixed_send_the_case_back_as_rework(
