@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import io
 import re
+import uuid
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -16,7 +19,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.test import TestResponse
 
 from cityrelay.cli import main
+from cityrelay.settings import instance_secret_key
 from console import throttle
+from console import views as console_views
 from console.map import draw
 from models.entities import Case, CaseEvent, ResponseTemplate, User
 from models.session import unit_of_work
@@ -38,10 +43,11 @@ def make_user(
     sessions: sessionmaker[Session], role: str, office: str, *, first_login: bool = False
 ) -> tuple[str, str]:
     """A console user: its username and password (the one-time one when ``first_login``)."""
+    # Unique in the run: failed logins are counted in Redis by username, past any rollback.
+    username = f"{role}-{office.lower()}-{uuid.uuid4().hex[:8]}"
     with unit_of_work(sessions) as session:
-        count = len(session.scalars(select(User.id)).all())
         user, one_time = users.create_user(
-            session, username=f"{role}-{office.lower()}-{count}", office_code=office, role=role
+            session, username=username, office_code=office, role=role
         )
         if first_login:
             return user.username, one_time
@@ -468,3 +474,44 @@ def test_the_triage_desk_sees_cases_without_an_office(
         row = session.get(Case, case.id)
         assert row is not None and row.status == "routed" and row.office is not None
         assert row.office.code == OFFICE
+
+
+def test_queue_filters_pages_and_overdue_badges(
+    staff: FlaskClient, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = make_case(sessions), make_case(sessions)
+    with unit_of_work(sessions) as session:
+        late = session.get(Case, first.id)
+        assert late is not None and late.due_at is not None
+        late.due_at = late.due_at - timedelta(days=30)
+    post_action(staff, second.id, "accept")
+
+    def shown(page: TestResponse) -> list[int]:
+        return [int(i) for i in re.findall(r'data-case-id="(\d+)"', page.get_data(as_text=True))]
+
+    queue = staff.get("/console")
+    assert shown(queue)[:2] == [first.id, second.id]  # the soonest due first
+    row = re.search(rf'<tr class="overdue" data-case-id="{first.id}"', queue.get_data(as_text=True))
+    assert row, "an overdue case is flagged"
+    assert shown(staff.get("/console?overdue=1")) == [first.id]
+    assert first.id not in shown(staff.get("/console?overdue=0"))
+    assert shown(staff.get("/console?mine=1")) == [second.id]
+    assert shown(staff.get("/console?status=accepted")) == [second.id]
+    assert shown(staff.get("/console?category=street_light")) == []
+
+    monkeypatch.setattr(console_views, "PAGE_SIZE", 1)
+    page_one = staff.get("/console")
+    assert shown(page_one) == [first.id]
+    next_url = re.search(r'href="([^"]+)" id="next-page"', page_one.get_data(as_text=True))
+    assert next_url
+    assert shown(staff.get(next_url.group(1).replace("&amp;", "&"))) == [second.id]
+    # A cursor that is not one is the first page, not an error.
+    assert shown(staff.get("/console?cursor=rubbish")) == [first.id]
+
+
+def test_the_secret_key_is_made_once_and_kept_private(tmp_path: Path) -> None:
+    key = instance_secret_key(tmp_path / "instance")
+    path = tmp_path / "instance" / "secret_key"
+    assert len(key) >= 40 and path.stat().st_mode & 0o777 == 0o600
+    assert instance_secret_key(tmp_path / "instance") == key
+    assert instance_secret_key(tmp_path / "other") != key
