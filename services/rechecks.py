@@ -192,7 +192,9 @@ def _fixed_closings_as_of(
 
 @dataclass
 class _RecheckWork(casework._Work):
-    """One answer, worked like every case action, with the facts of "still fixed?" added."""
+    """One answer, worked like every case action (services.casework's load, decide and record,
+    so the conditional update, the event and the notifications are the same), with the facts
+    of "still fixed?" added. Its caller need not have filed one of the case's reports."""
 
     closing: CaseEvent | None = None
     nearby_report_id: int | None = None
@@ -247,12 +249,12 @@ def recheck(
         raise Forbidden("Only a reporter can say whether a fix holds.", code="forbidden")
     case = casework._load(session, case_id)
     work = _RecheckWork(
-        session,
-        case,
-        caller,
-        wf.REPORTER,
-        now or utcnow(),
-        casework.REOPEN_WINDOW,
+        session=session,
+        case=case,
+        caller=caller,
+        role=wf.REPORTER,
+        now=now or utcnow(),
+        reopen_window=casework.REOPEN_WINDOW,
         window=window,
         still_fixed=still_fixed,
     )
