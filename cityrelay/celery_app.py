@@ -61,6 +61,12 @@ def celery_init_app(app: Flask, database: Database) -> Celery:
                     "expires": app.config["OUTBOX_RELAY_INTERVAL_SECONDS"],
                 },
             },
+            # Flags overdue cases and escalates them; safe with two beats running.
+            "escalate-overdue": {
+                "task": "cityrelay.escalate_overdue",
+                "schedule": timedelta(seconds=app.config["OVERDUE_INTERVAL_SECONDS"]),
+                "options": {"queue": queue, "expires": app.config["OVERDUE_INTERVAL_SECONDS"]},
+            },
         },
         include=["workers.tasks"],
     )

@@ -96,8 +96,8 @@ def worker(concurrency: int, loglevel: str) -> None:
 
 @main.command(
     help=(
-        "Run Celery beat (the periodic sweep and the notification relay) on its own. Run "
-        "exactly one. Needs REDIS_URL."
+        "Run Celery beat (the periodic sweep, the notification relay and the overdue "
+        "escalation) on its own. Run exactly one. Needs REDIS_URL."
     )
 )
 @click.option("--loglevel", default="INFO", show_default=True)

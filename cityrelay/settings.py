@@ -65,6 +65,11 @@ SETTINGS: dict[str, tuple[Any, str]] = {
         'fixed?" check of it.',
     ),
     "RECHECK_WINDOW_DAYS": (14, 'Days after closing as fixed during which "still fixed?" asks.'),
+    "OVERDUE_INTERVAL_SECONDS": (
+        60.0,
+        "How often beat flags the cases past their due time and escalates them to the office "
+        "above.",
+    ),
     "POINTS_FIRST_REPORT": (10, "Points for the first report of a problem fixed."),
     "POINTS_ME_TOO": (3, "Points for a later report merged into a case fixed (me too)."),
     "POINTS_DAILY_CAP": (30, "Most points a reporter is awarded on one local day."),

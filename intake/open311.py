@@ -71,9 +71,18 @@ PUBLIC_NOTE_ACTIONS = frozenset({"accept", "start", "ask", "resolve", "transfer"
 # office, waiting at the triage desk) for these.
 PIPELINE_ACTIONS = frozenset({"received", "classified", "routed", "triaged", "reject", "split"})
 # Notes that stay inside CityRelay (Open311 is public): extension reasons and decisions, rework
-# orders to the office, reporters' own words. Their events are described in our words.
+# orders to the office, reporters' own words, escalations. Their events are described in our words.
 INTERNAL_NOTE_ACTIONS = frozenset(
-    {"extend", "approve-extension", "deny-extension", "rework", "answer", "confirm", "reopen"}
+    {
+        "extend",
+        "approve-extension",
+        "deny-extension",
+        "rework",
+        "answer",
+        "confirm",
+        "reopen",
+        "escalate",
+    }
 )
 
 # Our words for every kind of event, in Chinese and English.
@@ -99,6 +108,7 @@ EVENT_WORDS: dict[str, tuple[str, str]] = {
     "close": ("已办结。", "Closed."),
     "reopen": ("报告人重新打开。", "Reopened by a reporter."),
     "recheck": ("报告人复查了修复情况。", "A reporter checked whether the fix holds."),
+    "escalate": ("已超期，已报上级督办。", "Past its due time; the office above was told."),
 }
 
 

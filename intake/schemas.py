@@ -31,6 +31,7 @@ EVENT_ACTIONS = (
     "rejected",
     "merged",
     "split",
+    "escalate",
     *(action for action in ACTIONS if action != "reject"),
 )
 

@@ -10,11 +10,24 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Select, and_, case, not_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from models.entities import CASE_CLOSED, CASE_RESOLVED, Case, CaseEvent, Category, Office, Report
+from models.entities import (
+    CASE_ACCEPTED,
+    CASE_CLOSED,
+    CASE_IN_PROGRESS,
+    CASE_RESOLVED,
+    CASE_ROUTED,
+    Case,
+    CaseEvent,
+    Category,
+    Office,
+    Report,
+)
 
-# Statuses in which a case is out of the office's hands: its clock has stopped, so it is never
-# overdue.
+# Statuses in which a case is out of the office's hands: its clock has stopped.
 CLOCK_STOPPED_STATUSES = (CASE_RESOLVED, CASE_CLOSED)
+# Statuses in which a case is in the office's hands with its clock running (waiting pauses it):
+# only in these does a case become overdue.
+CLOCK_RUNNING_STATUSES = (CASE_ROUTED, CASE_ACCEPTED, CASE_IN_PROGRESS)
 
 
 def report_with_case() -> Select[tuple[Report]]:
@@ -60,10 +73,15 @@ class QueueFilter:
 
 
 def overdue_condition(now: datetime) -> ColumnElement[bool]:
-    return and_(
-        Case.due_at.is_not(None),
-        Case.due_at < now,
-        Case.status.not_in(CLOCK_STOPPED_STATUSES),
+    """Flagged overdue (kept once the case left the office's hands), or past its due time
+    with its clock running and not flagged yet by beat."""
+    return or_(
+        Case.overdue_at.is_not(None),
+        and_(
+            Case.status.in_(CLOCK_RUNNING_STATUSES),
+            Case.due_at.is_not(None),
+            Case.due_at < now,
+        ),
     )
 
 
@@ -92,7 +110,12 @@ def office_queue(
         select(Case)
         .join(Office, Case.office_id == Office.id)
         .where(Office.code == office_code, Case.status.in_(where.statuses))
-        .options(selectinload(Case.category), selectinload(Case.office), selectinload(Case.reports))
+        .options(
+            selectinload(Case.category),
+            selectinload(Case.office),
+            selectinload(Case.reports),
+            selectinload(Case.escalated_office),
+        )
     )
     if where.category is not None:
         query = query.where(Case.category_code == where.category)
@@ -119,5 +142,6 @@ def case_in_full(session: Session, case_id: int) -> Case | None:
             selectinload(Case.events).selectinload(CaseEvent.office),
             selectinload(Case.category),
             selectinload(Case.office).selectinload(Office.parent),
+            selectinload(Case.escalated_office),
         )
     )

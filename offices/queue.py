@@ -32,6 +32,10 @@ def _not_yours(what: str) -> ApiError:
     return ApiError(403, "forbidden", f"This key may not see {what}.")
 
 
+def _escalated_to(case: Case) -> str | None:
+    return case.escalated_office.code if case.escalated_office else None
+
+
 def _queue_item(case: Case, now: Any) -> dict[str, Any]:
     return {
         "id": case.id,
@@ -43,6 +47,8 @@ def _queue_item(case: Case, now: Any) -> dict[str, Any]:
         "assignee": case.assignee,
         "due_at": case.due_at,
         "overdue": case_view.is_overdue(case, now),
+        "overdue_at": case.overdue_at,
+        "escalated_to": _escalated_to(case),
         "clock": case_view.clock_state(case.status),
         "reports": len(case.reports),
         "opened_at": case.opened_at,
@@ -158,6 +164,8 @@ def get_case(case_id: int) -> ResponseReturnValue:
         "due_at": case.due_at,
         "clock": case_view.clock_state(case.status),
         "overdue": case_view.is_overdue(case, now),
+        "overdue_at": case.overdue_at,
+        "escalated_to": _escalated_to(case),
         "allowed_actions": case_view.allowed_actions(case, caller, now),
         "rechecks": _rechecks(case.id),
     }

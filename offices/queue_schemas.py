@@ -69,8 +69,8 @@ class QueueQuery(Schema):
     overdue = fields.Boolean(
         load_default=None,
         metadata={
-            "description": "true: only cases past their due time and not resolved or closed; "
-            "false: only the others."
+            "description": "true: only overdue cases (flagged overdue, or past their due time "
+            "while routed, accepted or in progress); false: only the others."
         },
     )
     assignee = fields.String(
@@ -116,6 +116,18 @@ class QueueQuery(Schema):
 CLOCK_DESCRIPTION = (
     "running; paused while waiting for the reporter's answer; stopped once resolved or closed."
 )
+OVERDUE_DESCRIPTION = (
+    "Flagged overdue, or past its due time while routed, accepted or in progress. A flag stays "
+    "once the case is resolved or closed late; a transfer to another office clears it."
+)
+OVERDUE_AT_DESCRIPTION = (
+    "When the case was flagged overdue (its due time, when it was resolved or closed late "
+    "before the flag was set); null if it is not flagged."
+)
+ESCALATED_TO_DESCRIPTION = (
+    "The code of the office above the handling office that was told the case is overdue; "
+    "null if it was not escalated (not overdue, or no office above)."
+)
 
 
 class QueueCaseOut(Schema):
@@ -129,7 +141,13 @@ class QueueCaseOut(Schema):
     due_at = fields.AwareDateTime(
         required=True, allow_none=True, metadata={"description": "null without a time limit."}
     )
-    overdue = fields.Boolean(required=True)
+    overdue = fields.Boolean(required=True, metadata={"description": OVERDUE_DESCRIPTION})
+    overdue_at = fields.AwareDateTime(
+        required=True, allow_none=True, metadata={"description": OVERDUE_AT_DESCRIPTION}
+    )
+    escalated_to = fields.String(
+        required=True, allow_none=True, metadata={"description": ESCALATED_TO_DESCRIPTION}
+    )
     clock = fields.String(
         required=True,
         validate=validate.OneOf(CLOCK_STATES),
@@ -219,7 +237,13 @@ class FullCaseOut(Schema):
         validate=validate.OneOf(CLOCK_STATES),
         metadata={"description": CLOCK_DESCRIPTION},
     )
-    overdue = fields.Boolean(required=True)
+    overdue = fields.Boolean(required=True, metadata={"description": OVERDUE_DESCRIPTION})
+    overdue_at = fields.AwareDateTime(
+        required=True, allow_none=True, metadata={"description": OVERDUE_AT_DESCRIPTION}
+    )
+    escalated_to = fields.String(
+        required=True, allow_none=True, metadata={"description": ESCALATED_TO_DESCRIPTION}
+    )
     allowed_actions = fields.List(
         fields.String(validate=validate.OneOf(ACTIONS)),
         required=True,

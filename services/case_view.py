@@ -31,12 +31,15 @@ def clock_state(status: str) -> str:
 
 
 def is_overdue(case: Case, now: datetime) -> bool:
-    """Past its due time while still in the office's hands (the same rule as the queue's
-    ``overdue`` filter)."""
+    """Flagged overdue (services.escalation; frozen once the case left the office's hands), or
+    past its due time with its clock running and not flagged yet (the same rule as the queue's
+    ``overdue`` filter, models.queries.overdue_condition)."""
+    if case.overdue_at is not None:
+        return True
     return (
-        case.due_at is not None
+        case.status in queries.CLOCK_RUNNING_STATUSES
+        and case.due_at is not None
         and case.due_at < now
-        and case.status not in queries.CLOCK_STOPPED_STATUSES
     )
 
 

@@ -51,6 +51,7 @@ from services import rewards
 from services.accounts import Caller
 from services.calendars import office_calendar
 from services.errors import Conflict, Forbidden, InvalidField, NotFound
+from services.escalation import NOT_OVERDUE, overdue_when_leaving
 from services.filing import PROCESS_REPORT
 from services.notifications import ask_for_relay
 from services.photos import UploadedPhoto
@@ -339,6 +340,11 @@ def _record(
     session, case = work.session, work.case
     # A closure comes with "close", stays while the case is closed, and goes when it reopens.
     closure = transition.closure if transition.action == wf.CLOSE else case.closure
+    if transition.action in (wf.RESOLVE, wf.CLOSE):
+        # Leaving the office's hands decides the overdue flag once, beat or no beat.
+        late_since = overdue_when_leaving(case, transition.from_status, work.now, case.events)
+        if late_since is not None:
+            changes = {**(changes or {}), "overdue_at": late_since}
     values = {
         "status": transition.to_status,
         "closure": closure if transition.to_status == wf.CLOSED else None,
@@ -499,7 +505,8 @@ def transfer(
         transition,
         note=reason,
         detail={"from_office": before, "to_office": target.code},
-        changes={"office_id": target.id, "assignee": None, "due_at": due},
+        # The new office's clock starts afresh: no overdue flag nor escalation of the old one.
+        changes={"office_id": target.id, "assignee": None, "due_at": due, **NOT_OVERDUE},
     )
 
 
@@ -771,6 +778,9 @@ def reject_and_reroute(
     # concurrent conditional update (say, an "accept") miss.
     case.version += 1
     case.assignee = None
+    # The next office's clock starts afresh (the timeline keeps the old flag and escalation).
+    for column, value in NOT_OVERDUE.items():
+        setattr(case, column, value)
     new_office_id = context.office_ids[decision.office] if routed and decision else None
     case.office = session.get(Office, new_office_id) if new_office_id else None
     case.updated_at = now

@@ -18,7 +18,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from models.base import utcnow
 from routing.classify import ModelArtifactError, TextClassifier, load_or_train
 from routing.webhooks import allowed_hosts
-from services import notifications, processing
+from services import escalation, notifications, processing
+from services.escalation import ESCALATE_OVERDUE
 from services.filing import PROCESS_REPORT
 from services.notifications import RELAY_NOTIFICATIONS, RelayPolicy
 
@@ -60,6 +61,19 @@ def sweep_stuck_reports(self) -> int:  # type: ignore[no-untyped-def]
     if ids:
         current_app.logger.info("sweep re-enqueued %d stuck reports: %s", len(ids), ids[:20])
     return len(ids)
+
+
+@shared_task(name=ESCALATE_OVERDUE, bind=True)
+def escalate_overdue(self) -> str:  # type: ignore[no-untyped-def]
+    """Flag the cases past their due time in the office's hands and escalate each to the
+    office above (a rerun, or a second beat's run, finds nothing left to do)."""
+    with self.unit_of_work() as session:
+        escalated = escalation.escalate_overdue(session, utcnow())
+    if escalated:
+        current_app.logger.info(
+            "%d cases overdue: %s", len(escalated), [e.case_id for e in escalated][:20]
+        )
+    return f"{len(escalated)} cases escalated"
 
 
 def relay_policy(config: Mapping[str, Any]) -> RelayPolicy:

@@ -92,8 +92,12 @@ def test_filters_status_category_overdue_and_assignee(
     now = utcnow()
     past = now - timedelta(hours=2)
     late = new_case(sessions, due_at=past, status="accepted", assignee="key:7")
+    # waiting: the clock is paused, so not overdue unless it was flagged before the question
     late_waiting = new_case(sessions, due_at=past, status="waiting")
-    late_but_resolved = new_case(sessions, due_at=past, status="resolved")
+    resolved_on_time = new_case(sessions, due_at=past, status="resolved")
+    resolved_late = new_case(
+        sessions, due_at=past - timedelta(hours=1), status="resolved", overdue_at=past
+    )
     on_time = new_case(sessions, due_at=now + timedelta(hours=2), category_code="road_damage")
     closed = new_case(sessions, status="closed", closure="fixed", due_at=past)
     untimed = new_case(sessions, due_at=None, assignee="key:8")
@@ -101,20 +105,26 @@ def test_filters_status_category_overdue_and_assignee(
     assert ids(queue(client, staff, status="closed")) == [closed]
     assert ids(queue(client, staff, status="accepted, waiting")) == [late, late_waiting]
     assert ids(queue(client, staff, category="road_damage")) == [on_time]
-    assert ids(queue(client, staff, overdue="true")) == [late, late_waiting]
-    assert ids(queue(client, staff, overdue="false")) == [late_but_resolved, on_time, untimed]
+    assert ids(queue(client, staff, overdue="true")) == [resolved_late, late]
+    assert ids(queue(client, staff, overdue="false")) == [
+        late_waiting,
+        resolved_on_time,
+        on_time,
+        untimed,
+    ]
     assert ids(queue(client, staff, overdue="true", status="closed")) == []
     assert ids(queue(client, staff, assignee="key:8")) == [untimed]
     overdue = {case["id"]: case["overdue"] for case in queue(client, staff)["cases"]}
     assert overdue == {
         late: True,
-        late_waiting: True,
-        late_but_resolved: False,
+        late_waiting: False,
+        resolved_on_time: False,
+        resolved_late: True,
         on_time: False,
         untimed: False,
     }
     clocks = {case["id"]: case["clock"] for case in queue(client, staff)["cases"]}
-    assert (clocks[late], clocks[late_waiting], clocks[late_but_resolved]) == (
+    assert (clocks[late], clocks[late_waiting], clocks[resolved_on_time]) == (
         "running",
         "paused",
         "stopped",
@@ -312,7 +322,7 @@ def test_what_a_supervisor_may_do_differs_from_staff(
     ("status", "due_in_hours", "clock", "overdue"),
     [
         ("accepted", -1, "running", True),
-        ("waiting", -1, "paused", True),
+        ("waiting", -1, "paused", False),
         ("resolved", -1, "stopped", False),
         ("in_progress", 1, "running", False),
     ],
