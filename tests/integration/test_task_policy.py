@@ -33,7 +33,7 @@ from tests.helpers import wait_for, wait_for_log
 # Importing the tasks' module registers them on every app built from now on, as in a worker.
 from workers.tasks import PROCESS_REPORT
 
-TASKS = (PROCESS_REPORT, "cityrelay.sweep_stuck_reports")
+TASKS = (PROCESS_REPORT, "cityrelay.sweep_stuck_reports", "cityrelay.escalate_overdue")
 
 # Celery's exponential backoff: the n-th retry (from 0) waits a random whole number of seconds
 # between 0 and min(retry_backoff_max, retry_backoff * 2**n).
