@@ -43,6 +43,7 @@ from services.access import may_see
 from services.errors import Conflict, Forbidden, InvalidField, NotFound, ServiceError
 from services.users import ConsoleUser
 from web.db import read_session, unit_of_work
+from web.points import points_policy
 from web.uploads import read_and_store_photos
 
 bp = Blueprint(
@@ -514,7 +515,8 @@ def _action_call(action: str, case_id: int, user: ConsoleUser) -> Callable[[Any]
     if action == wf.CLOSE:
         closure = _choice("closure", "form.closure", wf.CLOSURES)
         note = _text("note", "form.note", required=False)
-        return lambda db: casework.close(db, case_id, caller, closure, note)
+        policy = points_policy()
+        return lambda db: casework.close(db, case_id, caller, closure, note, points_policy=policy)
     note = _text("note", "form.note", required=True)
     return lambda db: casework.rework(db, case_id, caller, note)
 
