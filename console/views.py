@@ -539,7 +539,11 @@ def act(case_id: int, action: str) -> ResponseReturnValue:
         return _render_case(_fresh_case(case_id), refusal.message, 422, form)
     except Conflict as refusal:
         return _render_case(_fresh_case(case_id), _conflict_message(refusal), 409, form)
-    except Forbidden:
+    except Forbidden as refusal:
+        if refusal.code == wf.ROLE_NOT_ALLOWED:
+            # Someone else's case stays a plain refusal; one's own shows why, on its page.
+            message = _conflict_message(refusal, "refused.role", action=t(f"action.{action}"))
+            return _render_case(_fresh_case(case_id), message, 403, form)
         return _message_page("error.forbidden.title", "error.forbidden.message", 403)
     except NotFound as refusal:
         if action == wf.TRANSFER:
@@ -561,12 +565,15 @@ def _fresh_case(case_id: int) -> Case:
     return case_view.case_in_full(reader, case_id)
 
 
-def _conflict_message(refusal: Conflict) -> str:
+def _conflict_message(
+    refusal: Conflict | Forbidden, key: str = "conflict.message", **params: str
+) -> str:
     status = refusal.details.get("status", "")
     allowed = [a for a in refusal.details.get("allowed_actions", []) if a in CONSOLE_ACTIONS]
     names = "、" if g.console_lang == "zh" else ", "
     return t(
-        "conflict.message",
+        key,
         status=t_or(f"status.{status}", status),
         allowed=names.join(t(f"action.{a}") for a in allowed) or t("conflict.nothing"),
+        **params,
     )

@@ -374,7 +374,10 @@ def test_a_refused_action_shows_the_status_now_with_409(
     text = again.get_data(as_text=True)
     assert "案件现在的状态是“已受理”" in text and 'id="do-resolve"' in text
     # Staff may never close: the state machine's refusal is a 403.
-    assert post_action(staff, case.id, "close", closure="invalid").status_code == 403
+    refused = post_action(staff, case.id, "close", closure="invalid")
+    assert refused.status_code == 403
+    assert "您的角色不能“结案”" in refused.get_data(as_text=True)
+    assert "现在可以：开始处置、向上报人提问" in refused.get_data(as_text=True)
 
 
 def test_bad_forms_name_what_is_missing(
