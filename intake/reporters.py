@@ -27,6 +27,7 @@ bp = Blueprint("reporters", __name__, url_prefix="/api/v1/reporters")
 
 BAD_QUERY = error("A bad `limit` or `cursor`, named in `fields`.")
 NOT_A_REPORTER = error("The key is not a reporter's (an office, supervisor or admin key).")
+NUL_IN_QUERY = error("A query parameter holds a NUL character, named in `fields`.")
 
 
 def _page_query(schema: Schema) -> dict[str, Any]:
@@ -54,7 +55,13 @@ def _page_query(schema: Schema) -> dict[str, Any]:
         "entry. A page ends with `next_cursor`; pass it as `cursor` for the next page."
     ),
     query=LedgerQuery,
-    responses={200: ReporterLedgerOut, 400: BAD_QUERY, 401: ERROR, 403: NOT_A_REPORTER},
+    responses={
+        200: ReporterLedgerOut,
+        400: BAD_QUERY,
+        401: ERROR,
+        403: NOT_A_REPORTER,
+        422: NUL_IN_QUERY,
+    },
     security="bearer",
     tags=["reports"],
 )
@@ -121,7 +128,13 @@ def _report_item(report: Report, points: int) -> dict[str, Any]:
         "`next_cursor`; pass it as `cursor` for the next page."
     ),
     query=ReportsQuery,
-    responses={200: ReporterReportsOut, 400: BAD_QUERY, 401: ERROR, 403: NOT_A_REPORTER},
+    responses={
+        200: ReporterReportsOut,
+        400: BAD_QUERY,
+        401: ERROR,
+        403: NOT_A_REPORTER,
+        422: NUL_IN_QUERY,
+    },
     security="bearer",
     tags=["reports"],
 )

@@ -639,6 +639,7 @@ def test_reporter_own_views(
     op.call(client, headers=mine, expect=200)
     op.call(client, headers=mine, query_string={"limit": 0}, expect=400)
     op.call(client, headers=mine, query_string={"cursor": "nope"}, expect=400)
+    op.call(client, headers=mine, query_string={"cursor": "a\x00b"}, expect=422)
     op.call(client, expect=401)
     op.call(client, headers=keys["office"], expect=403)
     op.assert_every_declared_status_seen()
