@@ -44,6 +44,15 @@ PUBLIC_DETAIL_KEYS = (
 _REPORTER_ACTIONS = frozenset(wf.REPORTER_ACTIONS)
 
 
+# Event actions whose notes and details are the office's working record (rework orders, extension
+# reasons, rejection reasons, escalations, other people's rechecks), not words for the public.
+_INTERNAL_ACTIONS = (frozenset(wf.ACTIONS) | {"rejected", "escalate"}) - PUBLIC_NOTE_ACTIONS
+# Detail keys that name people or what they earned: never in a public answer.
+_PRIVATE_DETAIL_KEYS = frozenset(
+    {"key_id", "user_id", "reporter_id", "points", "recheck_ids", "report_ids"}
+)
+
+
 def office_ref(office: Office | None) -> dict[str, str] | None:
     if office is None:
         return None
@@ -69,6 +78,37 @@ def _photos(event: CaseEvent) -> list[dict[str, Any]]:
         }
         for photo in event.detail.get("photos") or []
     ]
+
+
+def public_actor(event: CaseEvent) -> str:
+    """Who acted, without naming people: reporters are "reporter", console users their office."""
+    if event.actor.startswith("reporter:"):
+        return "reporter"
+    if event.actor.startswith("user:"):
+        return f"office:{event.office.code}" if event.office else "office"
+    return event.actor
+
+
+def public_event(event: CaseEvent) -> dict[str, Any]:
+    """One event of the public report's ``events``: the pipeline's explanations in full, the
+    office's internal notes and details left out, and nobody's identity or points."""
+    detail = event.detail or {}
+    if event.action in _INTERNAL_ACTIONS:
+        note = ""
+        detail = {key: detail[key] for key in PUBLIC_DETAIL_KEYS if key in detail}
+    else:
+        note = event.note
+        detail = {k: v for k, v in detail.items() if k not in _PRIVATE_DETAIL_KEYS}
+    return {
+        "at": event.at,
+        "action": event.action,
+        "from_status": event.from_status,
+        "to_status": event.to_status,
+        "actor": public_actor(event),
+        "office": office_ref(event.office),
+        "note": note,
+        "detail": detail,
+    }
 
 
 def public_timeline(case: Case) -> list[dict[str, Any]]:

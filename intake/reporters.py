@@ -9,6 +9,7 @@ from flask import Blueprint, request
 from flask.typing import ResponseReturnValue
 from marshmallow import Schema, ValidationError
 
+from intake.report_timeline import office_ref
 from intake.reporter_schemas import (
     LedgerQuery,
     ReporterLedgerOut,
@@ -110,11 +111,7 @@ def _report_item(report: Report, points: int) -> dict[str, Any]:
         "case_id": report.case_id,
         "status": case.status if case else report.state,
         "closure": case.closure if case else None,
-        "office": (
-            {"code": office.code, "name": office.name, "name_en": office.name_en}
-            if office
-            else None
-        ),
+        "office": office_ref(office),
         "points": points,
     }
 

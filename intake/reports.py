@@ -9,7 +9,13 @@ from flask.typing import ResponseReturnValue
 from marshmallow import ValidationError
 
 from intake.rechecks import offers_body
-from intake.report_timeline import after_photos, public_timeline, reopen_until
+from intake.report_timeline import (
+    after_photos,
+    office_ref,
+    public_event,
+    public_timeline,
+    reopen_until,
+)
 from intake.schemas import (
     AnswerIn,
     ConfirmIn,
@@ -21,7 +27,7 @@ from intake.schemas import (
     ReportOut,
 )
 from models import queries
-from models.entities import CaseEvent, Office, Report
+from models.entities import Report
 from models.limits import MAX_IDEMPOTENCY_KEY_CHARS
 from services import casework
 from services.accounts import Caller, find_key
@@ -166,8 +172,10 @@ def create_report() -> ResponseReturnValue:
     summary="A report and the progress of its case",
     description=(
         "Public. `timeline` is the case's history as its reporters may see it (no staff "
-        "identities, no key ids; the notes written for reporters, the after-photos). With the "
-        "filing reporter's key (`Authorization: Bearer`), `allowed_actions` says what that "
+        "identities, no key ids; the notes written for reporters, the after-photos). `events` is "
+        "the full event list with the pipeline's explanations, but names no reporter (they act "
+        "as `reporter`), no points and none of the office's internal notes. With the key of a "
+        "reporter of the case (`Authorization: Bearer`), `allowed_actions` says what that "
         "reporter may do now; any other key, or none, gets the same report with none."
     ),
     responses={200: ReportOut, 404: error("No such report.")},
@@ -328,46 +336,18 @@ def report_view(report: Report) -> dict[str, Any]:
         classified_by=case.classification.get("method"),
         alternatives=case.classification.get("alternatives", []),
         classifier_model=case.classifier_model,
-        office=_office_ref(case.office),
+        office=office_ref(case.office),
         routing=case.routing,
         due_at=case.due_at,
         reports_in_case=len(case.reports),
         reporters_in_case=len({r.reporter_id for r in case.reports}),
-        events=[
-            {
-                "at": event.at,
-                "action": event.action,
-                "from_status": event.from_status,
-                "to_status": event.to_status,
-                "actor": _public_actor(event),
-                "office": _office_ref(event.office),
-                "note": event.note,
-                "detail": {k: v for k, v in event.detail.items() if k not in _STAFF_IDENTITY_KEYS},
-            }
-            for event in case.events
-        ],
+        events=[public_event(event) for event in case.events],
         closure=case.closure,
         timeline=timeline,
         after_photos=after_photos(timeline),
         reopen_until=reopen_until(case, casework.REOPEN_WINDOW),
     )
     return view
-
-
-# Which key or which person at the office acted is the office's business, not the public's.
-_STAFF_IDENTITY_KEYS = frozenset({"key_id", "user_id"})
-
-
-def _public_actor(event: CaseEvent) -> str:
-    if event.actor.startswith("user:"):
-        return f"office:{event.office.code}" if event.office else "office"
-    return event.actor
-
-
-def _office_ref(office: Office | None) -> dict[str, str] | None:
-    if office is None:
-        return None
-    return {"code": office.code, "name": office.name, "name_en": office.name_en}
 
 
 def _report_input() -> tuple[dict[str, Any], list[Any]]:

@@ -292,8 +292,8 @@ class ReportOut(Schema):
         required=True,
         metadata={
             "description": "What the reporter whose key is sent (`Authorization: Bearer`) may "
-            "do now: `answer`, `confirm`, `reopen`; empty without a reporter key, or for "
-            "another reporter's report. The report is public either way."
+            "do now: `answer`, `confirm`, `reopen`; empty without a reporter key, or for a "
+            "reporter with no report in the case. The report is public either way."
         },
     )
     reopen_until = fields.AwareDateTime(

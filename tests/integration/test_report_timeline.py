@@ -161,3 +161,32 @@ def test_a_report_not_yet_a_case_has_an_empty_timeline(
     assert report["status"] == "received"
     assert report["timeline"] == [] and report["allowed_actions"] == []
     assert report["after_photos"] == [] and report["reopen_until"] is None
+
+
+def test_the_public_events_name_no_reporter_nor_points_nor_internal_notes(
+    client: FlaskClient, sessions: sessionmaker[Session], keys: dict[str, dict[str, str]]
+) -> None:
+    reporter_id, reporter_key = make_reporter(sessions)
+    case = make_case(sessions, reporter_id=reporter_id)
+    report_id = case.reports[0].id
+    staff, supervisor = keys["staff"], keys["supervisor"]
+    post(client, f"/cases/{case.id}/accept", staff, json={"note": "张三接单"})
+    post(client, f"/cases/{case.id}/extend", staff, json={"hours": 8, "reason": "内部人手不够"})
+    post(client, f"/cases/{case.id}/resolve", staff, json={"note": "已清运"})
+    post(client, f"/cases/{case.id}/rework", supervisor, json={"note": "地面没扫干净"})
+    post(client, f"/cases/{case.id}/resolve", staff, json={"note": "已清扫"})
+    post(client, f"/cases/{case.id}/close", supervisor, json={"closure": "fixed", "note": "结案"})
+
+    public = read(client, report_id)  # anyone, no key
+    text = json.dumps(public["events"], ensure_ascii=False)
+    for private in ("reporter_id", "points", "key_id", "user_id", f"reporter:{reporter_id}"):
+        assert private not in text
+    for internal in ("张三接单", "内部人手不够", "地面没扫干净"):
+        assert internal not in text
+    notes = {e["action"]: e["note"] for e in public["events"]}
+    assert notes["close"] == "结案" and notes["resolve"] == "已清扫"
+    assert notes["routed"]  # the pipeline's explanation stays public
+    assert public["events"][0]["actor"] == "reporter"
+    # the supervisor's full view still has it all
+    full = client.get(f"/api/v1/cases/{case.id}", headers=supervisor).get_json()
+    assert "地面没扫干净" in json.dumps(full["timeline"], ensure_ascii=False)
