@@ -25,7 +25,7 @@ from offices.cases import bp as cases_bp
 from offices.notifications import bp as notifications_bp
 from offices.queue import case_bp as case_view_bp
 from offices.queue import queue_bp
-from web import db, errors, sessions
+from web import db, errors, points, sessions
 from web.guards import refuse_nul_characters
 from web.urls import CONVERTERS
 from workers.base import dispatcher
@@ -42,6 +42,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = instance_secret_key(app.config["INSTANCE_PATH"])
     sessions.init_app(app)
+    points.init_app(app)
     app.url_map.converters.update(CONVERTERS)  # before any blueprint's routes are bound
 
     database = Database.from_url(app.config["DATABASE_URL"])

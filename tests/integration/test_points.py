@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from cityrelay.app import create_app
 from models.entities import CaseEvent, PointsEntry, Report
 from tests.factories import make_case, make_key, make_report, make_reporter, process
 from tests.helpers import sample_point
@@ -410,3 +411,14 @@ def test_a_new_reporter_has_an_empty_ledger(
         "entries": [],
         "next_cursor": None,
     }
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"POINTS_DAILY_CAP": -1}, {"POINTS_ME_TOO": -3}, {"TIMEZONE": "Mars/Olympus_Mons"}],
+)
+def test_unusable_points_settings_stop_the_app_from_starting(
+    test_settings: dict[str, Any], changes: dict[str, Any]
+) -> None:
+    with pytest.raises(RuntimeError, match="points settings"):
+        create_app({**test_settings, **changes})
