@@ -540,7 +540,13 @@ def approve_extension(
         "due_at_before": before.isoformat() if before else None,
         "due_at": after.isoformat() if after else None,
     }
-    return _record(work, transition, note=note, detail=detail, changes={"due_at": after})
+    changes: dict[str, Any] = {"due_at": after}
+    # Granted time that lies ahead lifts a flag the overdue sweep set; the escalation stays in
+    # the timeline, and the sweep flags the case again if the new due time passes too.
+    if work.case.overdue_at is not None and after is not None and after > work.now:
+        changes.update(NOT_OVERDUE)
+        detail["overdue_lifted"] = True
+    return _record(work, transition, note=note, detail=detail, changes=changes)
 
 
 def deny_extension(

@@ -350,3 +350,25 @@ def test_overdue_filter_follows_the_flag(
     count = select(func.count()).select_from(Case).where(Case.overdue_at.is_not(None))
     with sessions() as session:
         assert session.scalar(count) == 1
+
+
+@pytest.mark.parametrize("granted_ahead", [True, False])
+def test_an_approved_extension_lifts_the_flag_only_when_its_due_time_lies_ahead(
+    sessions: sessionmaker[Session], granted_ahead: bool
+) -> None:
+    staff, _ = caller(sessions, "office", OFFICE)
+    supervisor, _ = caller(sessions, "supervisor", STREET)
+    case_id = late_case(sessions)
+    assert escalate(sessions, utcnow()) == [case_id]
+    # Approved a month later, the granted hours are long past as well.
+    approved_at = utcnow() if granted_ahead else utcnow() + timedelta(days=30)
+    with unit_of_work(sessions) as session:
+        casework.extend(session, case_id, staff, 16, "等材料", now=approved_at)
+    with unit_of_work(sessions) as session:
+        casework.approve_extension(session, case_id, supervisor, now=approved_at)
+    case = the_case(sessions, case_id)
+    assert case.due_at is not None
+    assert (case.overdue_at is None) is granted_ahead
+    assert (case.escalated_office_id is None) is granted_ahead
+    assert case.events[-1].detail.get("overdue_lifted", False) is granted_ahead
+    assert [e.action for e in case.events].count("escalate") == 1
