@@ -37,8 +37,6 @@ SPLIT_PROBLEM = "split_problem"
 DAILY_CAP = "daily_cap"
 # The policy gives no points for this kind of report (set to 0).
 NO_POINTS = "no_points"
-AWARD_REASONS = (FIRST_REPORT, ME_TOO)
-SKIP_REASONS = (ALREADY_AWARDED, SPLIT_PROBLEM, DAILY_CAP, NO_POINTS)
 
 
 @dataclass(frozen=True)
