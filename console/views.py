@@ -9,6 +9,7 @@ refusal is shown on the case page with the status the case has now (409)."""
 from __future__ import annotations
 
 import base64
+import binascii
 import hmac
 import secrets
 from collections.abc import Callable
@@ -44,7 +45,9 @@ from services.errors import Conflict, Forbidden, InvalidField, NotFound, Service
 from services.users import ConsoleUser
 from web.db import read_session, unit_of_work
 from web.points import points_policy
+from web.queue_cursors import MAX_CURSOR_CHARS, decode_cursor, encode_cursor
 from web.uploads import read_and_store_photos
+from web.urls import MAX_ROW_ID
 
 bp = Blueprint(
     "console",
@@ -56,7 +59,10 @@ bp = Blueprint(
 )
 
 PAGE_SIZE = 25
+# The triage desk pages by case id alone: "id|<last id>", base64.
+TRIAGE_CURSOR_PREFIX = "id|"
 CSRF_FIELD = "csrf_token"
+SESSION_EPOCH = "epoch"
 OPEN_STATUSES = tuple(s for s in wf.STATUSES if s != wf.CLOSED)
 # Endpoints open without signing in.
 PUBLIC_ENDPOINTS = {"console.login", "console.static"}
@@ -74,6 +80,16 @@ CONSOLE_ACTIONS = (
     wf.CLOSE,
     wf.REWORK,
 )
+# The label a service's refusal naming a form field shows that field by.
+FORM_FIELD_LABELS = {
+    "note": "form.note",
+    "question": "form.question",
+    "reason": "form.reason",
+    "hours": "form.hours",
+    "office": "form.office",
+    "closure": "form.closure",
+    "photos": "form.photos",
+}
 # Everything the pages load comes from this server; the map is inline SVG.
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -112,10 +128,12 @@ def _before() -> ResponseReturnValue | None:
         session[CSRF_FIELD] = secrets.token_urlsafe(32)
     if request.method == "POST" and not _csrf_ok():
         return _message_page("csrf.title", "csrf.message", 400)
-    user_id = session.get("user_id")
-    g.console_user = users.signed_in_user(read_session(), user_id) if user_id else None
+    user_id, epoch = session.get("user_id"), session.get(SESSION_EPOCH)
+    signed_in = isinstance(user_id, int) and isinstance(epoch, str)
+    g.console_user = users.signed_in_user(read_session(), user_id, epoch) if signed_in else None
     if g.console_user is None:
         session.pop("user_id", None)
+        session.pop(SESSION_EPOCH, None)
         if request.endpoint not in PUBLIC_ENDPOINTS:
             return redirect(url_for("console.login", next=_here()))
     elif g.console_user.must_change_password and request.endpoint not in FIRST_LOGIN_ENDPOINTS:
@@ -213,7 +231,8 @@ def login() -> ResponseReturnValue:
     username = request.form.get("username", "")
     password = request.form.get("password", "")
     name = users.normalize_username(username)
-    wait = throttle.locked_for(name)
+    address = request.remote_addr or "unknown"
+    wait = throttle.locked_for(name, address)
     if wait:
         minutes = (wait + 59) // 60
         page = render_template(
@@ -224,16 +243,17 @@ def login() -> ResponseReturnValue:
         user = users.authenticate(write, username, password) if username and password else None
     if user is None:
         if name:
-            throttle.record_failure(name)
+            throttle.record_failure(name, address)
         page = render_template(
             "console/login.html", next_url=next_url, failed=True, username=username
         )
         return page, 401
-    throttle.forget_failures(name)
+    throttle.forget_failures(name, address)
     # A new session on login: whatever a visitor's cookie held before is not carried over.
     lang = session.get("lang")
     session.clear()
     session["user_id"] = user.id
+    session[SESSION_EPOCH] = user.session_epoch
     session[CSRF_FIELD] = secrets.token_urlsafe(32)
     if lang:
         session["lang"] = lang
@@ -277,7 +297,9 @@ def change_password() -> ResponseReturnValue:
         else:
             try:
                 with unit_of_work() as write:
-                    users.change_password(write, user.id, old, new)
+                    epoch = users.change_password(write, user.id, old, new)
+                # Every other session of this user ends; this one goes on.
+                session[SESSION_EPOCH] = epoch
             except InvalidField as refusal:
                 key = PASSWORD_ERRORS.get(refusal.code, "password.too_long")
                 error = t(key, min=users.MIN_PASSWORD_CHARS)
@@ -296,25 +318,37 @@ def change_password() -> ResponseReturnValue:
 # ---------------------------------------------------------------- the queue
 
 
-def encode_cursor(position: QueuePosition | int) -> str:
-    if isinstance(position, int):
-        raw = f"id|{position}"
-    else:
-        due = position.due_at.isoformat() if position.due_at else ""
-        raw = f"{due}|{position.case_id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+def _triage_cursor(after_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{TRIAGE_CURSOR_PREFIX}{after_id}".encode()).decode()
 
 
-def decode_cursor(cursor: str) -> QueuePosition | int | None:
-    """The position a "next page" link stands for; None for anything else (the first page)."""
+def _triage_after(cursor: str) -> int | None:
+    """The case id a triage desk's "next page" link stands for; None for anything else."""
+    if len(cursor) > MAX_CURSOR_CHARS:
+        return None
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        due, _, case_id = raw.partition("|")
-        if due == "id":
-            return int(case_id)
-        return QueuePosition(datetime.fromisoformat(due) if due else None, int(case_id))
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (binascii.Error, ValueError):
+        return None
+    digits = raw.removeprefix(TRIAGE_CURSOR_PREFIX)
+    if not raw.startswith(TRIAGE_CURSOR_PREFIX) or not _ascii_digits(digits) or len(digits) > 10:
+        return None
+    after_id = int(digits)
+    return after_id if after_id <= MAX_ROW_ID else None
+
+
+def _queue_after(cursor: str) -> QueuePosition | None:
+    """The position an office queue's "next page" link stands for; None (the first page) for
+    anything else."""
+    try:
+        return decode_cursor(cursor)
     except ValueError:
         return None
+
+
+def _ascii_digits(text: str) -> bool:
+    # str.isdigit() is true for "²" and other digits int() refuses.
+    return text.isascii() and text.isdigit()
 
 
 @bp.get("")
@@ -324,7 +358,8 @@ def queue() -> ResponseReturnValue:
     session_db = read_session()
     now = utcnow()
     args = request.args
-    cursor = decode_cursor(args.get("cursor", "")) if args.get("cursor") else None
+    cursor = args.get("cursor", "")
+    paged = False
     filters = {
         "status": args.get("status", "open"),
         "category": args.get("category", ""),
@@ -336,10 +371,11 @@ def queue() -> ResponseReturnValue:
     if office is None and offices:
         office = offices[0]
     if user.role == "admin":
-        after_id = cursor if isinstance(cursor, int) else None
+        after_id = _triage_after(cursor) if cursor else None
+        paged = after_id is not None
         rows = list(console.triage_queue(session_db, PAGE_SIZE + 1, after_id))
         cases = rows[:PAGE_SIZE]
-        next_cursor = encode_cursor(cases[-1].id) if len(rows) > PAGE_SIZE else None
+        next_cursor = _triage_cursor(cases[-1].id) if len(rows) > PAGE_SIZE else None
     elif office is not None:
         if filters["status"] == "all":
             statuses: tuple[str, ...] = wf.STATUSES
@@ -354,7 +390,8 @@ def queue() -> ResponseReturnValue:
             overdue={"1": True, "0": False}.get(filters["overdue"]),
             assignee=user.caller.assignee if filters["mine"] else None,
         )
-        after = cursor if isinstance(cursor, QueuePosition) else None
+        after = _queue_after(cursor) if cursor else None
+        paged = after is not None
         page = case_view.office_queue(session_db, office.code, where, now, PAGE_SIZE, after)
         cases = list(page.cases)
         next_cursor = encode_cursor(page.next_position) if page.next_position else None
@@ -372,7 +409,7 @@ def queue() -> ResponseReturnValue:
         statuses=wf.STATUSES,
         next_url=f"{request.path}?{urlencode(next_args)}" if next_args else None,
         first_url=url_for("console.queue", **{k: v for k, v in args.items() if k != "cursor"})
-        if cursor is not None
+        if paged
         else None,
         is_overdue=lambda case: case_view.is_overdue(case, now),
         my_assignee=user.caller.assignee,
@@ -464,7 +501,8 @@ def _text(name: str, label_key: str, *, required: bool) -> str:
 
 def _hours() -> int:
     raw = request.form.get("hours", "").strip()
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_EXTENSION_HOURS:
+    too_long = len(raw) > 10  # int() of thousands of digits is refused or slow
+    if not _ascii_digits(raw) or too_long or not 1 <= int(raw) <= MAX_EXTENSION_HOURS:
         raise FormError(t("form.bad_hours", max=MAX_EXTENSION_HOURS))
     return int(raw)
 
@@ -551,10 +589,25 @@ def act(case_id: int, action: str) -> ResponseReturnValue:
             return _render_case(_fresh_case(case_id), message, 422, form)
         return _message_page("error.not_found.title", "error.not_found.message", 404)
     except ServiceError as refusal:
-        key = "form.office_invalid" if action == wf.TRANSFER else "form.photos_invalid"
-        return _render_case(_fresh_case(case_id), t(key, message=refusal.message), 422, form)
+        return _render_case(_fresh_case(case_id), _refusal_message(action, refusal), 422, form)
     session["flash"] = t("flash.done", action=t(f"action.{action}"))
     return redirect(url_for("console.case_page", case_id=case_id), 303)
+
+
+def _refusal_message(action: str, refusal: ServiceError) -> str:
+    """A service's refusal of a form in its own words, naming the field it names."""
+    field = getattr(refusal, "field", None)
+    if action == wf.TRANSFER and field in (None, "office"):
+        return t("form.office_invalid", message=refusal.message)
+    if field == "photos":
+        return t("form.photos_invalid", message=refusal.message)
+    if not refusal.message:
+        return t("form.refused_generic")
+    if field:
+        known = field in FORM_FIELD_LABELS
+        label = t(FORM_FIELD_LABELS[field], max=MAX_EXTENSION_HOURS) if known else str(field)
+        return t("form.field_refused", field=label, message=refusal.message)
+    return t("form.refused", message=refusal.message)
 
 
 def _fresh_case(case_id: int) -> Case:

@@ -11,7 +11,7 @@ from flask.typing import ResponseReturnValue
 from models.base import utcnow
 from models.entities import Case
 from models.queries import QueueFilter
-from offices.queue_schemas import FullCaseOut, QueuePageOut, QueueQuery, encode_cursor
+from offices.queue_schemas import FullCaseOut, QueuePageOut, QueueQuery
 from services import case_view
 from services.access import can_see_office, may_see
 from services.rechecks import recheck_counts
@@ -19,6 +19,7 @@ from web.auth import authenticate
 from web.db import read_session
 from web.errors import ApiError
 from web.openapi import ERROR, error, operation
+from web.queue_cursors import encode_cursor
 
 queue_bp = Blueprint("office_queue", __name__, url_prefix="/api/v1/offices")
 case_bp = Blueprint("case_view", __name__, url_prefix="/api/v1/cases")

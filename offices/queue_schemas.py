@@ -2,50 +2,20 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
 
 from models.entities import CASE_CLOSED, CASE_CLOSURES, CASE_STATUSES
 from models.limits import MAX_CATEGORY_CODE_CHARS, MAX_QUEUE_PAGE
-from models.queries import QueuePosition
 from routing.workflow import ACTIONS
 from services.case_view import CLOCK_STATES
-from web.urls import MAX_ROW_ID
+from web.queue_cursors import MAX_CURSOR_CHARS, decode_cursor
 
 # By default the queue lists the open cases: every status but closed.
 OPEN_STATUSES = tuple(s for s in CASE_STATUSES if s != CASE_CLOSED)
 DEFAULT_QUEUE_PAGE = 50
 MAX_ASSIGNEE_CHARS = 100
-MAX_CURSOR_CHARS = 200
-
-
-def encode_cursor(position: QueuePosition) -> str:
-    due = position.due_at.isoformat() if position.due_at is not None else None
-    raw = json.dumps({"d": due, "i": position.case_id}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> QueuePosition:
-    """The position a ``next_cursor`` stands for; ValueError for anything else."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        value = json.loads(raw)
-        due, case_id = value["d"], value["i"]
-        due_at = datetime.fromisoformat(due) if due is not None else None
-        # Naive times and times that leave the calendar in UTC are no queue's positions.
-        due_at = due_at.astimezone(UTC) if due_at is not None and due_at.tzinfo else due_at
-    except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError, OverflowError):
-        raise ValueError("not a cursor from this queue") from None
-    if due_at is not None and due_at.tzinfo is None:
-        raise ValueError("not a cursor from this queue")
-    if not isinstance(case_id, int) or isinstance(case_id, bool) or not 0 <= case_id <= MAX_ROW_ID:
-        raise ValueError("not a cursor from this queue")
-    return QueuePosition(due_at, case_id)
 
 
 class QueueQuery(Schema):

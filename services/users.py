@@ -4,6 +4,8 @@ one-time password, shown once, that must be changed at the first login. Nothing 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import secrets
 from dataclasses import dataclass
@@ -43,6 +45,9 @@ class ConsoleUser:
     office_id: int
     office_code: str
     must_change_password: bool
+    # Stored in the console session at login; a session whose epoch is no longer the user's
+    # (the password changed since) signs no one in.
+    session_epoch: str
 
     @property
     def caller(self) -> Caller:
@@ -66,7 +71,15 @@ def _plain(user: User) -> ConsoleUser:
         office_id=user.office_id,
         office_code=user.office.code,
         must_change_password=user.must_change_password,
+        session_epoch=session_epoch_of(user.password_hash),
     )
+
+
+def session_epoch_of(password_hash: str) -> str:
+    """A short fingerprint of the password hash: it changes with every new password, so the
+    sessions made before a change end without a column of their own, and it gives nothing of
+    the hash away."""
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
 
 
 def hash_password(password: str) -> str:
@@ -149,8 +162,9 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
-def change_password(session: Session, user_id: int, old_password: str, new_password: str) -> None:
-    """A user's new password, after the old one is proven; clears the first-login demand."""
+def change_password(session: Session, user_id: int, old_password: str, new_password: str) -> str:
+    """A user's new password, after the old one is proven; clears the first-login demand. Every
+    session made before ends; the answer is the session epoch that keeps the caller's own."""
     user = session.get(User, user_id)
     if user is None or user.disabled_at is not None:
         raise NotFound("No such user.")
@@ -169,14 +183,19 @@ def change_password(session: Session, user_id: int, old_password: str, new_passw
     user.password_hash = hash_password(new_password)
     user.must_change_password = False
     session.flush()
+    return session_epoch_of(user.password_hash)
 
 
-def signed_in_user(session: Session, user_id: int) -> ConsoleUser | None:
-    """The user a console session names, unless it was removed or disabled since."""
+def signed_in_user(session: Session, user_id: int, session_epoch: str) -> ConsoleUser | None:
+    """The user a console session names, unless it was removed or disabled since or its password
+    changed after the session began (``session_epoch`` is no longer the user's)."""
     user = session.scalar(select(User).where(User.id == user_id).options(selectinload(User.office)))
     if user is None or user.disabled_at is not None:
         return None
-    return _plain(user)
+    plain = _plain(user)
+    if not hmac.compare_digest(plain.session_epoch, session_epoch):
+        return None
+    return plain
 
 
 def assignee_names(session: Session, assignees: list[str | None]) -> dict[str, str]:

@@ -4,7 +4,9 @@ reporters wrote, the action forms the state machine allows, and a refused action
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import re
 import uuid
 from datetime import timedelta
@@ -26,7 +28,7 @@ from console.map import draw
 from models.entities import Case, CaseEvent, ResponseTemplate, User
 from models.session import unit_of_work
 from services import casework, users
-from services.errors import InvalidField, NotFound
+from services.errors import InvalidField, NotFound, ServiceError
 from tests.factories import make_case
 from tests.helpers import sample_point, tiny_png
 
@@ -158,7 +160,7 @@ def test_a_console_user_acts_under_its_own_name(sessions: sessionmaker[Session])
     with unit_of_work(sessions) as session:
         user = session.scalar(select(User).where(User.username == username))
         assert user is not None
-        caller = users.signed_in_user(session, user.id)
+        caller = users.signed_in_user(session, user.id, users.session_epoch_of(user.password_hash))
         assert caller is not None
         state = casework.accept(session, case.id, caller.caller)
         assert state.status == "accepted"
@@ -246,6 +248,35 @@ def test_a_post_without_or_with_a_wrong_csrf_token_is_refused(
     forged = fresh.post("/console/login", data={"username": username, "password": password})
     assert forged.status_code == 400
     assert fresh.get("/console").status_code == 302
+
+
+def test_a_password_change_ends_the_users_other_sessions(
+    app: Flask, sessions: sessionmaker[Session]
+) -> None:
+    username, password = make_user(sessions, "staff", OFFICE)
+    here, elsewhere = app.test_client(), app.test_client()
+    assert log_in(here, username, password).status_code == 303
+    assert log_in(elsewhere, username, password).status_code == 303
+    new_password = "another-long-password"
+    changed = here.post(
+        "/console/password",
+        data={
+            "csrf_token": csrf_of(here.get("/console/password")),
+            "old_password": password,
+            "new_password": new_password,
+            "confirm_password": new_password,
+        },
+    )
+    assert changed.status_code == 303
+    assert here.get("/console").status_code == 200  # the session that changed it goes on
+    assert elsewhere.get("/console").headers["Location"].startswith("/console/login")
+    assert log_in(elsewhere, username, new_password).status_code == 303
+    with unit_of_work(sessions) as session:
+        user = session.scalar(select(User).where(User.username == username))
+        assert user is not None
+        assert users.signed_in_user(session, user.id, "0" * 16) is None
+        current = users.session_epoch_of(user.password_hash)
+        assert users.signed_in_user(session, user.id, current) is not None
 
 
 def test_logout_needs_a_post_and_ends_the_session(staff: FlaskClient) -> None:
@@ -393,11 +424,44 @@ def test_bad_forms_name_what_is_missing(
     assert not_a_photo.status_code == 422 and "照片无效" in not_a_photo.get_data(as_text=True)
     hours = post_action(staff, case.id, "extend", hours="0", reason="需要协调")
     assert hours.status_code == 422
+    for hours_sent in ("²", "１２", "9" * 5000, "-3", "2.5"):
+        refused = post_action(staff, case.id, "extend", hours=hours_sent, reason="需要协调")
+        assert refused.status_code == 422, hours_sent
+        assert "延期小时数必须是 1 到 720 之间的整数" in refused.get_data(as_text=True)
     nowhere = post_action(staff, case.id, "transfer", office="NO-SUCH", reason="不是我们的")
     assert nowhere.status_code == 422 and "NO-SUCH" in nowhere.get_data(as_text=True)
     assert post_action(staff, case.id, "split").status_code == 404
     with unit_of_work(sessions) as session:
         assert session.get(Case, case.id).status == "accepted"  # type: ignore[union-attr]
+
+
+def test_a_services_other_refusal_shows_its_own_words(
+    staff: FlaskClient, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # casework's own refusals here are conflicts; these stand for any it may add later.
+    case = make_case(sessions)
+
+    def refuse_with(error: ServiceError) -> None:
+        def refuse(*_args: object, **_kwargs: object) -> None:
+            raise error
+
+        monkeypatch.setattr(casework, "accept", refuse)
+
+    refuse_with(InvalidField("note", "Notes may not say that."))
+    named = post_action(staff, case.id, "accept", note="x")
+    text = named.get_data(as_text=True)
+    assert named.status_code == 422
+    assert "公开说明（上报人可见）：Notes may not say that." in text and "照片无效" not in text
+    refuse_with(ServiceError("The office is closed today."))
+    plain = post_action(staff, case.id, "accept")
+    assert plain.status_code == 422
+    assert "未能完成：The office is closed today." in plain.get_data(as_text=True)
+    refuse_with(ServiceError(""))
+    wordless = post_action(staff, case.id, "accept")
+    assert wordless.status_code == 422
+    assert "未能完成这个操作" in wordless.get_data(as_text=True)
+    with unit_of_work(sessions) as session:
+        assert session.get(Case, case.id).status == "routed"  # type: ignore[union-attr]
 
 
 def test_response_templates_are_seeded_and_offered(
@@ -458,6 +522,37 @@ def test_repeated_failures_lock_the_username_for_a_while(
     # Another username is not held back by this one's failures.
     other, other_password = make_user(sessions, "staff", NEIGHBOUR)
     assert log_in(app.test_client(), other, other_password).status_code == 303
+    # Nor is the same user logging in from another address.
+    elsewhere = app.test_client()
+    elsewhere.environ_base["REMOTE_ADDR"] = "10.20.30.40"
+    assert log_in(elsewhere, username, password).status_code == 303
+
+
+def test_failures_from_many_addresses_meet_a_ceiling_per_username(
+    app: Flask, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(throttle, "MAX_FAILURES_PER_USERNAME", 3)
+    username, password = make_user(sessions, "staff", OFFICE)
+    for address in ("10.0.0.1", "10.0.0.2", "10.0.0.3"):
+        client = app.test_client()
+        client.environ_base["REMOTE_ADDR"] = address
+        assert log_in(client, username, "not-the-password").status_code == 401
+    fourth = app.test_client()
+    fourth.environ_base["REMOTE_ADDR"] = "10.0.0.4"
+    assert log_in(fourth, username, password).status_code == 429
+
+
+def test_logins_go_on_while_redis_is_down(
+    app: Flask, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    username, password = make_user(sessions, "staff", OFFICE)
+    # Nothing listens on port 1: every Redis call fails with a connection error.
+    monkeypatch.setitem(app.config, "REDIS_URL", "redis://127.0.0.1:1/13")
+    monkeypatch.delitem(app.extensions, throttle._CLIENT, raising=False)
+    client = app.test_client()
+    assert log_in(client, username, "not-the-password").status_code == 401
+    assert log_in(client, username, password).status_code == 303
+    assert client.get("/console").status_code == 200
 
 
 def test_the_triage_desk_sees_cases_without_an_office(
@@ -509,7 +604,52 @@ def test_queue_filters_pages_and_overdue_badges(
     assert next_url
     assert shown(staff.get(next_url.group(1).replace("&amp;", "&"))) == [second.id]
     # A cursor that is not one is the first page, not an error.
-    assert shown(staff.get("/console?cursor=rubbish")) == [first.id]
+    for cursor in bad_cursors():
+        answer = staff.get(f"/console?cursor={cursor}")
+        assert answer.status_code == 200, cursor
+        assert shown(answer) == [first.id]
+
+
+def b64(raw: str) -> str:
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def bad_cursors() -> list[str]:
+    return [
+        "rubbish",
+        "%C2%B2",
+        "A" * 5000,
+        b64("2026-01-01T00:00:00|5"),
+        b64("2026-01-01T00:00:00+00:00|99999999999999999999"),
+        b64(json.dumps({"d": "2026-01-01T00:00:00", "i": 5})),
+        b64(json.dumps({"d": None, "i": 2**40})),
+        b64(json.dumps({"d": "9999-12-31T23:59:59-23:00", "i": 5})),
+        b64("id|99999999999"),
+        b64("id|²"),
+        b64("id|-1"),
+    ]
+
+
+def test_the_triage_desk_pages_and_refuses_bad_cursors(
+    app: Flask, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cases = [make_case(sessions, threshold=1.01) for _ in range(2)]
+    desk = app.test_client()
+    log_in(desk, *make_user(sessions, "admin", "PD"))
+    monkeypatch.setattr(console_views, "PAGE_SIZE", 1)
+
+    def shown(page: TestResponse) -> list[int]:
+        return [int(i) for i in re.findall(r'data-case-id="(\d+)"', page.get_data(as_text=True))]
+
+    first_page = shown(desk.get("/console"))
+    assert len(first_page) == 1
+    following = desk.get(f"/console?cursor={b64(f'id|{first_page[0]}')}")
+    assert shown(following) and shown(following)[0] > first_page[0]
+    assert {c.id for c in cases} & set(first_page + shown(following))
+    for cursor in bad_cursors():
+        answer = desk.get(f"/console?cursor={cursor}")
+        assert answer.status_code == 200, cursor
+        assert shown(answer) == first_page
 
 
 def test_the_secret_key_is_made_once_and_kept_private(tmp_path: Path) -> None:
