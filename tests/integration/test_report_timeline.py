@@ -178,11 +178,14 @@ def test_the_public_events_name_no_reporter_nor_points_nor_internal_notes(
     post(client, f"/cases/{case.id}/close", supervisor, json={"closure": "fixed", "note": "结案"})
 
     public = read(client, report_id)  # anyone, no key
-    text = json.dumps(public["events"], ensure_ascii=False)
-    for private in ("reporter_id", "points", "key_id", "user_id", f"reporter:{reporter_id}"):
-        assert private not in text
-    for internal in ("张三接单", "内部人手不够", "地面没扫干净"):
-        assert internal not in text
+    own = read(client, report_id, bearer(reporter_key))
+    assert own["timeline"], "the reporter's own view has a timeline"
+    for view in (public["events"], own["events"], own["timeline"]):
+        text = json.dumps(view, ensure_ascii=False)
+        for private in ("reporter_id", "points", "key_id", "user_id", f"reporter:{reporter_id}"):
+            assert private not in text
+        for internal in ("张三接单", "内部人手不够", "地面没扫干净"):
+            assert internal not in text
     notes = {e["action"]: e["note"] for e in public["events"]}
     assert notes["close"] == "结案" and notes["resolve"] == "已清扫"
     assert notes["routed"]  # the pipeline's explanation stays public
