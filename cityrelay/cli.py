@@ -113,10 +113,28 @@ def beat(loglevel: str) -> None:
 @main.command(help="Bring the database schema up to date.")
 def migrate() -> None:
     from models.migrate import upgrade
+    from services.statistics import fill_missing
 
     settings = load_settings()
     upgrade(settings["DATABASE_URL"])
+    with _unit_of_work() as session:
+        filled = fill_missing(session)
     click.echo(f"database at head: {_safe_url(settings['DATABASE_URL'])}")
+    if filled:
+        click.echo(f"statistics written for {filled} cases that had none")
+
+
+@main.command(
+    "rebuild-rollups",
+    help="Rebuild the statistics of every case (the case_stats rows) from the case events, in "
+    "one transaction: the figures never show a half-built state.",
+)
+def rebuild_rollups() -> None:
+    from services.statistics import rebuild
+
+    with _unit_of_work() as session:
+        written = rebuild(session)
+    click.echo(f"statistics rebuilt from events: {written} cases")
 
 
 @main.command("seed-demo", help="Load the taxonomy and the demo city (idempotent: upsert by code).")

@@ -142,6 +142,7 @@ def prepare_database(database_url: str) -> None:
     from models.routing_rules import ensure_version
     from models.seed import has_offices, load_demo_city, load_taxonomy
     from models.session import make_engine, make_session_factory, unit_of_work
+    from services.statistics import fill_missing
 
     upgrade(database_url)
     engine = make_engine(database_url)
@@ -150,6 +151,7 @@ def prepare_database(database_url: str) -> None:
             if has_offices(session):
                 load_taxonomy(session)
                 ensure_version(session)
+                fill_missing(session)
             else:
                 offices = load_demo_city(session)
                 print(f"cityrelay: first start, demo city seeded ({offices} offices)", flush=True)

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     Float,
     ForeignKey,
     Index,
@@ -645,3 +646,52 @@ class Recheck(Base):
     report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"))
     still_fixed: Mapped[bool] = mapped_column(Boolean)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CaseStat(Base):
+    """What a case's events say for the statistics (routing.statistics.case_stats), one row per
+    case, rewritten in the transaction that writes one of its events (services.statistics).
+    ``cityrelay rebuild-rollups`` rebuilds every row from the events."""
+
+    __tablename__ = "case_stats"
+    __table_args__ = (
+        Index("ix_case_stats_reported_day_office", "reported_day", "office_id"),
+        Index("ix_case_stats_office_reported_day", "office_id", "reported_day"),
+    )
+
+    case_id: Mapped[int] = mapped_column(
+        ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    office_id: Mapped[int | None] = mapped_column(ForeignKey("offices.id"))
+    category_code: Mapped[str | None] = mapped_column(ForeignKey("categories.code"), index=True)
+    first_report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"))
+    # Of the case's first report and its reporter: never a name.
+    channel: Mapped[str] = mapped_column(String(20))
+    occupation: Mapped[str] = mapped_column(String(20))
+    reports_count: Mapped[int] = mapped_column(Integer)
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The day of reported_at in the office calendar's time zone: the anchor of the figures.
+    reported_day: Mapped[date] = mapped_column(Date)
+    # Its week's Monday and its month's first day, to group by week and month in any database.
+    reported_week: Mapped[date] = mapped_column(Date)
+    reported_month: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20))
+    closure: Mapped[str | None] = mapped_column(String(20))
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    routed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    handled_on_time: Mapped[bool | None] = mapped_column(Boolean)
+    closed_on_time: Mapped[bool | None] = mapped_column(Boolean)
+    extended: Mapped[bool] = mapped_column(Boolean)
+    confirmed: Mapped[bool] = mapped_column(Boolean)
+    reopened: Mapped[bool] = mapped_column(Boolean)
+    rework_count: Mapped[int] = mapped_column(Integer)
+    accept_hours: Mapped[float | None] = mapped_column(Float)
+    accept_working_hours: Mapped[float | None] = mapped_column(Float)
+    resolve_hours: Mapped[float | None] = mapped_column(Float)
+    resolve_working_hours: Mapped[float | None] = mapped_column(Float)
+    close_hours: Mapped[float | None] = mapped_column(Float)
+    close_working_hours: Mapped[float | None] = mapped_column(Float)

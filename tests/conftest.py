@@ -36,6 +36,7 @@ from models.entities import (
     CalendarDay,
     Case,
     CaseEvent,
+    CaseStat,
     OutboxMessage,
     OutboxReplay,
     Photo,
@@ -312,6 +313,7 @@ def _delete_rows_added(sessions: sessionmaker[Session], added_after: dict[type, 
         try:
             with unit_of_work(sessions) as session:
                 new_cases = Case.id > added_after[Case]
+                session.execute(delete(CaseStat).where(CaseStat.case_id > added_after[Case]))
                 session.execute(
                     update(Report)
                     .where(Report.case_id.in_(select(Case.id).where(new_cases)))

@@ -1,0 +1,712 @@
+"""Resolution statistics: the ``case_stats`` rows kept in step with case events, and the
+figures they add up to (docs/statistics.md defines each one).
+
+Every flush that writes a case event rewrites that case's ``case_stats`` row from its events in
+the same transaction, so the figures are never behind the cases. ``fill_missing`` writes the
+rows of cases that have none (after the migration that made the table); ``rebuild`` rewrites
+every row (``cityrelay rebuild-rollups``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    Date,
+    Integer,
+    and_,
+    case,
+    cast,
+    delete,
+    event,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from models.entities import (
+    CASE_CLOSED,
+    Case,
+    CaseEvent,
+    CaseStat,
+    Category,
+    Office,
+    Report,
+    Reporter,
+)
+from routing import statistics as st
+from routing import workflow as wf
+from services.calendars import calendar_context
+from services.errors import Forbidden, InvalidField
+
+_TOUCHED = "cityrelay_cases_with_new_events"
+REFRESH_BATCH = 500
+
+
+# ----------------------------------------------------------------- keeping rows in step
+
+
+@event.listens_for(Session, "before_flush")
+def _note_cases_with_new_events(session: Session, _context: Any, _instances: Any) -> None:
+    touched = session.info.setdefault(_TOUCHED, [])
+    for obj in session.new:
+        if isinstance(obj, CaseEvent):
+            touched.append(obj)
+    for obj in session.dirty:
+        if isinstance(obj, Case):
+            touched.append(obj)
+
+
+@event.listens_for(Session, "after_flush")
+def _refresh_touched_cases(session: Session, _context: Any) -> None:
+    touched = session.info.pop(_TOUCHED, [])
+    case_ids = {
+        obj.case_id if isinstance(obj, CaseEvent) else obj.id
+        for obj in touched
+        if (obj.case_id if isinstance(obj, CaseEvent) else obj.id) is not None
+    }
+    if case_ids:
+        refresh(session, sorted(case_ids))
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_touched(session: Session, previous_transaction: Any) -> None:
+    if previous_transaction.parent is None:
+        session.info.pop(_TOUCHED, None)
+
+
+def _week_start(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def refresh(session: Session, case_ids: Sequence[int]) -> int:
+    """Rewrite the ``case_stats`` rows of ``case_ids`` from their events; answers how many
+    rows were written (a case without events has none)."""
+    written = 0
+    calendars = calendar_context(session)
+    for start in range(0, len(case_ids), REFRESH_BATCH):
+        batch = list(case_ids[start : start + REFRESH_BATCH])
+        cases = {
+            row.id: row
+            for row in session.execute(
+                select(
+                    Case.id,
+                    Case.status,
+                    Case.closure,
+                    Case.due_at,
+                    Case.office_id,
+                    Case.category_code,
+                ).where(Case.id.in_(batch))
+            )
+        }
+        events: dict[int, list[st.Event]] = defaultdict(list)
+        for row in session.execute(
+            select(
+                CaseEvent.case_id,
+                CaseEvent.at,
+                CaseEvent.action,
+                CaseEvent.from_status,
+                CaseEvent.to_status,
+            )
+            .where(CaseEvent.case_id.in_(batch))
+            .order_by(CaseEvent.case_id, CaseEvent.id)
+        ):
+            events[row.case_id].append(st.Event(row.at, row.action, row.from_status, row.to_status))
+        first_reports = {
+            row.case_id: row
+            for row in session.execute(
+                select(
+                    Report.case_id,
+                    func.min(Report.id).label("first_report_id"),
+                    func.count(Report.id).label("reports_count"),
+                )
+                .where(Report.case_id.in_(batch))
+                .group_by(Report.case_id)
+            )
+        }
+        origins = {
+            row.id: row
+            for row in session.execute(
+                select(Report.id, Report.channel, Reporter.occupation)
+                .join(Reporter, Reporter.id == Report.reporter_id)
+                .where(Report.id.in_([r.first_report_id for r in first_reports.values()]))
+            )
+        }
+        rows: list[dict[str, Any]] = []
+        for case_id in batch:
+            found, history, first = (
+                cases.get(case_id),
+                events.get(case_id),
+                first_reports.get(case_id),
+            )
+            if found is None or not history or first is None:
+                continue
+            origin = origins[first.first_report_id]
+            stats = st.case_stats(
+                history,
+                status=found.status,
+                closure=found.closure,
+                due_at=found.due_at,
+                calendar=calendars.for_office(found.office_id),
+            )
+            rows.append(_row(case_id, found, first, origin, stats))
+        session.execute(delete(CaseStat).where(CaseStat.case_id.in_(batch)))
+        if rows:
+            session.execute(insert(CaseStat), rows)
+        written += len(rows)
+    return written
+
+
+def _row(case_id: int, found: Any, first: Any, origin: Any, stats: st.CaseStats) -> dict[str, Any]:
+    def hours(step: st.Durations | None) -> tuple[float | None, float | None]:
+        return (None, None) if step is None else (step.hours, step.working_hours)
+
+    accept, resolve, close = hours(stats.to_accept), hours(stats.to_resolve), hours(stats.to_close)
+    return {
+        "case_id": case_id,
+        "office_id": found.office_id,
+        "category_code": found.category_code,
+        "first_report_id": first.first_report_id,
+        "channel": origin.channel,
+        "occupation": origin.occupation,
+        "reports_count": first.reports_count,
+        "reported_at": stats.reported_at,
+        "reported_day": stats.reported_day,
+        "reported_week": _week_start(stats.reported_day),
+        "reported_month": stats.reported_day.replace(day=1),
+        "status": stats.status,
+        "closure": stats.closure,
+        "due_at": stats.due_at,
+        "routed_at": stats.routed_at,
+        "accepted_at": stats.accepted_at,
+        "handled_at": stats.handled_at,
+        "resolved_at": stats.resolved_at,
+        "closed_at": stats.closed_at,
+        "handled_on_time": stats.handled_on_time,
+        "closed_on_time": stats.closed_on_time,
+        "extended": stats.extended,
+        "confirmed": stats.confirmed,
+        "reopened": stats.reopened,
+        "rework_count": stats.rework_count,
+        "accept_hours": accept[0],
+        "accept_working_hours": accept[1],
+        "resolve_hours": resolve[0],
+        "resolve_working_hours": resolve[1],
+        "close_hours": close[0],
+        "close_working_hours": close[1],
+    }
+
+
+def fill_missing(session: Session) -> int:
+    """Write the rows of the cases that have none; answers how many."""
+    missing = session.scalars(
+        select(Case.id)
+        .outerjoin(CaseStat, CaseStat.case_id == Case.id)
+        .where(CaseStat.case_id.is_(None))
+        .order_by(Case.id)
+    ).all()
+    return refresh(session, list(missing))
+
+
+def rebuild(session: Session) -> int:
+    """Rewrite every case's row from its events; answers how many rows were written."""
+    session.execute(delete(CaseStat))
+    return fill_missing(session)
+
+
+# ------------------------------------------------------------------------------ querying
+
+GROUP_BY = ("office", "category", "group", "day", "week", "month", "occupation")
+
+
+@dataclass(frozen=True)
+class StatsQuery:
+    """Which cases and reports count: reported on ``date_from`` to ``date_to`` (inclusive,
+    in the city's time zone), under ``office_ids`` (a subtree; None: the whole city), of a
+    category or category group, first reported by an occupation, through a channel."""
+
+    date_from: date
+    date_to: date
+    time_zone: str
+    office_ids: frozenset[int] | None = None
+    category: str | None = None
+    group: str | None = None
+    occupation: str | None = None
+    channel: str | None = None
+    group_by: str | None = None
+
+
+def subtree(session: Session, office_id: int) -> frozenset[int]:
+    """``office_id`` and every office under it."""
+    children: dict[int | None, list[int]] = defaultdict(list)
+    for row in session.execute(select(Office.id, Office.parent_id)):
+        children[row.parent_id].append(row.id)
+    found, todo = {office_id}, [office_id]
+    while todo:
+        for child in children[todo.pop()]:
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return frozenset(found)
+
+
+def resolve_scope(
+    session: Session,
+    *,
+    role: str,
+    own_office_id: int | None,
+    office_code: str | None,
+    category: str | None,
+    group: str | None,
+) -> tuple[frozenset[int] | None, str | None]:
+    """The offices a caller's figures cover and the office code they are named by: an admin
+    any office's subtree or the whole city; a supervisor its own subtree or a part of it.
+    Unknown names are refused, each by its field."""
+    if category is not None and session.get(Category, category) is None:
+        raise InvalidField("category", f"No category with code '{category}'.")
+    if (
+        group is not None
+        and session.scalar(
+            select(func.count()).select_from(Category).where(Category.group_zh == group)
+        )
+        == 0
+    ):
+        raise InvalidField("group", f"No category group named '{group}'.")
+    office: Office | None = None
+    if office_code is not None:
+        office = session.scalar(select(Office).where(Office.code == office_code))
+        if office is None:
+            raise InvalidField("office", f"No office with code '{office_code}'.")
+    if role == "admin":
+        return (subtree(session, office.id), office.code) if office else (None, None)
+    if role != "supervisor" or own_office_id is None:
+        raise Forbidden("Only supervisors and admins see the statistics.")
+    own = subtree(session, own_office_id)
+    if office is None:
+        office = session.get(Office, own_office_id)
+        assert office is not None, "a supervisor key names its office"
+        return own, office.code
+    if office.id not in own:
+        raise Forbidden(f"Office '{office.code}' is not under this supervisor's office.")
+    return subtree(session, office.id), office.code
+
+
+def _case_filters(query: StatsQuery, *, window: bool = True) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if window:
+        conditions += [
+            CaseStat.reported_day >= query.date_from,
+            CaseStat.reported_day <= query.date_to,
+        ]
+    if query.office_ids is not None:
+        conditions.append(CaseStat.office_id.in_(sorted(query.office_ids)))
+    if query.category is not None:
+        conditions.append(CaseStat.category_code == query.category)
+    if query.group is not None:
+        conditions.append(
+            CaseStat.category_code.in_(
+                select(Category.code).where(Category.group_zh == query.group)
+            )
+        )
+    if query.occupation is not None:
+        conditions.append(CaseStat.occupation == query.occupation)
+    if query.channel is not None:
+        conditions.append(CaseStat.channel == query.channel)
+    return conditions
+
+
+def _case_group_key(group_by: str | None) -> ColumnElement[Any]:
+    if group_by is None:
+        return literal("all")
+    return {
+        "office": CaseStat.office_id,
+        "category": CaseStat.category_code,
+        "group": Category.group_zh,
+        "day": CaseStat.reported_day,
+        "week": CaseStat.reported_week,
+        "month": CaseStat.reported_month,
+        "occupation": CaseStat.occupation,
+    }[group_by]
+
+
+def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def _counts_select(query: StatsQuery, now: datetime) -> Any:
+    closed = CaseStat.status == CASE_CLOSED
+    not_yet_due = or_(CaseStat.due_at.is_(None), CaseStat.due_at > now)
+    key = _case_group_key(query.group_by).label("key")
+    statement = select(
+        key,
+        func.count().label("cases"),
+        _flag(CaseStat.routed_at.is_not(None)).label("routed"),
+        _flag(CaseStat.accepted_at.is_not(None)).label("accepted"),
+        _flag(CaseStat.resolved_at.is_not(None)).label("resolved"),
+        _flag(closed).label("closed"),
+        _flag(and_(closed, CaseStat.closure == wf.FIXED)).label("closed_fixed"),
+        _flag(CaseStat.closed_on_time.is_(True)).label("closed_on_time"),
+        _flag(CaseStat.reopened.is_(True)).label("reopened"),
+        func.coalesce(func.sum(CaseStat.rework_count), 0).label("rework"),
+        _flag(CaseStat.rework_count > 0).label("reworked_cases"),
+        _flag(and_(~closed, not_yet_due)).label("open_not_yet_due"),
+        _flag(CaseStat.handled_at.is_not(None)).label("handled"),
+        _flag(CaseStat.handled_on_time.is_(True)).label("handled_on_time"),
+        _flag(and_(CaseStat.handled_at.is_(None), not_yet_due)).label("unhandled_not_yet_due"),
+        _flag(and_(CaseStat.handled_at.is_(None), ~not_yet_due)).label("unhandled_overdue"),
+        _flag(CaseStat.extended.is_(True)).label("extended"),
+        _flag(CaseStat.confirmed.is_(True)).label("confirmed"),
+    ).where(*_case_filters(query))
+    if query.group_by == "group":
+        statement = statement.outerjoin(Category, Category.code == CaseStat.category_code)
+    return statement.group_by(key)
+
+
+_COUNT_FIELDS = (
+    "cases", "routed", "accepted", "resolved", "closed", "closed_fixed", "closed_on_time",
+    "reopened", "rework", "reworked_cases", "open_not_yet_due", "handled", "handled_on_time",
+    "unhandled_not_yet_due", "unhandled_overdue", "extended", "confirmed",
+)  # fmt: skip
+
+
+def _occupations(session: Session, query: StatsQuery) -> dict[Any, dict[str, int]]:
+    key = _case_group_key(query.group_by).label("key")
+    statement = (
+        select(key, CaseStat.occupation, func.count())
+        .where(*_case_filters(query))
+        .group_by(key, CaseStat.occupation)
+    )
+    if query.group_by == "group":
+        statement = statement.outerjoin(Category, Category.code == CaseStat.category_code)
+    found: dict[Any, dict[str, int]] = defaultdict(dict)
+    for group, occupation, number in session.execute(statement):
+        found[group][occupation] = number
+    return found
+
+
+_DURATIONS = {
+    "to_accept": (CaseStat.accept_hours, CaseStat.accept_working_hours),
+    "to_resolve": (CaseStat.resolve_hours, CaseStat.resolve_working_hours),
+    "to_close": (CaseStat.close_hours, CaseStat.close_working_hours),
+}
+
+
+def _percentiles(
+    session: Session, query: StatsQuery, column: Any
+) -> dict[Any, tuple[int, float | None, float | None]]:
+    """Per group: the count, and the nearest-rank median and 90th percentile of ``column``."""
+    key = _case_group_key(query.group_by).label("key")
+    ranked = select(
+        key,
+        column.label("value"),
+        func.row_number().over(partition_by=key, order_by=column).label("rank"),
+        func.count().over(partition_by=key).label("n"),
+    ).where(*_case_filters(query), column.is_not(None))
+    if query.group_by == "group":
+        ranked = ranked.outerjoin(Category, Category.code == CaseStat.category_code)
+    inner = ranked.subquery()
+    # ceil(n/2) and ceil(9n/10), in integers so that every database agrees
+    median_rank = (inner.c.n + 1) / 2
+    p90_rank = (inner.c.n * 9 + 9) / 10
+    statement = select(
+        inner.c.key,
+        inner.c.n,
+        inner.c.value,
+        inner.c.rank,
+        median_rank.label("m"),
+        p90_rank.label("p"),
+    ).where(
+        or_(inner.c.rank == cast(median_rank, Integer), inner.c.rank == cast(p90_rank, Integer))
+    )
+    found: dict[Any, tuple[int, float | None, float | None]] = {}
+    for row in session.execute(statement):
+        n, median, p90 = found.get(row.key, (row.n, None, None))
+        if row.rank == int(row.m):
+            median = row.value
+        if row.rank == int(row.p):
+            p90 = row.value
+        found[row.key] = (n, median, p90)
+    return found
+
+
+def _times(session: Session, query: StatsQuery) -> dict[Any, dict[str, dict[str, Any]]]:
+    found: dict[Any, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for step, (wall, working) in _DURATIONS.items():
+        on_wall = _percentiles(session, query, wall)
+        on_working = _percentiles(session, query, working)
+        for key in set(on_wall) | set(on_working):
+            n, median, p90 = on_wall.get(key, (0, None, None))
+            _, median_working, p90_working = on_working.get(key, (0, None, None))
+            found[key][step] = {
+                "count": n,
+                "median_hours": median,
+                "p90_hours": p90,
+                "median_working_hours": median_working,
+                "p90_working_hours": p90_working,
+            }
+    return found
+
+
+def _empty_times() -> dict[str, dict[str, Any]]:
+    return {
+        step: {
+            "count": 0,
+            "median_hours": None,
+            "p90_hours": None,
+            "median_working_hours": None,
+            "p90_working_hours": None,
+        }
+        for step in st.STEPS
+    }
+
+
+def window_bounds(query: StatsQuery) -> tuple[datetime, datetime]:
+    """The UTC instants the window's local days start and end at."""
+    zone = ZoneInfo(query.time_zone)
+    start = datetime.combine(query.date_from, time(), zone).astimezone(UTC)
+    end = datetime.combine(query.date_to + timedelta(days=1), time(), zone).astimezone(UTC)
+    return start, end
+
+
+def _received(session: Session, query: StatsQuery) -> dict[Any, dict[str, int]]:
+    """Reports received in the window (and of them, those that joined an existing case), by
+    group. A report not yet made a case counts only where no office, category or group
+    narrows the figures, and grouped by time, occupation or channel."""
+    start, end = window_bounds(query)
+    received_day = _local_day(session, Report.received_at, query.time_zone, start)
+    keys: dict[str, ColumnElement[Any]] = {
+        "office": CaseStat.office_id,
+        "category": CaseStat.category_code,
+        "group": Category.group_zh,
+        "day": received_day,
+        "week": received_day,
+        "month": received_day,
+        "occupation": Reporter.occupation,
+    }
+    key = (keys[query.group_by] if query.group_by else literal("all")).label("key")
+    merged = and_(CaseStat.case_id.is_not(None), Report.id != CaseStat.first_report_id)
+    statement = (
+        select(key, func.count().label("received"), _flag(merged).label("merged"))
+        .select_from(Report)
+        .join(Reporter, Reporter.id == Report.reporter_id)
+        .outerjoin(CaseStat, CaseStat.case_id == Report.case_id)
+        .where(Report.received_at >= start, Report.received_at < end)
+    )
+    if query.group_by == "group" or query.group is not None:
+        statement = statement.outerjoin(Category, Category.code == CaseStat.category_code)
+    if query.office_ids is not None:
+        statement = statement.where(CaseStat.office_id.in_(sorted(query.office_ids)))
+    if query.category is not None:
+        statement = statement.where(CaseStat.category_code == query.category)
+    if query.group is not None:
+        statement = statement.where(Category.group_zh == query.group)
+    if query.occupation is not None:
+        statement = statement.where(Reporter.occupation == query.occupation)
+    if query.channel is not None:
+        statement = statement.where(Report.channel == query.channel)
+    found: dict[Any, dict[str, int]] = defaultdict(lambda: {"received": 0, "merged": 0})
+    for row in session.execute(statement.group_by(key)):
+        group = _as_date(row.key) if query.group_by in ("day", "week", "month") else row.key
+        if query.group_by == "week" and group is not None:
+            group = _week_start(group)
+        elif query.group_by == "month" and group is not None:
+            group = group.replace(day=1)
+        found[group]["received"] += row.received
+        found[group]["merged"] += row.merged
+    return found
+
+
+def _local_day(
+    session: Session, column: Any, time_zone: str, moment: datetime
+) -> ColumnElement[Any]:
+    """The local date of a UTC timestamp column. PostgreSQL converts with the zone's rules;
+    SQLite (the embedded database) shifts by the zone's offset at ``moment``, which is exact
+    for zones without daylight saving time, such as China's."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(func.timezone(time_zone, column), Date)
+    offset = ZoneInfo(time_zone).utcoffset(moment.replace(tzinfo=None)) or timedelta(0)
+    minutes = int(offset.total_seconds() // 60)
+    return func.date(column, f"{minutes:+d} minutes")
+
+
+def _as_date(value: Any) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def figures(session: Session, query: StatsQuery, now: datetime) -> dict[str, Any]:
+    """Every figure over the whole selection, and one row per group with ``group_by``."""
+    whole = _figures_by_group(session, StatsQuery(**{**query.__dict__, "group_by": None}), now)
+    answer = whole.get("all") or _group_figures(None, st.Counts(), {}, _empty_times(), now)
+    answer.pop("key", None)
+    if query.group_by is not None:
+        rows = _figures_by_group(session, query, now)
+        answer["group_by"] = query.group_by
+        answer["rows"] = _ordered_rows(session, query.group_by, rows)
+    return answer
+
+
+def _figures_by_group(
+    session: Session, query: StatsQuery, now: datetime
+) -> dict[Any, dict[str, Any]]:
+    counted = {
+        (_as_date(row.key) if query.group_by in ("day", "week", "month") else row.key): row
+        for row in session.execute(_counts_select(query, now))
+    }
+    occupations = {
+        (_as_date(k) if query.group_by in ("day", "week", "month") else k): v
+        for k, v in _occupations(session, query).items()
+    }
+    durations = {
+        (_as_date(k) if query.group_by in ("day", "week", "month") else k): v
+        for k, v in _times(session, query).items()
+    }
+    received = _received(session, query)
+    groups: dict[Any, dict[str, Any]] = {}
+    for key in set(counted) | set(received):
+        row = counted.get(key)
+        counts = st.Counts(
+            **({name: int(getattr(row, name)) for name in _COUNT_FIELDS} if row else {}),
+            by_occupation=occupations.get(key, {}),
+        )
+        groups[key] = _group_figures(
+            key, counts, received.get(key, {}), durations.get(key) or _empty_times(), now
+        )
+    return groups
+
+
+def _group_figures(
+    key: Any,
+    counts: st.Counts,
+    received: dict[str, int],
+    durations: dict[str, dict[str, Any]],
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "key": key,
+        "received": received.get("received", 0),
+        "merged": received.get("merged", 0),
+        "cases": counts.cases,
+        "routed": counts.routed,
+        "accepted": counts.accepted,
+        "resolved": counts.resolved,
+        "closed": counts.closed,
+        "closed_fixed": counts.closed_fixed,
+        "closed_on_time": counts.closed_on_time,
+        "reopened": counts.reopened,
+        "rework": counts.rework,
+        "due_to_close": counts.cases - counts.open_not_yet_due,
+        "due_to_handle": counts.cases - counts.unhandled_not_yet_due,
+        "handled_on_time": counts.handled_on_time,
+        "overdue_unhandled": counts.unhandled_overdue,
+        "extended": counts.extended,
+        "confirmed": counts.confirmed,
+        "rates": st.rates(counts),
+        "times": durations,
+        "first_reported_by": {o: counts.by_occupation.get(o, 0) for o in _OCCUPATIONS},
+    }
+
+
+_OCCUPATIONS = ("rider", "courier", "driver", "citizen")
+
+
+def _ordered_rows(
+    session: Session, group_by: str, groups: dict[Any, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    rows = list(groups.values())
+    if group_by == "office":
+        offices = {
+            row.id: row
+            for row in session.execute(
+                select(Office.id, Office.code, Office.name, Office.name_en).where(
+                    Office.id.in_([k for k in groups if k is not None])
+                )
+            )
+        }
+        _rank(rows)
+        for row in rows:
+            office = offices.get(row["key"])
+            row["key"] = office.code if office else None
+            row["office_name"] = (
+                {"zh": office.name, "en": office.name_en or office.name} if office else None
+            )
+    for row in rows:
+        key = row.pop("key")
+        row[group_by] = key.isoformat() if isinstance(key, date) else key
+    return sorted(rows, key=lambda r: (r[group_by] is None, str(r[group_by])))
+
+
+def _rank(rows: list[dict[str, Any]]) -> None:
+    """League-table places by on-time closure rate, then closure rate; an office with fewer
+    than ``MIN_CLOSED_TO_RANK`` closed cases is shown but not placed."""
+    rankable = [r for r in rows if r["key"] is not None and st.rankable(r["closed"])]
+    rankable.sort(
+        key=lambda r: (
+            -(r["rates"]["on_time_closure_rate"] or 0.0),
+            -(r["rates"]["closure_rate"] or 0.0),
+            r["key"],
+        )
+    )
+    for place, row in enumerate(rankable, start=1):
+        row["rank"] = place
+        row["rank_note"] = None
+    for row in rows:
+        if "rank" not in row:
+            row["rank"] = None
+            row["rank_note"] = st.TOO_FEW_TO_RANK
+
+
+def backlog(session: Session, query: StatsQuery, now: datetime) -> dict[str, Any]:
+    """What is open now, whatever the window: cases by status, overdue now, the oldest."""
+    conditions = _case_filters(query, window=False)
+    open_statuses = list(st.OPEN_STATUSES)
+    by_status = {
+        status: number
+        for status, number in session.execute(
+            select(CaseStat.status, func.count())
+            .where(*conditions, CaseStat.status.in_(open_statuses))
+            .group_by(CaseStat.status)
+        )
+    }
+    overdue = session.scalar(
+        select(func.count()).where(
+            *conditions,
+            CaseStat.status.in_(list(st.IN_OFFICE_HANDS)),
+            CaseStat.due_at < now,
+        )
+    )
+    oldest = session.execute(
+        select(CaseStat.case_id, CaseStat.reported_at, CaseStat.status)
+        .where(*conditions, CaseStat.status.in_(open_statuses))
+        .order_by(CaseStat.reported_at, CaseStat.case_id)
+        .limit(1)
+    ).first()
+    return {
+        "by_status": {status: by_status.get(status, 0) for status in open_statuses},
+        "open": sum(by_status.values()),
+        "overdue_now": overdue or 0,
+        "oldest_open": (
+            {
+                "case_id": oldest.case_id,
+                "reported_at": oldest.reported_at,
+                "status": oldest.status,
+                "age_hours": round((now - oldest.reported_at).total_seconds() / 3600, 1),
+            }
+            if oldest
+            else None
+        ),
+    }
+
+
+def case_stat_rows(session: Session, case_ids: Iterable[int]) -> list[CaseStat]:
+    return list(session.scalars(select(CaseStat).where(CaseStat.case_id.in_(list(case_ids)))))
