@@ -308,7 +308,7 @@ def _response(status: int, answer: Answer) -> dict[str, Any]:
     response: dict[str, Any] = {"description": description}
     if answer.schema is not None:
         schema: SchemaLike = answer.schema
-        response["content"] = {"application/json": {"schema": schema}}
+        response["content"] = {answer.media_type: {"schema": schema}}
     headers = dict(answer.headers)
     if status == 401 and is_error:
         headers.setdefault("WWW-Authenticate", WWW_AUTHENTICATE)

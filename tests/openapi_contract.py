@@ -79,7 +79,7 @@ class Operation:
         content = answer.get("content")
         if content:
             assert response.mimetype in content, f"{where}: {response.mimetype} not declared"
-            body = response.get_json()
+            body = response.get_json() if response.is_json else response.get_data(as_text=True)
             validator = schema_validator(self.document, content[response.mimetype]["schema"])
             problems = [
                 f"{'/'.join(map(str, e.absolute_path)) or '(body)'}: {e.message}"

@@ -57,6 +57,7 @@ class Answer:
     schema: SchemaLike | None
     description: str = ""
     headers: Mapping[str, Header] = field(default_factory=dict)
+    media_type: str = "application/json"
 
 
 # The one error shape of web.errors; the description comes from the status unless given.

@@ -162,7 +162,7 @@ def test_admin_operations_declare_401_and_403(document: dict) -> None:
             protected = "security" in op
             assert protected == (
                 path.startswith(("/api/v1/admin/", "/api/v1/cases/", "/api/v1/reporters/me"))
-                or path == "/api/v1/reports"
+                or path in ("/api/v1/reports", "/api/v1/stats", "/api/v1/stats.csv")
                 or path.endswith(("/answer", "/confirm", "/reopen", "/queue"))
             ), (method, path)
             if protected:
@@ -645,6 +645,23 @@ def test_reporter_own_views(
     op.assert_every_declared_status_seen()
 
 
+@pytest.mark.parametrize("path", ["/api/v1/stats", "/api/v1/stats.csv"])
+def test_statistics(
+    contract: Contract, client: FlaskClient, sessions, keys: dict, path: str
+) -> None:
+    op = contract["get", path]
+    make_case(sessions)
+    op.call(client, headers=keys["admin"], expect=200)
+    op.call(client, headers=keys["admin"], query_string={"group_by": "office"}, expect=200)
+    op.call(client, headers=keys["supervisor"], query_string={"group_by": "day"}, expect=200)
+    op.call(client, headers=keys["admin"], query_string={"from": "soon"}, expect=422)
+    op.call(client, headers=keys["admin"], query_string={"office": "NOPE"}, expect=422)
+    op.call(client, expect=401)
+    op.call(client, headers=keys["office"], expect=403)
+    op.call(client, headers=keys["supervisor"], query_string={"office": "PD-SZ"}, expect=403)
+    op.assert_every_declared_status_seen()
+
+
 def test_recheck(contract: Contract, client: FlaskClient, sessions, keys: dict) -> None:
     op = contract["post", "/api/v1/cases/{case_id}/recheck"]
     case = make_case(sessions)
@@ -704,6 +721,8 @@ def test_every_operation_is_driven_above(contract: Contract) -> None:
         ("get", "/api/v1/openapi.json"),
         ("get", "/api/v1/reporters/me"),
         ("get", "/api/v1/reporters/me/reports"),
+        ("get", "/api/v1/stats"),
+        ("get", "/api/v1/stats.csv"),
     }
     assert set(contract.operations) == driven
 

@@ -1,0 +1,161 @@
+"""What the statistics endpoints take and answer (docs/statistics.md defines every figure)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from models.entities import CHANNELS
+from models.limits import MAX_CATEGORY_CODE_CHARS, OCCUPATIONS
+from services.statistics import GROUP_BY
+
+# A window longer than this is refused: ten years of daily rows is already more than a page.
+MAX_WINDOW_DAYS = 3660
+DEFAULT_WINDOW_DAYS = 30
+MAX_OFFICE_CODE_CHARS = 40
+MAX_GROUP_CHARS = 100
+
+
+class StatsQuery(Schema):
+    class Meta:
+        unknown = RAISE
+
+    from_ = fields.Date(
+        data_key="from",
+        load_default=None,
+        metadata={
+            "description": "First day of the window (YYYY-MM-DD, in the city's time zone); by "
+            "default 29 days before `to`."
+        },
+    )
+    to = fields.Date(
+        load_default=None,
+        metadata={"description": "Last day of the window, included; by default today."},
+    )
+    office = fields.String(
+        load_default=None,
+        validate=validate.Length(min=1, max=MAX_OFFICE_CODE_CHARS),
+        metadata={
+            "description": "An office code: the figures of that office and every office under "
+            "it. A supervisor key's default is its own office."
+        },
+    )
+    category = fields.String(
+        load_default=None,
+        validate=validate.Length(min=1, max=MAX_CATEGORY_CODE_CHARS),
+        metadata={"description": "A category code."},
+    )
+    group = fields.String(
+        load_default=None,
+        validate=validate.Length(min=1, max=MAX_GROUP_CHARS),
+        metadata={"description": "A category group, as `/api/v1/categories` names it (市容环境)."},
+    )
+    occupation = fields.String(
+        load_default=None,
+        validate=validate.OneOf(OCCUPATIONS),
+        metadata={"description": "Of the first reporter: " + ", ".join(OCCUPATIONS) + "."},
+    )
+    channel = fields.String(
+        load_default=None,
+        validate=validate.OneOf(CHANNELS),
+        metadata={"description": "How the first report came: " + ", ".join(CHANNELS) + "."},
+    )
+    group_by = fields.String(
+        load_default=None,
+        validate=validate.OneOf(GROUP_BY),
+        metadata={"description": "One row per " + ", ".join(GROUP_BY) + " under `rows`."},
+    )
+
+    @validates_schema
+    def _window(self, data: dict[str, Any], **_: Any) -> None:
+        start, end = data.get("from_"), data.get("to")
+        if start is not None and end is not None and start > end:
+            raise ValidationError("`from` must not come after `to`.", "from")
+        if start is not None and end is not None and (end - start).days >= MAX_WINDOW_DAYS:
+            raise ValidationError(f"A window of at most {MAX_WINDOW_DAYS} days.", "from")
+
+
+def window(query: dict[str, Any], today: date) -> tuple[date, date]:
+    end = query["to"] or today
+    start = query["from_"] or end - timedelta(days=DEFAULT_WINDOW_DAYS - 1)
+    if start > end:
+        raise ValidationError("`from` must not come after `to` (today by default).", "from")
+    return start, end
+
+
+RATES_DESCRIPTION = (
+    "Per cent with two decimals, null when the denominator is 0: closure_rate (结案率), "
+    "on_time_closure_rate (按期结案率), on_time_handling_rate (按期处置率), overdue_open_rate "
+    "(超期待处置率), extension_rate (延期率), rework_rate (返工率), confirmation_rate, "
+    "fixed_share_of_closed, roaming_share."
+)
+TIMES_DESCRIPTION = (
+    "to_accept, to_resolve, to_close: each {count, median_hours, p90_hours, "
+    "median_working_hours, p90_working_hours}, nearest-rank, waiting time left out."
+)
+
+
+class FiguresOut(Schema):
+    received = fields.Integer(required=True, metadata={"description": "Reports received."})
+    merged = fields.Integer(
+        required=True, metadata={"description": "Of them, reports joined to an existing case."}
+    )
+    cases = fields.Integer(required=True, metadata={"description": "Cases opened (立案)."})
+    routed = fields.Integer(required=True, metadata={"description": "Of them, dispatched (派遣)."})
+    accepted = fields.Integer(required=True, metadata={"description": "Of them, accepted (受理)."})
+    resolved = fields.Integer(required=True, metadata={"description": "Of them, resolved."})
+    closed = fields.Integer(required=True, metadata={"description": "Of them, closed (结案)."})
+    closed_fixed = fields.Integer(required=True)
+    closed_on_time = fields.Integer(required=True)
+    reopened = fields.Integer(required=True)
+    rework = fields.Integer(required=True, metadata={"description": "Rework orders given."})
+    due_to_close = fields.Integer(required=True, metadata={"description": "应结案."})
+    due_to_handle = fields.Integer(required=True, metadata={"description": "应处置."})
+    handled_on_time = fields.Integer(required=True)
+    overdue_unhandled = fields.Integer(required=True)
+    extended = fields.Integer(required=True)
+    confirmed = fields.Integer(required=True)
+    rates = fields.Dict(
+        keys=fields.String(),
+        values=fields.Float(allow_none=True),
+        required=True,
+        metadata={"description": RATES_DESCRIPTION},
+    )
+    times = fields.Dict(
+        keys=fields.String(),
+        values=fields.Dict(),
+        required=True,
+        metadata={"description": TIMES_DESCRIPTION},
+    )
+    first_reported_by = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        required=True,
+        metadata={"description": "Cases by the occupation of their first reporter."},
+    )
+
+
+class StatsOut(FiguresOut):
+    window = fields.Dict(
+        required=True,
+        metadata={"description": "{from, to, time_zone, as_of, office}: what was counted."},
+    )
+    backlog = fields.Dict(
+        required=True,
+        metadata={
+            "description": "Now, whatever the window: {by_status, open, overdue_now, oldest_open}."
+        },
+    )
+    group_by = fields.String()
+    rows = fields.List(
+        fields.Dict(),
+        metadata={
+            "description": "With group_by: one per group, with every figure above and the "
+            "group under the group_by name (office code, category code, group, ISO day, week's "
+            "Monday, month's first day, occupation). By office also office_name, rank (place by "
+            "on-time closure rate, then closure rate) and rank_note: an office with fewer than "
+            "20 closed cases has rank null and rank_note `too few to rank`."
+        },
+    )
