@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     Date,
-    Integer,
     and_,
     case,
     cast,
@@ -414,9 +413,9 @@ def _percentiles(
     if query.group_by == "group":
         ranked = ranked.outerjoin(Category, Category.code == CaseStat.category_code)
     inner = ranked.subquery()
-    # ceil(n/2) and ceil(9n/10), in integers so that every database agrees
-    median_rank = (inner.c.n + 1) / 2
-    p90_rank = (inner.c.n * 9 + 9) / 10
+    # ceil(n/2) and ceil(9n/10), in integer (floor) division so that every database agrees
+    median_rank = (inner.c.n + 1) // 2
+    p90_rank = (inner.c.n * 9 + 9) // 10
     statement = select(
         inner.c.key,
         inner.c.n,
@@ -424,9 +423,7 @@ def _percentiles(
         inner.c.rank,
         median_rank.label("m"),
         p90_rank.label("p"),
-    ).where(
-        or_(inner.c.rank == cast(median_rank, Integer), inner.c.rank == cast(p90_rank, Integer))
-    )
+    ).where(or_(inner.c.rank == median_rank, inner.c.rank == p90_rank))
     found: dict[Any, tuple[int, float | None, float | None]] = {}
     for row in session.execute(statement):
         n, median, p90 = found.get(row.key, (row.n, None, None))
@@ -439,7 +436,7 @@ def _percentiles(
 
 
 def _times(session: Session, query: StatsQuery) -> dict[Any, dict[str, dict[str, Any]]]:
-    found: dict[Any, dict[str, dict[str, Any]]] = defaultdict(dict)
+    found: dict[Any, dict[str, dict[str, Any]]] = defaultdict(_empty_times)
     for step, (wall, working) in _DURATIONS.items():
         on_wall = _percentiles(session, query, wall)
         on_working = _percentiles(session, query, working)
