@@ -12,7 +12,13 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, current_app, request
 from flask.typing import ResponseReturnValue
 
-from dashboards.stats_schemas import StatsOut, StatsQuery, window
+from dashboards.stats_schemas import (
+    PublicStatsOut,
+    PublicStatsQuery,
+    StatsOut,
+    StatsQuery,
+    window,
+)
 from models.base import utcnow
 from services import statistics
 from web.auth import authenticate
@@ -70,6 +76,7 @@ def _compute() -> tuple[dict[str, Any], dict[str, Any]]:
     )
     body = statistics.figures(session, selection, now)
     body["backlog"] = statistics.backlog(session, selection, now)
+    body["leaderboard"] = statistics.leaderboard(session, selection)
     body["window"] = {
         "from": start.isoformat(),
         "to": end.isoformat(),
@@ -98,7 +105,7 @@ def stats() -> ResponseReturnValue:
 def _flatten(figures: dict[str, Any]) -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for name, value in figures.items():
-        if name in ("rows", "backlog", "window", "group_by"):
+        if name in ("rows", "backlog", "window", "group_by", "leaderboard"):
             continue
         if isinstance(value, dict):
             for inner, inner_value in _flatten(value).items():
@@ -142,3 +149,59 @@ def stats_csv() -> ResponseReturnValue:
             "Content-Disposition": f'attachment; filename="cityrelay-stats-{stamp}.csv"',
         },
     )
+
+
+@bp.get("/public/stats")
+@operation(
+    summary="Public figures per community: reported, closed, fixed, on time",
+    description=(
+        "No key. For every community (under `office` when given): reports received, cases, "
+        "closed, closed as fixed, closed on time, the closure and on-time closure rates and "
+        "the median hours to close; a community with fewer than 20 closed cases is not "
+        "ranked. Also the trend (by day for a window up to a month, by week up to half a "
+        "year, by month beyond) and the categories. No names, reporters, texts or photos. "
+        "docs/statistics.md defines every figure."
+    ),
+    query=PublicStatsQuery,
+    responses={
+        200: PublicStatsOut,
+        422: error("Invalid query parameters, or an unknown office, category or group, named."),
+    },
+    tags=["statistics"],
+)
+def public_stats() -> ResponseReturnValue:
+    query = PublicStatsQuery().load(request.args.to_dict())
+    now = utcnow()
+    time_zone = current_app.config["TIMEZONE"]
+    start, end = window(query, now.astimezone(ZoneInfo(time_zone)).date())
+    session = read_session()
+    office_ids, office_code = statistics.resolve_scope(
+        session,
+        role=statistics.PUBLIC,
+        own_office_id=None,
+        office_code=query["office"],
+        category=query["category"],
+        group=query["group"],
+    )
+    selection = statistics.StatsQuery(
+        date_from=start,
+        date_to=end,
+        time_zone=time_zone,
+        office_ids=office_ids,
+        category=query["category"],
+        group=query["group"],
+    )
+    body = {
+        "window": {
+            "from": start.isoformat(),
+            "to": end.isoformat(),
+            "time_zone": time_zone,
+            "as_of": now.isoformat(),
+            "office": office_code,
+            "trend": statistics.trend_period(selection),
+        },
+        "communities": statistics.public_figures(session, selection, now),
+        "trend": statistics.public_trend(session, selection, now),
+        "categories": statistics.public_categories(session, selection, now),
+    }
+    return PublicStatsOut().dump(body)

@@ -18,7 +18,9 @@ MAX_OFFICE_CODE_CHARS = 40
 MAX_GROUP_CHARS = 100
 
 
-class StatsQuery(Schema):
+class WindowQuery(Schema):
+    """What every statistics query takes: the window and what the figures are of."""
+
     class Meta:
         unknown = RAISE
 
@@ -34,14 +36,6 @@ class StatsQuery(Schema):
         load_default=None,
         metadata={"description": "Last day of the window, included; by default today."},
     )
-    office = fields.String(
-        load_default=None,
-        validate=validate.Length(min=1, max=MAX_OFFICE_CODE_CHARS),
-        metadata={
-            "description": "An office code: the figures of that office and every office under "
-            "it. A supervisor key's default is its own office."
-        },
-    )
     category = fields.String(
         load_default=None,
         validate=validate.Length(min=1, max=MAX_CATEGORY_CODE_CHARS),
@@ -51,6 +45,25 @@ class StatsQuery(Schema):
         load_default=None,
         validate=validate.Length(min=1, max=MAX_GROUP_CHARS),
         metadata={"description": "A category group, as `/api/v1/categories` names it (市容环境)."},
+    )
+
+    @validates_schema
+    def _window(self, data: dict[str, Any], **_: Any) -> None:
+        start, end = data.get("from_"), data.get("to")
+        if start is not None and end is not None and start > end:
+            raise ValidationError("`from` must not come after `to`.", "from")
+        if start is not None and end is not None and (end - start).days >= MAX_WINDOW_DAYS:
+            raise ValidationError(f"A window of at most {MAX_WINDOW_DAYS} days.", "from")
+
+
+class StatsQuery(WindowQuery):
+    office = fields.String(
+        load_default=None,
+        validate=validate.Length(min=1, max=MAX_OFFICE_CODE_CHARS),
+        metadata={
+            "description": "An office code: the figures of that office and every office under "
+            "it. A supervisor key's default is its own office."
+        },
     )
     occupation = fields.String(
         load_default=None,
@@ -67,14 +80,6 @@ class StatsQuery(Schema):
         validate=validate.OneOf(GROUP_BY),
         metadata={"description": "One row per " + ", ".join(GROUP_BY) + " under `rows`."},
     )
-
-    @validates_schema
-    def _window(self, data: dict[str, Any], **_: Any) -> None:
-        start, end = data.get("from_"), data.get("to")
-        if start is not None and end is not None and start > end:
-            raise ValidationError("`from` must not come after `to`.", "from")
-        if start is not None and end is not None and (end - start).days >= MAX_WINDOW_DAYS:
-            raise ValidationError(f"A window of at most {MAX_WINDOW_DAYS} days.", "from")
 
 
 def window(query: dict[str, Any], today: date) -> tuple[date, date]:
@@ -148,6 +153,16 @@ class StatsOut(FiguresOut):
             "description": "Now, whatever the window: {by_status, open, overdue_now, oldest_open}."
         },
     )
+    leaderboard = fields.List(
+        fields.Dict(),
+        required=True,
+        metadata={
+            "description": "The 10 reporters with the most points earned in the window (net of "
+            "reversals), then the most valid reports (not in a case closed as invalid or "
+            "duplicate): each {place, display_name, occupation, points, valid_reports}; "
+            "never a phone or a key."
+        },
+    )
     group_by = fields.String()
     rows = fields.List(
         fields.Dict(),
@@ -159,3 +174,68 @@ class StatsOut(FiguresOut):
             "20 closed cases has rank null and rank_note `too few to rank`."
         },
     )
+
+
+class PublicStatsQuery(WindowQuery):
+    """No filter that could narrow the public figures down to a person."""
+
+    office = fields.String(
+        load_default=None,
+        validate=validate.Length(min=1, max=MAX_OFFICE_CODE_CHARS),
+        metadata={
+            "description": "An office code: the communities under it (or that community); by "
+            "default every community."
+        },
+    )
+
+
+class CommunityFiguresOut(Schema):
+    office = fields.String(required=True, metadata={"description": "The community's code."})
+    name = fields.String(required=True)
+    name_en = fields.String(required=True)
+    received = fields.Integer(required=True, metadata={"description": "Reports received."})
+    cases = fields.Integer(required=True)
+    closed = fields.Integer(required=True)
+    closed_fixed = fields.Integer(required=True)
+    closed_on_time = fields.Integer(required=True)
+    due_to_close = fields.Integer(required=True)
+    rates = fields.Dict(
+        keys=fields.String(),
+        values=fields.Float(allow_none=True),
+        required=True,
+        metadata={"description": "closure_rate, on_time_closure_rate, fixed_share_of_closed."},
+    )
+    median_hours_to_close = fields.Float(required=True, allow_none=True)
+    ranked = fields.Boolean(
+        required=True,
+        metadata={"description": "False with fewer than 20 closed cases: too few to rank."},
+    )
+
+
+class TrendOut(Schema):
+    period = fields.String(required=True, metadata={"description": "The day the period starts."})
+    received = fields.Integer(required=True)
+    cases = fields.Integer(required=True)
+    closed = fields.Integer(required=True)
+    on_time_closure_rate = fields.Float(required=True, allow_none=True)
+
+
+class CategoryFiguresOut(Schema):
+    category = fields.String(required=True, allow_none=True)
+    name_zh = fields.String(required=True, allow_none=True)
+    name_en = fields.String(required=True, allow_none=True)
+    cases = fields.Integer(required=True)
+    closed = fields.Integer(required=True)
+    closed_fixed = fields.Integer(required=True)
+
+
+class PublicStatsOut(Schema):
+    window = fields.Dict(
+        required=True,
+        metadata={
+            "description": "{from, to, time_zone, as_of, office, trend}: the trend's period."
+        },
+    )
+    communities = fields.List(fields.Nested(CommunityFiguresOut), required=True)
+    trend = fields.List(fields.Nested(TrendOut), required=True)
+    categories = fields.List(fields.Nested(CategoryFiguresOut), required=True)

@@ -39,6 +39,7 @@ from models.entities import (
     CaseStat,
     Category,
     Office,
+    PointsEntry,
     Report,
     Reporter,
 )
@@ -258,6 +259,10 @@ def subtree(session: Session, office_id: int) -> frozenset[int]:
     return frozenset(found)
 
 
+# The role of an anonymous reader of the public figures: any office, figures without people.
+PUBLIC = "public"
+
+
 def resolve_scope(
     session: Session,
     *,
@@ -285,7 +290,7 @@ def resolve_scope(
         office = session.scalar(select(Office).where(Office.code == office_code))
         if office is None:
             raise InvalidField("office", f"No office with code '{office_code}'.")
-    if role == "admin":
+    if role in ("admin", PUBLIC):
         return (subtree(session, office.id), office.code) if office else (None, None)
     if role != "supervisor" or own_office_id is None:
         raise Forbidden("Only supervisors and admins see the statistics.")
@@ -707,3 +712,146 @@ def backlog(session: Session, query: StatsQuery, now: datetime) -> dict[str, Any
 
 def case_stat_rows(session: Session, case_ids: Iterable[int]) -> list[CaseStat]:
     return list(session.scalars(select(CaseStat).where(CaseStat.case_id.in_(list(case_ids)))))
+
+
+# ------------------------------------------------------------------------------- people
+
+LEADERBOARD_SIZE = 10
+# A report counts as valid unless its case was closed as one of these.
+INVALID_CLOSURES = (wf.INVALID, wf.DUPLICATE)
+
+
+def leaderboard(
+    session: Session, query: StatsQuery, size: int = LEADERBOARD_SIZE
+) -> list[dict[str, Any]]:
+    """The reporters who earned the most points in the window (the net of their ledger entries
+    written in it), then filed the most valid reports in it: by display name and occupation,
+    never by phone or key. Under an office filter, only points and reports of its cases."""
+    start, end = window_bounds(query)
+    earned = (
+        select(PointsEntry.reporter_id, func.sum(PointsEntry.points).label("points"))
+        .outerjoin(CaseStat, CaseStat.case_id == PointsEntry.case_id)
+        .where(PointsEntry.at >= start, PointsEntry.at < end)
+        .group_by(PointsEntry.reporter_id)
+    )
+    invalid = and_(CaseStat.status == CASE_CLOSED, CaseStat.closure.in_(INVALID_CLOSURES))
+    valid = (
+        select(Report.reporter_id, func.count().label("valid_reports"))
+        .join(CaseStat, CaseStat.case_id == Report.case_id)
+        .where(Report.received_at >= start, Report.received_at < end, ~invalid)
+        .group_by(Report.reporter_id)
+    )
+    if query.office_ids is not None:
+        offices = sorted(query.office_ids)
+        earned = earned.where(CaseStat.office_id.in_(offices))
+        valid = valid.where(CaseStat.office_id.in_(offices))
+    earned_q, valid_q = earned.subquery(), valid.subquery()
+    points = func.coalesce(earned_q.c.points, 0)
+    reports = func.coalesce(valid_q.c.valid_reports, 0)
+    statement = (
+        select(Reporter.display_name, Reporter.occupation, points.label("p"), reports.label("v"))
+        .select_from(Reporter)
+        .outerjoin(earned_q, earned_q.c.reporter_id == Reporter.id)
+        .outerjoin(valid_q, valid_q.c.reporter_id == Reporter.id)
+        .where(or_(earned_q.c.reporter_id.is_not(None), valid_q.c.reporter_id.is_not(None)))
+        .order_by(points.desc(), reports.desc(), Reporter.id)
+        .limit(size)
+    )
+    return [
+        {
+            "place": place,
+            "display_name": row.display_name,
+            "occupation": row.occupation,
+            "points": int(row.p),
+            "valid_reports": int(row.v),
+        }
+        for place, row in enumerate(session.execute(statement), start=1)
+    ]
+
+
+# ----------------------------------------------------------------------- the public page
+
+
+def communities(session: Session, office_ids: frozenset[int] | None = None) -> list[Office]:
+    """The community offices (under ``office_ids`` when given), by code."""
+    statement = select(Office).where(Office.kind == "community", Office.active.is_(True))
+    if office_ids is not None:
+        statement = statement.where(Office.id.in_(sorted(office_ids)))
+    return list(session.scalars(statement.order_by(Office.code)))
+
+
+def public_figures(session: Session, query: StatsQuery, now: datetime) -> list[dict[str, Any]]:
+    """Per community, what anyone may see: reports and cases, closed, fixed, on time, the
+    rates and the median times. No names, no reporters, no texts."""
+    by_office = {
+        row["office"]: row
+        for row in figures(session, StatsQuery(**{**query.__dict__, "group_by": "office"}), now)[
+            "rows"
+        ]
+    }
+    answer = []
+    for office in communities(session, query.office_ids):
+        row = by_office.get(office.code)
+        answer.append(
+            {
+                "office": office.code,
+                "name": office.name,
+                "name_en": office.name_en or office.name,
+                "received": row["received"] if row else 0,
+                "cases": row["cases"] if row else 0,
+                "closed": row["closed"] if row else 0,
+                "closed_fixed": row["closed_fixed"] if row else 0,
+                "closed_on_time": row["closed_on_time"] if row else 0,
+                "due_to_close": row["due_to_close"] if row else 0,
+                "rates": {
+                    name: (row["rates"][name] if row else None)
+                    for name in ("closure_rate", "on_time_closure_rate", "fixed_share_of_closed")
+                },
+                "median_hours_to_close": row["times"]["to_close"]["median_hours"] if row else None,
+                "ranked": bool(row and st.rankable(row["closed"])),
+            }
+        )
+    return answer
+
+
+def trend_period(query: StatsQuery) -> str:
+    """Days for a window of up to a month, weeks up to half a year, months beyond."""
+    days = (query.date_to - query.date_from).days + 1
+    return "day" if days <= 31 else "week" if days <= 183 else "month"
+
+
+def public_trend(session: Session, query: StatsQuery, now: datetime) -> list[dict[str, Any]]:
+    period = trend_period(query)
+    rows = figures(session, StatsQuery(**{**query.__dict__, "group_by": period}), now)["rows"]
+    return [
+        {
+            "period": row[period],
+            "received": row["received"],
+            "cases": row["cases"],
+            "closed": row["closed"],
+            "on_time_closure_rate": row["rates"]["on_time_closure_rate"],
+        }
+        for row in rows
+        if row[period] is not None
+    ]
+
+
+def public_categories(session: Session, query: StatsQuery, now: datetime) -> list[dict[str, Any]]:
+    rows = figures(session, StatsQuery(**{**query.__dict__, "group_by": "category"}), now)["rows"]
+    names = {c.code: c for c in session.scalars(select(Category))}
+    answer = []
+    for row in rows:
+        if not row["cases"]:
+            continue
+        category = names.get(row["category"])
+        answer.append(
+            {
+                "category": row["category"],
+                "name_zh": category.name_zh if category else None,
+                "name_en": category.name_en if category else None,
+                "cases": row["cases"],
+                "closed": row["closed"],
+                "closed_fixed": row["closed_fixed"],
+            }
+        )
+    return sorted(answer, key=lambda r: (-r["cases"], r["category"] or ""))

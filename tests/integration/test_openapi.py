@@ -662,6 +662,15 @@ def test_statistics(
     op.assert_every_declared_status_seen()
 
 
+def test_public_statistics(contract: Contract, client: FlaskClient, sessions) -> None:
+    op = contract["get", "/api/v1/public/stats"]
+    make_case(sessions)
+    op.call(client, expect=200)
+    op.call(client, query_string={"office": "PD-CJ", "from": "2025-01-01"}, expect=200)
+    op.call(client, query_string={"group_by": "office"}, expect=422)
+    op.assert_every_declared_status_seen()
+
+
 def test_recheck(contract: Contract, client: FlaskClient, sessions, keys: dict) -> None:
     op = contract["post", "/api/v1/cases/{case_id}/recheck"]
     case = make_case(sessions)
@@ -723,6 +732,7 @@ def test_every_operation_is_driven_above(contract: Contract) -> None:
         ("get", "/api/v1/reporters/me/reports"),
         ("get", "/api/v1/stats"),
         ("get", "/api/v1/stats.csv"),
+        ("get", "/api/v1/public/stats"),
     }
     assert set(contract.operations) == driven
 

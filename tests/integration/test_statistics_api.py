@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from models.base import utcnow
 from models.entities import CaseStat
 from models.session import unit_of_work
-from tests.factories import make_case, make_key
+from tests.factories import make_case, make_key, make_reporter
 from tests.helpers import sample_point
 
 POINT = sample_point()
@@ -204,3 +204,91 @@ def test_the_csv_says_what_the_json_says(
         rate = row["rates"]["closure_rate"]
         assert line["rates.closure_rate"] == ("" if rate is None else str(rate))
         assert "times.to_close.median_hours" in line
+
+
+def test_the_leaderboard_names_reporters_by_display_name_only(
+    client: FlaskClient,
+    sessions: sessionmaker[Session],
+    admin: dict[str, str],
+    supervisor: dict[str, str],
+    staff: dict[str, str],
+) -> None:
+    reporter_id, _key = make_reporter(sessions, display_name="闪送李师傅", occupation="courier")
+    case = make_case(sessions, reporter_id=reporter_id)
+    act(client, case.id, "accept", staff)
+    act(client, case.id, "resolve", staff, note="已清运")
+    act(client, case.id, "close", supervisor, closure="fixed", note="结案")
+    board = stats(client, admin)["leaderboard"]
+    top = next(row for row in board if row["display_name"] == "闪送李师傅")
+    assert top == {
+        "place": top["place"],
+        "display_name": "闪送李师傅",
+        "occupation": "courier",
+        "points": 10,
+        "valid_reports": 1,
+    }
+    assert [row["place"] for row in board] == list(range(1, len(board) + 1))
+    points = [row["points"] for row in board]
+    assert points == sorted(points, reverse=True)
+    # a case closed as invalid is no valid report, and takes the points back
+    other = make_case(sessions, reporter_id=reporter_id)
+    act(client, other.id, "close", supervisor, closure="invalid", note="不是问题")
+    again = next(
+        r for r in stats(client, admin)["leaderboard"] if r["display_name"] == "闪送李师傅"
+    )
+    assert again["valid_reports"] == 1 and again["points"] == 10
+    # another street's figures do not carry this street's reporters
+    elsewhere = stats(client, admin, office=OTHER_STREET)["leaderboard"]
+    assert all(row["display_name"] != "闪送李师傅" for row in elsewhere)
+
+
+def test_public_figures_per_community_without_people(
+    client: FlaskClient,
+    sessions: sessionmaker[Session],
+    supervisor: dict[str, str],
+    staff: dict[str, str],
+) -> None:
+    case = make_case(sessions)
+    act(client, case.id, "accept", staff)
+    act(client, case.id, "resolve", staff, note="已清运")
+    act(client, case.id, "close", supervisor, closure="fixed", note="结案")
+    response = client.get("/api/v1/public/stats")  # no key
+    assert response.status_code == 200
+    body = response.get_json()
+    codes = [row["office"] for row in body["communities"]]
+    assert OFFICE in codes and STREET not in codes  # communities only
+    mine = next(row for row in body["communities"] if row["office"] == OFFICE)
+    assert mine["cases"] >= 1 and mine["closed"] >= 1 and mine["closed_fixed"] >= 1
+    assert mine["ranked"] is False  # fewer than 20 closed
+    assert body["window"]["trend"] == "day"
+    assert sum(row["cases"] for row in body["trend"]) == sum(
+        r["cases"] for r in body["communities"]
+    )
+    assert any(row["category"] == case.category_code for row in body["categories"])
+
+    def keys_of(value: Any) -> set[str]:
+        if isinstance(value, dict):
+            return set(value) | {k for v in value.values() for k in keys_of(v)}
+        if isinstance(value, list):
+            return {k for v in value for k in keys_of(v)}
+        return set()
+
+    assert not keys_of(body) & {
+        "display_name",
+        "reporter",
+        "reporter_id",
+        "text",
+        "leaderboard",
+        "occupation",
+        "photos",
+    }
+    street = client.get("/api/v1/public/stats", query_string={"office": STREET}).get_json()
+    assert {row["office"] for row in street["communities"]} < set(codes)
+    assert all(code.startswith(STREET) for code in (r["office"] for r in street["communities"]))
+    for params, field in (
+        ({"office": "NOPE"}, "office"),
+        ({"occupation": "rider"}, "occupation"),
+        ({"from": "2026-02-30"}, "from"),
+    ):
+        bad = client.get("/api/v1/public/stats", query_string=params)
+        assert bad.status_code == 422 and field in bad.get_json()["error"]["fields"]
