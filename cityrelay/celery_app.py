@@ -51,6 +51,11 @@ def celery_init_app(app: Flask, database: Database) -> Celery:
                 "schedule": timedelta(seconds=app.config["SWEEP_INTERVAL_SECONDS"]),
                 "options": {"queue": queue, "expires": app.config["SWEEP_INTERVAL_SECONDS"]},
             },
+            "sweep-stuck-exports": {
+                "task": "cityrelay.sweep_stuck_exports",
+                "schedule": timedelta(seconds=app.config["SWEEP_INTERVAL_SECONDS"]),
+                "options": {"queue": queue, "expires": app.config["SWEEP_INTERVAL_SECONDS"]},
+            },
             # Delivers the outbox; processing also asks for a run as soon as it wrote rows,
             # so this catches retries that came due and runs that were lost.
             "relay-notifications": {

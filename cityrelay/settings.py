@@ -23,6 +23,15 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "DATABASE_URL": (None, "SQLAlchemy URL; default SQLite at <instance>/cityrelay.db."),
     "REDIS_URL": (None, "Celery broker. Unset under `cityrelay up`: an embedded Redis is started."),
     "MEDIA_DIR": (None, "Where photos are stored (default <instance>/media)."),
+    "EXPORT_DIR": (
+        None,
+        "Where large CSV exports are written for download (default <instance>/exports); "
+        "shared by every web and worker machine, like MEDIA_DIR.",
+    ),
+    "EXPORT_SYNC_MAX_ROWS": (
+        50000,
+        "A case-list CSV with more rows than this is written by a task (202, then poll).",
+    ),
     "CLASSIFIER_PATH": (
         None,
         "The trained classifier model file (default <instance>/classifier.joblib).",
@@ -111,6 +120,8 @@ def load_settings(environ: os._Environ[str] | dict[str, str] | None = None) -> d
     settings["DATABASE_URL"] = normalize_database_url(settings["DATABASE_URL"])
     if not settings["MEDIA_DIR"]:
         settings["MEDIA_DIR"] = str(instance / "media")
+    if not settings["EXPORT_DIR"]:
+        settings["EXPORT_DIR"] = str(instance / "exports")
     if not settings["CLASSIFIER_PATH"]:
         settings["CLASSIFIER_PATH"] = str(instance / "classifier.joblib")
     return settings

@@ -1,4 +1,5 @@
-"""Resolution statistics for supervisors and admins: /api/v1/stats as JSON and as CSV.
+"""Resolution statistics: /api/v1/stats as JSON and as CSV and the case list as CSV (at once,
+or as an export a task writes) for supervisors and admins; /api/v1/public/stats for anyone.
 docs/statistics.md defines every figure: numerator, denominator and time anchor."""
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, request, send_file, stream_with_context, url_for
 from flask.typing import ResponseReturnValue
 
 from dashboards.stats_schemas import (
+    CasesQuery,
+    ExportOut,
     PublicStatsOut,
     PublicStatsQuery,
     StatsOut,
@@ -20,9 +23,10 @@ from dashboards.stats_schemas import (
     window,
 )
 from models.base import utcnow
-from services import statistics
+from services import exports, statistics
+from services.accounts import Caller
 from web.auth import authenticate
-from web.db import read_session
+from web.db import read_session, unit_of_work
 from web.openapi import ERROR, Answer, Header, error, operation
 
 bp = Blueprint("stats", __name__, url_prefix="/api/v1")
@@ -48,15 +52,15 @@ RESPONSES: dict[int, Any] = {
 }
 
 
-def _compute() -> tuple[dict[str, Any], dict[str, Any]]:
-    caller = authenticate(*READERS)
-    query = StatsQuery().load(request.args.to_dict())
-    now = utcnow()
+def _selection(
+    caller: Caller, query: dict[str, Any], now: datetime
+) -> tuple[statistics.StatsQuery, str | None]:
+    """What a caller's query selects (its window, the office subtree it may see, its
+    filters) and the office code the figures are named by."""
     time_zone = current_app.config["TIMEZONE"]
     start, end = window(query, now.astimezone(ZoneInfo(time_zone)).date())
-    session = read_session()
     office_ids, office_code = statistics.resolve_scope(
-        session,
+        read_session(),
         role=caller.role,
         own_office_id=caller.office_id,
         office_code=query["office"],
@@ -72,15 +76,24 @@ def _compute() -> tuple[dict[str, Any], dict[str, Any]]:
         group=query["group"],
         occupation=query["occupation"],
         channel=query["channel"],
-        group_by=query["group_by"],
+        group_by=query.get("group_by"),
     )
+    return selection, office_code
+
+
+def _compute() -> tuple[dict[str, Any], dict[str, Any]]:
+    caller = authenticate(*READERS)
+    query = StatsQuery().load(request.args.to_dict())
+    now = utcnow()
+    selection, office_code = _selection(caller, query, now)
+    session = read_session()
     body = statistics.figures(session, selection, now)
     body["backlog"] = statistics.backlog(session, selection, now)
     body["leaderboard"] = statistics.leaderboard(session, selection)
     body["window"] = {
-        "from": start.isoformat(),
-        "to": end.isoformat(),
-        "time_zone": time_zone,
+        "from": selection.date_from.isoformat(),
+        "to": selection.date_to.isoformat(),
+        "time_zone": selection.time_zone,
         "as_of": now.isoformat(),
         "office": office_code,
     }
@@ -205,3 +218,120 @@ def public_stats() -> ResponseReturnValue:
         "categories": statistics.public_categories(session, selection, now),
     }
     return PublicStatsOut().dump(body)
+
+
+def _export_answer(export: Any) -> dict[str, Any]:
+    done = export.status == "done"
+    return {
+        "id": export.id,
+        "status": export.status,
+        "rows": export.rows,
+        "created_at": export.created_at,
+        "finished_at": export.finished_at,
+        "error": export.error or None,
+        "url": url_for("stats.get_export", export_id=export.id, _external=True),
+        "download_url": (
+            url_for("stats.download_export", export_id=export.id, _external=True) if done else None
+        ),
+    }
+
+
+@bp.get("/cases.csv")
+@operation(
+    summary="The case list as CSV",
+    description=(
+        "One line per case reported in the window (the same filters as /api/v1/stats), "
+        "oldest first, with the columns " + ", ".join(exports.CASES_CSV_COLUMNS) + ": times "
+        "in ISO 8601 in the city's time zone, `on_time` true or false once closed, the first "
+        "reporter by occupation only (never a name). Up to 50,000 lines "
+        "(CITYRELAY_EXPORT_SYNC_MAX_ROWS) it answers at once; beyond, a task writes the file "
+        "and the answer is **202** with the export to poll (`Location`, `url`), whose "
+        "`download_url` appears once it is done. The same request again within 10 minutes "
+        "gets the same export."
+    ),
+    query=CasesQuery,
+    responses={
+        200: Answer(
+            {"type": "string"},
+            "CSV, UTF-8, a header line first.",
+            {"Content-Disposition": Header('attachment; filename="cityrelay-cases-<day>.csv"')},
+            media_type="text/csv",
+        ),
+        202: Answer(
+            ExportOut,
+            "Too many lines to answer at once: the export is being written.",
+            {"Location": Header("The export to poll.", required=True)},
+        ),
+        **RESPONSES,
+    },
+    security="bearer",
+    tags=["statistics"],
+)
+def cases_csv() -> ResponseReturnValue:
+    caller = authenticate(*READERS)
+    query = CasesQuery().load(request.args.to_dict())
+    now = utcnow()
+    selection, _office = _selection(caller, query, now)
+    if exports.count_cases(read_session(), selection) > current_app.config["EXPORT_SYNC_MAX_ROWS"]:
+        with unit_of_work() as session:
+            export = exports.request_export(session, selection, caller.assignee, now)
+            body = _export_answer(export)
+        return ExportOut().dump(body), 202, {"Location": body["url"]}
+    lines = exports.case_lines(read_session(), selection)
+    stamp = now.strftime("%Y%m%d")
+    return Response(
+        stream_with_context(lines),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="cityrelay-cases-{stamp}.csv"'},
+    )
+
+
+@bp.get("/exports/<id:export_id>")
+@operation(
+    summary="A case-list export: pending, done (with its download URL) or failed",
+    responses={
+        200: ExportOut,
+        401: ERROR,
+        403: error("Not a supervisor or admin key."),
+        404: error("No such export, or another caller's."),
+    },
+    security="bearer",
+    tags=["statistics"],
+)
+def get_export(export_id: int) -> ResponseReturnValue:
+    caller = authenticate(*READERS)
+    export = exports.export_for(
+        read_session(), export_id, caller.assignee, admin=caller.role == "admin"
+    )
+    return ExportOut().dump(_export_answer(export))
+
+
+@bp.get("/exports/<id:export_id>/download")
+@operation(
+    summary="The CSV file of a finished export",
+    responses={
+        200: Answer(
+            {"type": "string"},
+            "CSV, UTF-8, a header line first.",
+            media_type="text/csv",
+        ),
+        401: ERROR,
+        403: error("Not a supervisor or admin key."),
+        404: error("No such export, another caller's, or its file is gone."),
+        409: error("The export is not done yet (`export_not_ready`, with its `status`)."),
+    },
+    security="bearer",
+    tags=["statistics"],
+)
+def download_export(export_id: int) -> ResponseReturnValue:
+    caller = authenticate(*READERS)
+    export = exports.export_for(
+        read_session(), export_id, caller.assignee, admin=caller.role == "admin"
+    )
+    path = exports.ready_file(export, current_app.config["EXPORT_DIR"])
+    return send_file(
+        path,
+        mimetype="text/csv",
+        as_attachment=True,
+        download_name=f"cityrelay-cases-export-{export.id}.csv",
+    )

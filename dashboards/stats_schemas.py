@@ -239,3 +239,24 @@ class PublicStatsOut(Schema):
     communities = fields.List(fields.Nested(CommunityFiguresOut), required=True)
     trend = fields.List(fields.Nested(TrendOut), required=True)
     categories = fields.List(fields.Nested(CategoryFiguresOut), required=True)
+
+
+class CasesQuery(StatsQuery):
+    """The case list takes the statistics' filters; it has no groups."""
+
+    class Meta:
+        unknown = RAISE
+        exclude = ("group_by",)
+
+
+class ExportOut(Schema):
+    id = fields.Integer(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(["pending", "done", "failed"]))
+    rows = fields.Integer(required=True, allow_none=True, metadata={"description": "Once done."})
+    created_at = fields.DateTime(required=True)
+    finished_at = fields.DateTime(required=True, allow_none=True)
+    error = fields.String(required=True, allow_none=True, metadata={"description": "If failed."})
+    url = fields.Url(required=True, metadata={"description": "This export, to poll."})
+    download_url = fields.Url(
+        required=True, allow_none=True, metadata={"description": "The CSV file, once done."}
+    )

@@ -695,3 +695,31 @@ class CaseStat(Base):
     resolve_working_hours: Mapped[float | None] = mapped_column(Float)
     close_hours: Mapped[float | None] = mapped_column(Float)
     close_working_hours: Mapped[float | None] = mapped_column(Float)
+
+
+EXPORT_STATUSES = ("pending", "done", "failed")
+
+
+class Export(Base):
+    """A CSV export too large to answer at once: a task writes the file, the requester polls."""
+
+    __tablename__ = "exports"
+    __table_args__ = (
+        CheckConstraint(_in("status", EXPORT_STATUSES), name="status"),
+        Index("ix_exports_status_created_at", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    # What is exported: the resolved selection (window, office ids, filters).
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Who asked ("key:<id>" or "user:<id>"): only they, or an admin, may read it.
+    requested_by: Mapped[str] = mapped_column(String(100), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    rows: Mapped[int | None] = mapped_column(Integer)
+    filename: Mapped[str | None] = mapped_column(String(100))
+    error: Mapped[str] = mapped_column(Text, default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set by the sweep, so an export whose message is merely queued is not enqueued again.
+    last_enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -304,7 +304,7 @@ def resolve_scope(
     return subtree(session, office.id), office.code
 
 
-def _case_filters(query: StatsQuery, *, window: bool = True) -> list[ColumnElement[bool]]:
+def case_filters(query: StatsQuery, *, window: bool = True) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if window:
         conditions += [
@@ -369,7 +369,7 @@ def _counts_select(query: StatsQuery, now: datetime) -> Any:
         _flag(and_(CaseStat.handled_at.is_(None), ~not_yet_due)).label("unhandled_overdue"),
         _flag(CaseStat.extended.is_(True)).label("extended"),
         _flag(CaseStat.confirmed.is_(True)).label("confirmed"),
-    ).where(*_case_filters(query))
+    ).where(*case_filters(query))
     if query.group_by == "group":
         statement = statement.outerjoin(Category, Category.code == CaseStat.category_code)
     return statement.group_by(key)
@@ -386,7 +386,7 @@ def _occupations(session: Session, query: StatsQuery) -> dict[Any, dict[str, int
     key = _case_group_key(query.group_by).label("key")
     statement = (
         select(key, CaseStat.occupation, func.count())
-        .where(*_case_filters(query))
+        .where(*case_filters(query))
         .group_by(key, CaseStat.occupation)
     )
     if query.group_by == "group":
@@ -414,7 +414,7 @@ def _percentiles(
         column.label("value"),
         func.row_number().over(partition_by=key, order_by=column).label("rank"),
         func.count().over(partition_by=key).label("n"),
-    ).where(*_case_filters(query), column.is_not(None))
+    ).where(*case_filters(query), column.is_not(None))
     if query.group_by == "group":
         ranked = ranked.outerjoin(Category, Category.code == CaseStat.category_code)
     inner = ranked.subquery()
@@ -670,7 +670,7 @@ def _rank(rows: list[dict[str, Any]]) -> None:
 
 def backlog(session: Session, query: StatsQuery, now: datetime) -> dict[str, Any]:
     """What is open now, whatever the window: cases by status, overdue now, the oldest."""
-    conditions = _case_filters(query, window=False)
+    conditions = case_filters(query, window=False)
     open_statuses = list(st.OPEN_STATUSES)
     by_status = {
         status: number

@@ -18,8 +18,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from models.base import utcnow
 from routing.classify import ModelArtifactError, TextClassifier, load_or_train
 from routing.webhooks import allowed_hosts
-from services import escalation, notifications, processing
+from services import escalation, exports, notifications, processing
 from services.escalation import ESCALATE_OVERDUE
+from services.exports import EXPORT_CASES
 from services.filing import PROCESS_REPORT
 from services.notifications import RELAY_NOTIFICATIONS, RelayPolicy
 
@@ -74,6 +75,33 @@ def escalate_overdue(self) -> str:  # type: ignore[no-untyped-def]
             "%d cases overdue: %s", len(escalated), [e.case_id for e in escalated][:20]
         )
     return f"{len(escalated)} cases escalated"
+
+
+@shared_task(name=EXPORT_CASES, bind=True)
+def export_cases(self, export_id: int) -> str:  # type: ignore[no-untyped-def]
+    """Write a requested case-list export to its file (a rerun of a finished one does
+    nothing). A file that cannot be written fails the export with the reason, for the
+    requester to see, instead of retrying forever."""
+    directory = current_app.config["EXPORT_DIR"]
+    try:
+        with self.unit_of_work() as session:
+            return exports.write_export(session, export_id, directory, utcnow())
+    except OSError as error:
+        with self.unit_of_work() as session:
+            exports.fail_export(session, export_id, f"could not write the file: {error}", utcnow())
+        current_app.logger.error("export %s failed: %s", export_id, error)
+        return f"export {export_id} failed"
+
+
+@shared_task(name="cityrelay.sweep_stuck_exports", bind=True)
+def sweep_stuck_exports(self) -> int:  # type: ignore[no-untyped-def]
+    """Enqueue again every export still pending long after it was asked for."""
+    stale_after = timedelta(seconds=current_app.config["SWEEP_STALE_SECONDS"])
+    with self.unit_of_work() as session:
+        ids = exports.requeue_stuck(session, stale_after, utcnow())
+    if ids:
+        current_app.logger.info("sweep re-enqueued %d stuck exports: %s", len(ids), ids[:20])
+    return len(ids)
 
 
 def relay_policy(config: Mapping[str, Any]) -> RelayPolicy:

@@ -19,7 +19,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cityrelay import openapi
+from models.base import utcnow
 from models.entities import Category, OutboxMessage, RuleVersion
+from models.session import unit_of_work
+from services import exports
 from tests.factories import make_case, make_key, make_report, make_reporter, process
 from tests.helpers import sample_point, tiny_png
 from tests.openapi_contract import Contract
@@ -161,8 +164,11 @@ def test_admin_operations_declare_401_and_403(document: dict) -> None:
         for method, op in item.items():
             protected = "security" in op
             assert protected == (
-                path.startswith(("/api/v1/admin/", "/api/v1/cases/", "/api/v1/reporters/me"))
-                or path in ("/api/v1/reports", "/api/v1/stats", "/api/v1/stats.csv")
+                path.startswith(
+                    ("/api/v1/admin/", "/api/v1/cases/", "/api/v1/reporters/me", "/api/v1/exports/")
+                )
+                or path
+                in ("/api/v1/reports", "/api/v1/stats", "/api/v1/stats.csv", "/api/v1/cases.csv")
                 or path.endswith(("/answer", "/confirm", "/reopen", "/queue"))
             ), (method, path)
             if protected:
@@ -662,6 +668,37 @@ def test_statistics(
     op.assert_every_declared_status_seen()
 
 
+def test_case_list_and_exports(
+    contract: Contract, client: FlaskClient, sessions, keys: dict, make_app
+) -> None:
+    listing = contract["get", "/api/v1/cases.csv"]
+    status = contract["get", "/api/v1/exports/{export_id}"]
+    download = contract["get", "/api/v1/exports/{export_id}/download"]
+    make_case(sessions)
+    make_case(sessions)
+    listing.call(client, headers=keys["admin"], expect=200)
+    listing.call(client, headers=keys["admin"], query_string={"group_by": "day"}, expect=422)
+    listing.call(client, expect=401)
+    listing.call(client, headers=keys["office"], expect=403)
+    small = make_app(EXPORT_SYNC_MAX_ROWS=1).test_client()
+    asked = listing.call(small, headers=keys["supervisor"], expect=202)
+    params = {"export_id": asked.get_json()["id"]}
+    status.call(small, params, headers=keys["supervisor"], expect=200)
+    download.call(small, params, headers=keys["supervisor"], expect=409)
+    with unit_of_work(sessions) as session:
+        exports.write_export(
+            session, params["export_id"], small.application.config["EXPORT_DIR"], utcnow()
+        )
+    download.call(small, params, headers=keys["supervisor"], expect=200).close()
+    for op in (status, download):
+        op.call(small, params, expect=401)
+        op.call(small, params, headers=keys["office"], expect=403)
+        op.call(small, {"export_id": 999999}, headers=keys["admin"], expect=404)
+        op.call(small, {"export_id": TOO_BIG_ID}, headers=keys["admin"], expect=404)
+    for op in (listing, status, download):
+        op.assert_every_declared_status_seen()
+
+
 def test_public_statistics(contract: Contract, client: FlaskClient, sessions) -> None:
     op = contract["get", "/api/v1/public/stats"]
     make_case(sessions)
@@ -733,6 +770,9 @@ def test_every_operation_is_driven_above(contract: Contract) -> None:
         ("get", "/api/v1/stats"),
         ("get", "/api/v1/stats.csv"),
         ("get", "/api/v1/public/stats"),
+        ("get", "/api/v1/cases.csv"),
+        ("get", "/api/v1/exports/{export_id}"),
+        ("get", "/api/v1/exports/{export_id}/download"),
     }
     assert set(contract.operations) == driven
 
