@@ -11,6 +11,7 @@ from cityrelay.celery_app import celery_init_app
 from cityrelay.settings import instance_secret_key, load_settings
 from console.views import bp as console_bp
 from dashboards.directory import bp as directory_bp
+from dashboards.pages import bp as dashboard_pages_bp
 from dashboards.stats import bp as stats_bp
 from intake.media import bp as media_bp
 from intake.open311 import bp as open311_bp
@@ -68,6 +69,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         open311_bp,
         pages_bp,
         console_bp,
+        dashboard_pages_bp,
     ):
         app.register_blueprint(blueprint)
     return app

@@ -46,6 +46,7 @@ from services.users import ConsoleUser
 from web.db import read_session, unit_of_work
 from web.points import points_policy
 from web.queue_cursors import MAX_CURSOR_CHARS, decode_cursor, encode_cursor
+from web.sessions import SESSION_EPOCH, SESSION_USER_ID
 from web.uploads import read_and_store_photos
 from web.urls import MAX_ROW_ID
 
@@ -62,7 +63,6 @@ PAGE_SIZE = 25
 # The triage desk pages by case id alone: "id|<last id>", base64.
 TRIAGE_CURSOR_PREFIX = "id|"
 CSRF_FIELD = "csrf_token"
-SESSION_EPOCH = "epoch"
 OPEN_STATUSES = tuple(s for s in wf.STATUSES if s != wf.CLOSED)
 # Endpoints open without signing in.
 PUBLIC_ENDPOINTS = {"console.login", "console.static"}
@@ -128,11 +128,11 @@ def _before() -> ResponseReturnValue | None:
         session[CSRF_FIELD] = secrets.token_urlsafe(32)
     if request.method == "POST" and not _csrf_ok():
         return _message_page("csrf.title", "csrf.message", 400)
-    user_id, epoch = session.get("user_id"), session.get(SESSION_EPOCH)
+    user_id, epoch = session.get(SESSION_USER_ID), session.get(SESSION_EPOCH)
     signed_in = isinstance(user_id, int) and isinstance(epoch, str)
     g.console_user = users.signed_in_user(read_session(), user_id, epoch) if signed_in else None
     if g.console_user is None:
-        session.pop("user_id", None)
+        session.pop(SESSION_USER_ID, None)
         session.pop(SESSION_EPOCH, None)
         if request.endpoint not in PUBLIC_ENDPOINTS:
             return redirect(url_for("console.login", next=_here()))
@@ -252,7 +252,7 @@ def login() -> ResponseReturnValue:
     # A new session on login: whatever a visitor's cookie held before is not carried over.
     lang = session.get("lang")
     session.clear()
-    session["user_id"] = user.id
+    session[SESSION_USER_ID] = user.id
     session[SESSION_EPOCH] = user.session_epoch
     session[CSRF_FIELD] = secrets.token_urlsafe(32)
     if lang:

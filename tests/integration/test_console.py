@@ -501,8 +501,8 @@ def test_two_console_users_race_and_the_loser_sees_409(
 def test_the_map_keeps_the_point_inside_the_drawing() -> None:
     square = {"type": "Polygon", "coordinates": [[[121.0, 31.0], [121.1, 31.0], [121.1, 31.1]]]}
     drawing = draw(square, 31.05, 121.05)
-    assert drawing is not None and drawing.point is not None
-    x, y = drawing.point
+    assert drawing is not None and len(drawing.dots) == 1
+    x, y = drawing.dots[0].x, drawing.dots[0].y
     assert 0 < x < drawing.width and 0 < y < drawing.height
     assert draw(None, None, None) is None
     assert draw(None, 31.0, 121.0) is not None

@@ -1,0 +1,444 @@
+"""The pages of the statistics: /dashboard for supervisors and admins signed in through the
+office console, scoped to their subtree, and /public for anyone, per community.
+
+Rendered on the server (Jinja, autoescaped) in Chinese, or in English after ``?lang=en`` (kept
+in the session), from the same services.statistics functions as /api/v1/stats, so a page and
+the API never disagree. Filters are a plain GET form; dashboard.js sends it with fetch and
+swaps in the ``fragment=1`` rendering, so the page does not reload. Charts are drawn by the
+vendored ECharts from a JSON block on the page; the map is inline SVG. Nothing is loaded from
+another host."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from marshmallow import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dashboards.stats_schemas import PublicStatsQuery, StatsQuery, window
+from models.base import utcnow
+from models.entities import Category, Office
+from routing.statistics import rate
+from services import dashboard, statistics
+from services.errors import Forbidden, InvalidField
+from services.users import ConsoleUser
+from web.db import read_session
+from web.i18n import HTML_LANG, LANGUAGES, Strings, language_of
+from web.sessions import signed_in_user
+from web.svg_map import MapDrawing, draw_map
+
+bp = Blueprint(
+    "dashboard_pages",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/dashboard/static",
+)
+
+STRINGS = Strings(Path(__file__).with_name("strings.json"))
+READER_ROLES = ("supervisor", "admin")
+# The rates the office table shows, in its column order.
+OFFICE_RATES = (
+    "closure_rate",
+    "on_time_closure_rate",
+    "on_time_handling_rate",
+    "overdue_open_rate",
+    "extension_rate",
+    "rework_rate",
+    "confirmation_rate",
+    "fixed_share_of_closed",
+)
+DASHBOARD_FILTERS = ("from", "to", "office", "category")
+PUBLIC_FILTERS = ("from", "to", "office", "category")
+# Everything comes from this server. ECharts sets styles through the DOM (allowed), never
+# through inline style attributes in markup.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "img-src 'self' data:",
+        "script-src 'self'",
+        "style-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+
+# ---------------------------------------------------------------- every request
+
+
+def t(key: str, **params: Any) -> str:
+    return STRINGS.translate(g.page_lang, key, **params)
+
+
+@bp.before_app_request
+def _language() -> None:
+    if request.blueprint != "dashboard_pages":
+        return
+    asked = language_of(request.args.get("lang"))
+    if asked is not None and session.get("lang") != asked:
+        session["lang"] = asked
+    g.page_lang = session.get("lang") if session.get("lang") in LANGUAGES else "zh"
+
+
+@bp.after_request
+def _page_headers(response: Response) -> Response:
+    if response.mimetype == "text/html":
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+@bp.context_processor
+def _page_context() -> dict[str, Any]:
+    lang = g.get("page_lang", "zh")
+    other = "en" if lang == "zh" else "zh"
+    args = {k: v for k, v in request.args.items() if k != "fragment"}
+    return {
+        "t": t,
+        "lang": lang,
+        "html_lang": HTML_LANG[lang],
+        "other_html_lang": HTML_LANG[other],
+        "switch_url": f"{request.path}?{urlencode({**args, 'lang': other})}",
+        "asset": asset_url,
+        "local_time": local_time,
+        "named": named,
+        "percent": percent,
+        "hours": hours,
+    }
+
+
+def asset_url(filename: str) -> str:
+    """A static file's URL with its modification time, so a browser never runs an old one."""
+    assert bp.static_folder is not None
+    path = Path(bp.static_folder) / filename
+    version = int(path.stat().st_mtime) if path.is_file() else 0
+    return url_for("dashboard_pages.static", filename=filename, v=version)
+
+
+def local_time(moment: datetime | None) -> str:
+    if moment is None:
+        return ""
+    return moment.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).strftime("%Y-%m-%d %H:%M")
+
+
+def named(names: dict[str, str | None] | None) -> str:
+    """A {zh, en} name in the page's language."""
+    if not names:
+        return ""
+    return str(names.get(g.page_lang) or names.get("zh") or "")
+
+
+def percent(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f} %"
+
+
+def hours(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}"
+
+
+def _message(title_key: str, message_key: str, status: int) -> ResponseReturnValue:
+    page = render_template("dashboards/message.html", title_key=title_key, message_key=message_key)
+    return page, status
+
+
+def _filters(names: tuple[str, ...]) -> dict[str, str]:
+    """The filters as the form sends them; an empty field is no filter."""
+    return {name: value for name in names if (value := request.args.get(name, "").strip())}
+
+
+def _bad_filter(error: ValidationError | InvalidField) -> ResponseReturnValue:
+    if isinstance(error, InvalidField):
+        field, message = error.field, error.message
+    else:
+        messages = error.normalized_messages()
+        field = next(iter(messages)) if isinstance(messages, dict) else "query"
+        detail = messages[field] if isinstance(messages, dict) else messages
+        message = detail[0] if isinstance(detail, list) else str(detail)
+    page = render_template(
+        "dashboards/message.html",
+        title_key="filter.bad_title",
+        message_key="filter.bad_message",
+        params={"field": field, "message": message},
+    )
+    return page, 400
+
+
+# ---------------------------------------------------------------- the dashboard
+
+
+@bp.get("/dashboard")
+def dashboard_page() -> ResponseReturnValue:
+    read = read_session()
+    user = signed_in_user(read)
+    if user is None:
+        return redirect(url_for("console.login", next=request.full_path.rstrip("?")))
+    if user.must_change_password:
+        return redirect(url_for("console.change_password"))
+    if user.role not in READER_ROLES:
+        return _message("forbidden.title", "forbidden.message", 403)
+    filters = _filters(DASHBOARD_FILTERS)
+    now = utcnow()
+    try:
+        query = StatsQuery().load(filters)
+        selection, office_code = _dashboard_selection(read, user, query, now)
+    except (ValidationError, InvalidField) as error:
+        return _bad_filter(error)
+    except Forbidden:
+        return _message("forbidden.title", "forbidden_office.message", 403)
+    view = _dashboard_view(read, user, selection, office_code, filters, now)
+    template = "dashboards/_dashboard_body.html" if request.args.get("fragment") else None
+    return render_template(template or "dashboards/dashboard.html", **view)
+
+
+def _dashboard_selection(
+    read: Session, user: ConsoleUser, query: dict[str, Any], now: datetime
+) -> tuple[statistics.StatsQuery, str | None]:
+    time_zone = current_app.config["TIMEZONE"]
+    start, end = window(query, now.astimezone(ZoneInfo(time_zone)).date())
+    office_ids, office_code = statistics.resolve_scope(
+        read,
+        role=user.role,
+        own_office_id=user.office_id,
+        office_code=query["office"],
+        category=query["category"],
+        group=None,
+    )
+    selection = statistics.StatsQuery(
+        date_from=start,
+        date_to=end,
+        time_zone=time_zone,
+        office_ids=office_ids,
+        category=query["category"],
+    )
+    return selection, office_code
+
+
+def _dashboard_view(
+    read: Session,
+    user: ConsoleUser,
+    selection: statistics.StatsQuery,
+    office_code: str | None,
+    filters: dict[str, str],
+    now: datetime,
+) -> dict[str, Any]:
+    period = statistics.trend_period(selection)
+    whole = statistics.figures(read, selection, now)
+    trend = statistics.figures(read, replace(selection, group_by=period), now)["rows"]
+    offices = statistics.figures(read, replace(selection, group_by="office"), now)["rows"]
+    by_category = statistics.figures(read, replace(selection, group_by="category"), now)["rows"]
+    categories = _category_names(read)
+    by_category = [row for row in by_category if row["cases"] or row["received"]]
+    by_category.sort(key=lambda r: (-r["cases"], str(r["category"])))
+    # The user's own subtree lists the offices to filter by, whatever is filtered now.
+    scope_ids, _ = statistics.resolve_scope(
+        read,
+        role=user.role,
+        own_office_id=user.office_id,
+        office_code=None,
+        category=None,
+        group=None,
+    )
+    trend_rows = [row for row in trend if row[period] is not None]
+    return {
+        "user": user,
+        "filters": filters,
+        "window": {"from": selection.date_from, "to": selection.date_to, "office": office_code},
+        "figures": whole,
+        "backlog": statistics.backlog(read, selection, now),
+        "trend": trend_rows,
+        "period": period,
+        "offices": offices,
+        "office_rates": OFFICE_RATES,
+        "categories": by_category,
+        "category_names": categories,
+        "office_choices": _office_choices(read, scope_ids),
+        "category_choices": sorted(categories.items()),
+        "drawing": _map(read, selection, now),
+        "chart_data": _chart_data(trend_rows, period, by_category, categories),
+        "as_of": now,
+    }
+
+
+def _category_names(read: Session) -> dict[str, dict[str, str]]:
+    return {
+        code: {"zh": name_zh, "en": name_en or name_zh}
+        for code, name_zh, name_en in read.execute(
+            select(Category.code, Category.name_zh, Category.name_en)
+        )
+    }
+
+
+def _office_choices(read: Session, office_ids: frozenset[int] | None) -> list[dict[str, Any]]:
+    statement = select(Office.code, Office.name, Office.name_en, Office.kind).where(
+        Office.active.is_(True)
+    )
+    if office_ids is not None:
+        statement = statement.where(Office.id.in_(sorted(office_ids)))
+    return [
+        {"code": code, "name": {"zh": name, "en": name_en or name}, "kind": kind}
+        for code, name, name_en, kind in read.execute(statement.order_by(Office.code))
+    ]
+
+
+def _map(read: Session, selection: statistics.StatsQuery, now: datetime) -> dict[str, Any] | None:
+    areas = dashboard.community_areas(read, selection.office_ids)
+    points = dashboard.open_case_points(read, selection, now)
+    drawing: MapDrawing | None = draw_map(
+        [(office.code, geometry) for office, geometry in areas], points, width=480
+    )
+    if drawing is None:
+        return None
+    names = {
+        office.code: {"zh": office.name, "en": office.name_en or office.name} for office, _ in areas
+    }
+    return {
+        "drawing": drawing,
+        "names": names,
+        "open": sum(1 for p in points if p[2] == dashboard.OPEN),
+        "overdue": sum(1 for p in points if p[2] == dashboard.OVERDUE),
+    }
+
+
+def _chart_data(
+    trend: list[dict[str, Any]],
+    period: str,
+    by_category: list[dict[str, Any]],
+    names: dict[str, dict[str, str]],
+) -> dict[str, Any]:
+    """What dashboard.js draws, in the page's language."""
+    return {
+        "labels": {
+            "received": t("fig.received"),
+            "closed": t("fig.closed"),
+            "cases": t("fig.cases"),
+            "on_time": t("rate.on_time_closure_rate"),
+        },
+        "trend": {
+            "periods": [row[period] for row in trend],
+            "received": [row["received"] for row in trend],
+            "closed": [row["closed"] for row in trend],
+            "on_time": [row["rates"]["on_time_closure_rate"] for row in trend],
+        },
+        "categories": {
+            "names": [
+                named(names.get(row["category"])) or str(row["category"]) for row in by_category
+            ],
+            "cases": [row["cases"] for row in by_category],
+            "closed": [row["closed"] for row in by_category],
+        },
+    }
+
+
+# ---------------------------------------------------------------- the public page
+
+
+@bp.get("/public")
+def public_page() -> ResponseReturnValue:
+    read = read_session()
+    filters = _filters(PUBLIC_FILTERS)
+    now = utcnow()
+    time_zone = current_app.config["TIMEZONE"]
+    try:
+        query = PublicStatsQuery().load(filters)
+        start, end = window(query, now.astimezone(ZoneInfo(time_zone)).date())
+        office_ids, office_code = statistics.resolve_scope(
+            read,
+            role=statistics.PUBLIC,
+            own_office_id=None,
+            office_code=query["office"],
+            category=query["category"],
+            group=None,
+        )
+    except (ValidationError, InvalidField) as error:
+        return _bad_filter(error)
+    selection = statistics.StatsQuery(
+        date_from=start,
+        date_to=end,
+        time_zone=time_zone,
+        office_ids=office_ids,
+        category=query["category"],
+    )
+    period = statistics.trend_period(selection)
+    communities = statistics.public_figures(read, selection, now)
+    trend = statistics.public_trend(read, selection, now)
+    categories = statistics.public_categories(read, selection, now)
+    names = _category_names(read)
+    view = {
+        "filters": filters,
+        "window": {"from": start, "to": end, "office": office_code},
+        "communities": communities,
+        "totals": _totals(communities),
+        "trend": trend,
+        "period": period,
+        "categories": categories,
+        "photos": dashboard.after_photos(read, selection),
+        "office_choices": _office_choices(read, None),
+        "category_choices": sorted(names.items()),
+        "chart_data": {
+            "labels": {
+                "received": t("fig.received"),
+                "closed": t("fig.closed"),
+                "cases": t("fig.cases"),
+                "on_time": t("rate.on_time_closure_rate"),
+            },
+            "trend": {
+                "periods": [row["period"] for row in trend],
+                "received": [row["received"] for row in trend],
+                "closed": [row["closed"] for row in trend],
+                "on_time": [row["on_time_closure_rate"] for row in trend],
+            },
+            "categories": {
+                "names": [
+                    named({"zh": row["name_zh"], "en": row["name_en"]}) or row["category"]
+                    for row in categories
+                ],
+                "cases": [row["cases"] for row in categories],
+                "closed": [row["closed"] for row in categories],
+            },
+        },
+        "as_of": now,
+    }
+    template = "dashboards/_public_body.html" if request.args.get("fragment") else None
+    return render_template(template or "dashboards/public.html", **view)
+
+
+def _totals(communities: list[dict[str, Any]]) -> dict[str, Any]:
+    """The communities' sums, and the rates from the sums (never an average of rates)."""
+    sums = {
+        name: sum(row[name] for row in communities)
+        for name in (
+            "received",
+            "cases",
+            "closed",
+            "closed_fixed",
+            "closed_on_time",
+            "due_to_close",
+        )
+    }
+    sums["closure_rate"] = rate(sums["closed"], sums["due_to_close"])
+    sums["on_time_closure_rate"] = rate(sums["closed_on_time"], sums["due_to_close"])
+    return sums

@@ -1,0 +1,184 @@
+"""/dashboard and /public through the test client: who may open the dashboard, the figures on
+both pages equal the API's for the same filters, a filter refused by its name on an escaped
+page, the fragment the filters swap in, English after the switch, and the public page's
+after-photos with no reporter in sight."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from models.session import unit_of_work
+from services import casework
+from services.accounts import Caller
+from services.photos import check_photos, store_photo
+from tests.factories import make_case, make_key, make_reporter
+from tests.helpers import sample_point, tiny_png
+from tests.integration.test_console import log_in, make_user
+
+POINT = sample_point()
+OFFICE = POINT["office"]
+STREET = "PD-CJ"
+OTHER_STREET = "PD-HG"
+FIGURE = re.compile(r'data-figure="(\w+)">(\d+)<')
+RATE = re.compile(r'data-rate="(\w+)">([^<]+)<')
+ROW = re.compile(r'<tr data-office="([\w-]+)">(.*?)</tr>', re.S)
+CELL = re.compile(r'data-value="([^"]*)" data-col="(\w+)"')
+REPORTER_NAME = "韩梅梅骑手"
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def signed_in(app: Flask, sessions: sessionmaker[Session], role: str, office: str) -> FlaskClient:
+    client = app.test_client()
+    assert log_in(client, *make_user(sessions, role, office)).status_code == 303
+    return client
+
+
+def page_figures(html: str) -> dict[str, Any]:
+    figures: dict[str, Any] = {name: int(value) for name, value in FIGURE.findall(html)}
+    for name, shown in RATE.findall(html):
+        figures[f"rates.{name}"] = None if shown == "—" else float(shown.removesuffix(" %"))
+    return figures
+
+
+def api_figures(body: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    answer: dict[str, Any] = {}
+    for name in names:
+        if name.startswith("rates."):
+            answer[name] = body["rates"][name.removeprefix("rates.")]
+        else:
+            answer[name] = body[name]
+    return answer
+
+
+def office_rows(html: str) -> dict[str, dict[str, str]]:
+    return {
+        code: dict((col, value) for value, col in CELL.findall(row))
+        for code, row in ROW.findall(html)
+    }
+
+
+@pytest.fixture
+def history(sessions: sessionmaker[Session], test_settings: dict[str, Any]) -> dict[str, Any]:
+    """Three cases in the first community: one fixed with an after-photo, one closed invalid,
+    one still open, all first reported by a named reporter."""
+    reporter_id, _key = make_reporter(sessions, display_name=REPORTER_NAME)
+    cases = [make_case(sessions, reporter_id=reporter_id) for _ in range(3)]
+    office = cases[0].office_id
+    staff = Caller(None, role="office", reporter_id=None, office_id=office, office_code=OFFICE)
+    boss = Caller(None, role="supervisor", reporter_id=None, office_id=office, office_code=OFFICE)
+    photo = check_photos([tiny_png(7)], 5, 10 * 1024 * 1024)[0]
+    store_photo(test_settings["MEDIA_DIR"], photo)
+    with unit_of_work(sessions) as session:
+        fixed, invalid = cases[0].id, cases[1].id
+        casework.accept(session, fixed, staff)
+        casework.start(session, fixed, staff)
+        casework.resolve(session, fixed, staff, "已清运", photos=[photo])
+        casework.close(session, fixed, boss, "fixed", "结案")
+        casework.accept(session, invalid, staff)
+        casework.close(session, invalid, boss, "invalid", "不是问题")
+    return {"cases": cases, "photo": photo.filename}
+
+
+def test_the_dashboard_is_for_supervisors_and_admins_signed_in(
+    app: Flask, client: FlaskClient, sessions: sessionmaker[Session]
+) -> None:
+    anonymous = client.get("/dashboard?office=PD-CJ")
+    assert anonymous.status_code == 302
+    assert anonymous.headers["Location"].startswith("/console/login?next=/dashboard")
+    staff = signed_in(app, sessions, "staff", OFFICE)
+    refused = staff.get("/dashboard")
+    assert refused.status_code == 403
+    assert "统计看板仅供督办人员和管理员查看" in refused.get_data(as_text=True)
+    supervisor = signed_in(app, sessions, "supervisor", STREET)
+    outside = supervisor.get(f"/dashboard?office={OTHER_STREET}-01")
+    assert outside.status_code == 403
+    assert "不在您的辖区内" in outside.get_data(as_text=True)
+
+
+def test_dashboard_figures_equal_the_api_s(
+    app: Flask, client: FlaskClient, sessions: sessionmaker[Session], history: dict[str, Any]
+) -> None:
+    supervisor = signed_in(app, sessions, "supervisor", STREET)
+    key = bearer(make_key(sessions, role="supervisor", office_code=STREET))
+    page = supervisor.get("/dashboard")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    shown = page_figures(html)
+    assert {"received", "cases", "closed", "closed_fixed", "rates.closure_rate"} <= set(shown)
+    api = client.get("/api/v1/stats", headers=key, query_string={"group_by": "office"}).get_json()
+    assert shown == api_figures(api, list(shown))
+    assert shown["closed"] == 2 and shown["closed_fixed"] == 1
+    assert 'data-backlog="overdue_now">{}<'.format(api["backlog"]["overdue_now"]) in html
+    rows = office_rows(html)
+    for row in api["rows"]:
+        assert rows[row["key"] if "key" in row else row["office"]]["closed"] == str(row["closed"])
+    assert "样本太少" in html  # two closed cases: too few to rank
+    # the page names no reporter and loads nothing from another host
+    assert REPORTER_NAME not in html
+    assert not re.search(r'(src|href)="(https?:)?//', html)
+    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+    # a filter narrows both alike; the fragment is the body alone
+    category = history["cases"][0].category_code
+    fragment = supervisor.get(f"/dashboard?office={OFFICE}&category={category}&fragment=1")
+    assert fragment.status_code == 200
+    part = fragment.get_data(as_text=True)
+    assert "<html" not in part and 'id="chart-data"' in part
+    narrowed = client.get(
+        "/api/v1/stats", headers=key, query_string={"office": OFFICE, "category": category}
+    ).get_json()
+    assert page_figures(part) == api_figures(narrowed, list(page_figures(part)))
+
+
+def test_a_bad_filter_is_named_on_an_escaped_page(
+    app: Flask, sessions: sessionmaker[Session]
+) -> None:
+    supervisor = signed_in(app, sessions, "supervisor", STREET)
+    bad_date = supervisor.get("/dashboard?from=2026-13-01")
+    assert bad_date.status_code == 400
+    assert "“from”" in bad_date.get_data(as_text=True)
+    script = supervisor.get("/dashboard?office=<script>alert(1)</script>")
+    assert script.status_code == 400
+    text = script.get_data(as_text=True)
+    assert "<script>alert(1)" not in text and "&lt;script&gt;" in text
+    public = supervisor.get("/public?category=<b>x</b>")
+    assert public.status_code == 400 and "<b>x</b>" not in public.get_data(as_text=True)
+
+
+def test_english_after_the_switch(app: Flask, sessions: sessionmaker[Session]) -> None:
+    supervisor = signed_in(app, sessions, "supervisor", STREET)
+    chinese = supervisor.get("/dashboard").get_data(as_text=True)
+    assert "处置统计看板" in chinese and 'lang="zh-Hans"' in chinese
+    english = supervisor.get("/dashboard?lang=en").get_data(as_text=True)
+    assert "Resolution dashboard" in english and 'lang="en"' in english
+    # the choice is kept for the next page
+    assert "City problems: the public figures" in supervisor.get("/public").get_data(as_text=True)
+
+
+def test_public_page_equals_the_public_api_and_shows_after_photos(
+    client: FlaskClient, history: dict[str, Any]
+) -> None:
+    page = client.get(f"/public?office={STREET}")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    api = client.get("/api/v1/public/stats", query_string={"office": STREET}).get_json()
+    rows = office_rows(html)
+    assert set(rows) == {row["office"] for row in api["communities"]}
+    for row in api["communities"]:
+        for name in ("received", "cases", "closed", "closed_fixed"):
+            assert rows[row["office"]][name] == str(row[name])
+    received = sum(row["received"] for row in api["communities"])
+    fixed = sum(row["closed_fixed"] for row in api["communities"])
+    assert f"收到上报 {received} 件，已解决 {fixed} 件" in html
+    # the office's after-photo, and nothing of the reporter
+    assert f"/media/{history['photo']}" in html
+    assert REPORTER_NAME not in html
+    assert not re.search(r'(src|href)="(https?:)?//', html)
