@@ -72,6 +72,12 @@ def celery_init_app(app: Flask, database: Database) -> Celery:
                 "schedule": timedelta(seconds=app.config["OVERDUE_INTERVAL_SECONDS"]),
                 "options": {"queue": queue, "expires": app.config["OVERDUE_INTERVAL_SECONDS"]},
             },
+            # Announces new spikes on stats.spike; each once per 24 hours, however often it runs.
+            "detect-spikes": {
+                "task": "cityrelay.detect_spikes",
+                "schedule": timedelta(seconds=app.config["SPIKE_INTERVAL_SECONDS"]),
+                "options": {"queue": queue, "expires": app.config["SPIKE_INTERVAL_SECONDS"]},
+            },
         },
         include=["workers.tasks"],
     )

@@ -79,6 +79,11 @@ SETTINGS: dict[str, tuple[Any, str]] = {
         "How often beat flags the cases past their due time and escalates them to the office "
         "above.",
     ),
+    "SPIKE_INTERVAL_SECONDS": (
+        900.0,
+        "How often beat looks for spikes (a category out of line in a community over the last "
+        "24 hours) and announces each new one on the stats.spike topic.",
+    ),
     "POINTS_FIRST_REPORT": (10, "Points for the first report of a problem fixed."),
     "POINTS_ME_TOO": (3, "Points for a later report merged into a case fixed (me too)."),
     "POINTS_DAILY_CAP": (30, "Most points a reporter is awarded on one local day."),

@@ -18,12 +18,14 @@ from dashboards.stats_schemas import (
     ExportOut,
     PublicStatsOut,
     PublicStatsQuery,
+    SpikesOut,
+    SpikesQuery,
     StatsOut,
     StatsQuery,
     window,
 )
 from models.base import utcnow
-from services import exports, statistics
+from services import exports, spikes, statistics
 from services.accounts import Caller
 from web.auth import authenticate
 from web.db import read_session, unit_of_work
@@ -81,7 +83,7 @@ def _selection(
     return selection, office_code
 
 
-def _compute() -> tuple[dict[str, Any], dict[str, Any]]:
+def _compute() -> tuple[dict[str, Any], dict[str, Any], statistics.StatsQuery, datetime]:
     caller = authenticate(*READERS)
     query = StatsQuery().load(request.args.to_dict())
     now = utcnow()
@@ -97,7 +99,7 @@ def _compute() -> tuple[dict[str, Any], dict[str, Any]]:
         "as_of": now.isoformat(),
         "office": office_code,
     }
-    return body, query
+    return body, query, selection, now
 
 
 @bp.get("/stats")
@@ -110,7 +112,16 @@ def _compute() -> tuple[dict[str, Any], dict[str, Any]]:
     tags=["statistics"],
 )
 def stats() -> ResponseReturnValue:
-    body, _query = _compute()
+    body, _query, selection, now = _compute()
+    # Spikes are as of now whatever the window, like the backlog; the CSV has no place for them.
+    found = spikes.current_spikes(
+        read_session(),
+        now,
+        office_ids=selection.office_ids,
+        category=selection.category,
+        group=selection.group,
+    )
+    body["spikes"] = spikes.as_json(found)
     return StatsOut().dump(body)
 
 
@@ -141,7 +152,7 @@ def _flatten(figures: dict[str, Any]) -> dict[str, Any]:
     tags=["statistics"],
 )
 def stats_csv() -> ResponseReturnValue:
-    body, query = _compute()
+    body, query, _selection, _now = _compute()
     group_by = query["group_by"]
     lines = body["rows"] if group_by else [body]
     flat = [_flatten(line) for line in lines]
@@ -162,6 +173,41 @@ def stats_csv() -> ResponseReturnValue:
             "Content-Disposition": f'attachment; filename="cityrelay-stats-{stamp}.csv"',
         },
     )
+
+
+@bp.get("/spikes")
+@operation(
+    summary="Spike alerts: categories out of line in a community over the last 24 hours",
+    description=(
+        "As of now: per community and category, the reports received in the last 24 hours "
+        "against that community's own baseline, the 28 days before them. A spike is at least "
+        "5 reports and more than the baseline's daily mean + 3 x sqrt(max(mean, 1)). A report "
+        "counts in the community its case's location lies in. An admin key sees the city or "
+        "any office's subtree; a supervisor key its own office's subtree (the default) or a "
+        'part of it. docs/statistics.md, "Spikes", explains the rule.'
+    ),
+    query=SpikesQuery,
+    responses={200: SpikesOut, **RESPONSES},
+    security="bearer",
+    tags=["statistics"],
+)
+def spike_alerts() -> ResponseReturnValue:
+    caller = authenticate(*READERS)
+    query = SpikesQuery().load(request.args.to_dict())
+    now = utcnow()
+    session = read_session()
+    office_ids, _office_code = statistics.resolve_scope(
+        session,
+        role=caller.role,
+        own_office_id=caller.office_id,
+        office_code=query["office"],
+        category=query["category"],
+        group=query["group"],
+    )
+    found = spikes.current_spikes(
+        session, now, office_ids=office_ids, category=query["category"], group=query["group"]
+    )
+    return SpikesOut().dump({"spikes": spikes.as_json(found), "as_of": now})
 
 
 @bp.get("/public/stats")

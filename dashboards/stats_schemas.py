@@ -142,6 +142,72 @@ class FiguresOut(Schema):
     )
 
 
+SPIKES_DESCRIPTION = (
+    "Spike alerts as of now, whatever the window: the categories whose reports in a community "
+    "over the last 24 hours exceed that community's own 28-day baseline (at least 5 reports, "
+    "and more than the baseline's daily mean + 3 x sqrt(max(mean, 1))), in the communities "
+    "of the selection's offices, of its category or group; the furthest above its threshold "
+    'first. docs/statistics.md, "Spikes", explains the rule.'
+)
+
+
+class SpikeOut(Schema):
+    office = fields.String(required=True, metadata={"description": "The community's code."})
+    office_name = fields.String(required=True)
+    category = fields.String(required=True, metadata={"description": "The category code."})
+    category_name = fields.String(required=True)
+    last_24h = fields.Integer(
+        required=True, metadata={"description": "Reports received in the last 24 hours."}
+    )
+    baseline_per_day = fields.Float(
+        required=True,
+        metadata={"description": "Reports a day in the 28 days before those 24 hours."},
+    )
+    threshold = fields.Float(
+        required=True, metadata={"description": "The count `last_24h` had to exceed."}
+    )
+    ratio = fields.Float(
+        required=True,
+        allow_none=True,
+        metadata={"description": "last_24h / baseline_per_day; null without a baseline."},
+    )
+    since = fields.DateTime(
+        required=True,
+        metadata={"description": "When the first of the last 24 hours' reports came in."},
+    )
+
+
+class SpikesQuery(Schema):
+    class Meta:
+        unknown = RAISE
+
+    office = fields.String(
+        load_default=None,
+        validate=validate.Length(min=1, max=MAX_OFFICE_CODE_CHARS),
+        metadata={
+            "description": "An office code: the communities under it (or that community). A "
+            "supervisor key's default is its own office."
+        },
+    )
+    category = fields.String(
+        load_default=None,
+        validate=validate.Length(min=1, max=MAX_CATEGORY_CODE_CHARS),
+        metadata={"description": "A category code."},
+    )
+    group = fields.String(
+        load_default=None,
+        validate=validate.Length(min=1, max=MAX_GROUP_CHARS),
+        metadata={"description": "A category group, as `/api/v1/categories` names it (市容环境)."},
+    )
+
+
+class SpikesOut(Schema):
+    spikes = fields.List(
+        fields.Nested(SpikeOut), required=True, metadata={"description": SPIKES_DESCRIPTION}
+    )
+    as_of = fields.DateTime(required=True, metadata={"description": "The moment they are as of."})
+
+
 class StatsOut(FiguresOut):
     window = fields.Dict(
         required=True,
@@ -162,6 +228,9 @@ class StatsOut(FiguresOut):
             "duplicate): each {place, display_name, occupation, points, valid_reports}; "
             "never a phone or a key."
         },
+    )
+    spikes = fields.List(
+        fields.Nested(SpikeOut), required=True, metadata={"description": SPIKES_DESCRIPTION}
     )
     group_by = fields.String()
     rows = fields.List(

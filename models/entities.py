@@ -723,3 +723,28 @@ class Export(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Set by the sweep, so an export whose message is merely queued is not enqueued again.
     last_enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SpikeAlert(Base):
+    """A spike announced (routing.spikes): a category out of line in a community. One per
+    community, category and local day, so a rerun or a second beat announces nothing twice;
+    the task also skips a spike announced less than 24 hours ago (services.spikes)."""
+
+    __tablename__ = "spike_alerts"
+    __table_args__ = (
+        UniqueConstraint(
+            "office_id", "category_code", "day", name="uq_spike_alerts_office_category_day"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The community office.
+    office_id: Mapped[int] = mapped_column(ForeignKey("offices.id"))
+    category_code: Mapped[str] = mapped_column(ForeignKey("categories.code"))
+    # The local day (CITYRELAY_TIMEZONE) it was announced on.
+    day: Mapped[date] = mapped_column(Date)
+    announced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # What the rule saw when it was announced.
+    last_24h: Mapped[int] = mapped_column(Integer)
+    baseline_per_day: Mapped[float] = mapped_column(Float)
+    threshold: Mapped[float] = mapped_column(Float)

@@ -45,6 +45,7 @@ from models.entities import (
     Recheck,
     Report,
     Reporter,
+    SpikeAlert,
     User,
     WebhookSubscription,
 )
@@ -285,6 +286,7 @@ def make_app(
 
 # Tables tests add rows to, children first: deleting in this order never breaks a foreign key.
 TEST_DATA = (
+    SpikeAlert,
     Export,
     PointsEntry,
     Recheck,

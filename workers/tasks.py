@@ -18,11 +18,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from models.base import utcnow
 from routing.classify import ModelArtifactError, TextClassifier, load_or_train
 from routing.webhooks import allowed_hosts
-from services import escalation, exports, notifications, processing
+from services import escalation, exports, notifications, processing, spikes
 from services.escalation import ESCALATE_OVERDUE
 from services.exports import EXPORT_CASES
 from services.filing import PROCESS_REPORT
 from services.notifications import RELAY_NOTIFICATIONS, RelayPolicy
+from services.spikes import DETECT_SPIKES
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,19 @@ def escalate_overdue(self) -> str:  # type: ignore[no-untyped-def]
             "%d cases overdue: %s", len(escalated), [e.case_id for e in escalated][:20]
         )
     return f"{len(escalated)} cases escalated"
+
+
+@shared_task(name=DETECT_SPIKES, bind=True)
+def detect_spikes(self) -> str:  # type: ignore[no-untyped-def]
+    """Announce on stats.spike every current spike not announced in the last 24 hours (a
+    rerun, or a second beat's run, finds them announced)."""
+    with self.unit_of_work() as session:
+        announced = spikes.announce_spikes(session, utcnow(), current_app.config["TIMEZONE"])
+    if announced:
+        current_app.logger.info(
+            "%d new spikes: %s", len(announced), [(s.office, s.category) for s in announced][:20]
+        )
+    return f"{len(announced)} spikes announced"
 
 
 @shared_task(name=EXPORT_CASES, bind=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -168,7 +169,13 @@ def test_admin_operations_declare_401_and_403(document: dict) -> None:
                     ("/api/v1/admin/", "/api/v1/cases/", "/api/v1/reporters/me", "/api/v1/exports/")
                 )
                 or path
-                in ("/api/v1/reports", "/api/v1/stats", "/api/v1/stats.csv", "/api/v1/cases.csv")
+                in (
+                    "/api/v1/reports",
+                    "/api/v1/stats",
+                    "/api/v1/stats.csv",
+                    "/api/v1/spikes",
+                    "/api/v1/cases.csv",
+                )
                 or path.endswith(("/answer", "/confirm", "/reopen", "/queue"))
             ), (method, path)
             if protected:
@@ -668,6 +675,28 @@ def test_statistics(
     op.assert_every_declared_status_seen()
 
 
+def test_spikes(contract: Contract, client: FlaskClient, sessions, keys: dict) -> None:
+    op = contract["get", "/api/v1/spikes"]
+    now = utcnow()
+    # a storm: enough waterlogging reports in the community today to be a spike
+    for minutes in range(0, 60, 10):
+        make_case(
+            sessions,
+            requested_category="waterlogging",
+            received_at=now - timedelta(minutes=minutes),
+        )
+    spikes = op.call(client, headers=keys["admin"], expect=200).get_json()["spikes"]
+    assert [s["category"] for s in spikes] == ["waterlogging"]
+    op.call(client, headers=keys["supervisor"], expect=200)
+    op.call(client, headers=keys["admin"], query_string={"office": "PD-CJ"}, expect=200)
+    op.call(client, headers=keys["admin"], query_string={"office": "NOPE"}, expect=422)
+    op.call(client, headers=keys["admin"], query_string={"from": "2026-01-01"}, expect=422)
+    op.call(client, expect=401)
+    op.call(client, headers=keys["office"], expect=403)
+    op.call(client, headers=keys["supervisor"], query_string={"office": "PD-SZ"}, expect=403)
+    op.assert_every_declared_status_seen()
+
+
 def test_case_list_and_exports(
     contract: Contract, client: FlaskClient, sessions, keys: dict, make_app
 ) -> None:
@@ -769,6 +798,7 @@ def test_every_operation_is_driven_above(contract: Contract) -> None:
         ("get", "/api/v1/reporters/me/reports"),
         ("get", "/api/v1/stats"),
         ("get", "/api/v1/stats.csv"),
+        ("get", "/api/v1/spikes"),
         ("get", "/api/v1/public/stats"),
         ("get", "/api/v1/cases.csv"),
         ("get", "/api/v1/exports/{export_id}"),
