@@ -37,7 +37,7 @@ from dashboards.stats_schemas import PublicStatsQuery, StatsQuery, window
 from models.base import utcnow
 from models.entities import Category, Office
 from routing.statistics import rate
-from services import dashboard, statistics
+from services import dashboard, spikes, statistics
 from services.errors import Forbidden, InvalidField
 from services.users import ConsoleUser
 from web.db import read_session
@@ -263,6 +263,7 @@ def _dashboard_view(
         group=None,
     )
     trend_rows = [row for row in trend if row[period] is not None]
+    choices = _office_choices(read, scope_ids)
     return {
         "user": user,
         "filters": filters,
@@ -275,9 +276,13 @@ def _dashboard_view(
         "office_rates": OFFICE_RATES,
         "categories": by_category,
         "category_names": categories,
-        "office_choices": _office_choices(read, scope_ids),
+        "office_choices": choices,
+        "office_names": {office["code"]: office["name"] for office in choices},
         "category_choices": sorted(categories.items()),
         "drawing": _map(read, selection, now),
+        "spikes": spikes.current_spikes(
+            read, now, office_ids=selection.office_ids, category=selection.category
+        ),
         "chart_data": _chart_data(trend_rows, period, by_category, categories),
         "as_of": now,
     }

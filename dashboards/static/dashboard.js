@@ -38,8 +38,8 @@
     makeChart(root.querySelector("#trend-chart"), {
       animation: false,
       tooltip: tooltip,
-      legend: { data: [labels.received, labels.closed, labels.on_time] },
-      grid: { left: 48, right: 56, top: 40, bottom: 40 },
+      legend: { top: 0, data: [labels.received, labels.closed, labels.on_time] },
+      grid: { left: 48, right: 56, top: 40, bottom: 32 },
       xAxis: { type: "category", data: data.trend.periods },
       yAxis: [
         { type: "value", minInterval: 1 },
@@ -53,13 +53,18 @@
       ]
     });
     var names = data.categories.names.slice().reverse();
-    makeChart(root.querySelector("#category-chart"), {
+    var categoryChart = root.querySelector("#category-chart");
+    if (categoryChart) {
+      // Room for every category's name: a bar pair per line.
+      categoryChart.style.height = Math.max(240, 26 * names.length + 70) + "px";
+    }
+    makeChart(categoryChart, {
       animation: false,
       tooltip: tooltip,
-      legend: { data: [labels.cases, labels.closed] },
-      grid: { left: 8, right: 24, top: 32, bottom: 24, containLabel: true },
+      legend: { top: 0, data: [labels.cases, labels.closed] },
+      grid: { left: 8, right: 24, top: 32, bottom: 8, containLabel: true },
       xAxis: { type: "value", minInterval: 1 },
-      yAxis: { type: "category", data: names },
+      yAxis: { type: "category", data: names, axisLabel: { interval: 0 } },
       series: [
         { name: labels.cases, type: "bar", data: data.categories.cases.slice().reverse(), itemStyle: { color: "#6b8fd6" } },
         { name: labels.closed, type: "bar", data: data.categories.closed.slice().reverse(), itemStyle: { color: "#1e7b34" } }

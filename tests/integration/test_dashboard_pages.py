@@ -182,3 +182,20 @@ def test_public_page_equals_the_public_api_and_shows_after_photos(
     assert f"/media/{history['photo']}" in html
     assert REPORTER_NAME not in html
     assert not re.search(r'(src|href)="(https?:)?//', html)
+
+
+def test_a_spike_shows_on_the_dashboard(
+    app: Flask, sessions: sessionmaker[Session], client: FlaskClient
+) -> None:
+    storm = [make_case(sessions, text="路面积水很深，电动车过不去") for _ in range(6)]
+    category = storm[0].category_code
+    admin = signed_in(app, sessions, "admin", STREET)
+    html = admin.get("/dashboard").get_data(as_text=True)
+    key = bearer(make_key(sessions, role="admin"))
+    spikes = client.get("/api/v1/spikes", headers=key).get_json()["spikes"]
+    assert [(s["office"], s["category"]) for s in spikes] == [(OFFICE, category)]
+    assert f'data-spike="{OFFICE}:{category}"' in html
+    assert "过去 24 小时 6 件" in html
+    # a supervisor elsewhere sees no spike of this community
+    other = signed_in(app, sessions, "supervisor", OTHER_STREET)
+    assert 'id="spikes"' not in other.get("/dashboard").get_data(as_text=True)
