@@ -401,7 +401,8 @@ def public_page() -> ResponseReturnValue:
         "period": period,
         "categories": categories,
         "photos": dashboard.after_photos(read, selection),
-        "office_choices": _office_choices(read, None),
+        # Departments have no communities under them: nothing public to show.
+        "office_choices": [o for o in _office_choices(read, None) if o["kind"] != "department"],
         "category_choices": sorted(names.items()),
         "chart_data": {
             "labels": {
