@@ -147,6 +147,48 @@ def seed_demo() -> None:
 
 
 @main.command(
+    "seed-demo-history",
+    help="Give the demo city a past: about --cases cases over the last 90 days, reported by "
+    "riders, couriers, drivers and citizens, some merged as 'me too', played through the real "
+    "workflow (routed, accepted, asked, extended, resolved, reworked, closed, confirmed, "
+    "reopened; some still open, some overdue) with a storm of waterlogging reports in one "
+    "community in the last hours. One transaction; the same seed at the same moment gives the "
+    "same history. Does nothing on a database that already has a case. `cityrelay up` runs it "
+    "once, on a database without cases.",
+)
+@click.option(
+    "--cases", type=click.IntRange(1, 5000), default=300, show_default=True, help="How many."
+)
+@click.option("--seed", type=int, default=None, help="Random seed (default: a fixed one).")
+def seed_history(cases: int, seed: int | None) -> None:
+    from models.base import utcnow
+    from services.demo_history import DEFAULT_SEED, seed_demo_history
+    from services.rewards import policy_from_settings
+
+    policy = policy_from_settings(load_settings())
+    started = time.perf_counter()
+    with _unit_of_work() as session:
+        history = seed_demo_history(
+            session,
+            utcnow(),
+            cases=cases,
+            seed=DEFAULT_SEED if seed is None else seed,
+            points_policy=policy,
+        )
+    if not history.seeded:
+        click.echo(f"demo history: nothing done ({history.reason})")
+        return
+    click.echo(
+        f"demo history: {history.cases} cases from {history.reports} reports "
+        f"({history.merged_reports} merged as 'me too') by {history.reporters} reporters, "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
+    for status, count in history.by_status.items():
+        click.echo(f"  {status.replace(':', ' as '):<28}{count:>5}")
+    click.echo(f"  overdue now: {history.overdue_now}; points in the ledger: {history.points}")
+
+
+@main.command(
     "create-key",
     help="Create an API key and print it. Roles: reporter, office:<office code> (staff of that "
     "office), supervisor:<office code> (of that office and every office under it), admin. "

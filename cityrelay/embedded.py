@@ -17,8 +17,14 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cityrelay.settings import load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from routing.rewards import PointsPolicy
 
 STOP_GRACE_SECONDS = 15.0
 # Training the classifier on a first start happens before this clock starts.
@@ -137,7 +143,7 @@ def prepare_classifier(path: str) -> bool:
     return True
 
 
-def prepare_database(database_url: str) -> None:
+def prepare_database(database_url: str, points_policy: PointsPolicy | None = None) -> None:
     from models.migrate import upgrade
     from models.routing_rules import ensure_version
     from models.seed import has_offices, load_demo_city, load_taxonomy
@@ -147,7 +153,8 @@ def prepare_database(database_url: str) -> None:
     upgrade(database_url)
     engine = make_engine(database_url)
     try:
-        with unit_of_work(make_session_factory(engine, writer=True)) as session:
+        writers = make_session_factory(engine, writer=True)
+        with unit_of_work(writers) as session:
             if has_offices(session):
                 load_taxonomy(session)
                 ensure_version(session)
@@ -155,8 +162,36 @@ def prepare_database(database_url: str) -> None:
             else:
                 offices = load_demo_city(session)
                 print(f"cityrelay: first start, demo city seeded ({offices} offices)", flush=True)
+        if points_policy is None:
+            from routing.rewards import PointsPolicy
+
+            points_policy = PointsPolicy()
+        seed_history_once(writers, points_policy)
     finally:
         engine.dispose()
+
+
+def seed_history_once(writers: sessionmaker[Session], points_policy: PointsPolicy) -> None:
+    """The demo history, once: only while the database has no case (a city in use, or one
+    that had its history already, is left alone). Its own transaction, so a failure here
+    leaves the city seeded and `up` running, without the history."""
+    from models.base import utcnow
+    from models.session import unit_of_work
+    from services.demo_history import seed_demo_history
+
+    started = time.perf_counter()
+    try:
+        with unit_of_work(writers) as session:
+            history = seed_demo_history(session, utcnow(), points_policy=points_policy)
+    except Exception as error:  # a demo is never a reason not to start
+        print(f"cityrelay: demo history not written: {error!r}", file=sys.stderr, flush=True)
+        return
+    if history.seeded:
+        print(
+            f"cityrelay: demo history seeded ({history.cases} cases, {history.reports} reports, "
+            f"{time.perf_counter() - started:.1f} s)",
+            flush=True,
+        )
 
 
 def run_everything(host: str, port: int, concurrency: int) -> int:
@@ -165,7 +200,9 @@ def run_everything(host: str, port: int, concurrency: int) -> int:
     instance.mkdir(parents=True, exist_ok=True)
     if not prepare_classifier(settings["CLASSIFIER_PATH"]):
         return 1
-    prepare_database(settings["DATABASE_URL"])
+    from services.rewards import policy_from_settings
+
+    prepare_database(settings["DATABASE_URL"], policy_from_settings(settings))
 
     env = dict(os.environ)
     env["DATABASE_URL"] = settings["DATABASE_URL"]
