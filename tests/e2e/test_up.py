@@ -78,6 +78,8 @@ def test_up_runs_the_whole_service_and_stops_cleanly(tmp_path: Path) -> None:
         assert (tmp_path / "instance" / "cityrelay.db").exists()
         startup = (tmp_path / "up.log").read_bytes()
         assert b"demo city seeded" in startup
+        # ... with a past for the dashboards, which the first report below must not join.
+        assert b"demo history seeded (" in startup
         assert b"training it from the bundled corpus" in startup
         assert f"classifier {model_id()} ready".encode() in startup
         assert (tmp_path / "instance" / "classifier.joblib").is_file()
