@@ -157,7 +157,7 @@ def seed_demo() -> None:
     "once, on a database without cases.",
 )
 @click.option(
-    "--cases", type=click.IntRange(1, 5000), default=300, show_default=True, help="How many."
+    "--cases", type=click.IntRange(1, 2000), default=300, show_default=True, help="How many."
 )
 @click.option("--seed", type=int, default=None, help="Random seed (default: a fixed one).")
 def seed_history(cases: int, seed: int | None) -> None:

@@ -175,10 +175,18 @@ def seed_history_once(writers: sessionmaker[Session], points_policy: PointsPolic
     """The demo history, once: only while the database has no case (a city in use, or one
     that had its history already, is left alone). Its own transaction, so a failure here
     leaves the city seeded and `up` running, without the history."""
+    from sqlalchemy import select
+
     from models.base import utcnow
+    from models.entities import Case
     from models.session import unit_of_work
     from services.demo_history import seed_demo_history
 
+    with writers() as session:
+        if session.scalar(select(Case.id).limit(1)) is not None:
+            return
+    # It takes a while (the services play every step of every case), and only this once.
+    print("cityrelay: no cases yet, writing the demo history once", flush=True)
     started = time.perf_counter()
     try:
         with unit_of_work(writers) as session:

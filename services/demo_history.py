@@ -44,6 +44,7 @@ from models.entities import (
     Office,
     OutboxMessage,
     PointsEntry,
+    Report,
     Reporter,
 )
 from models.queries import CLOCK_RUNNING_STATUSES
@@ -291,6 +292,9 @@ class _Player:
                 if isinstance(obj, OutboxMessage):
                     obj.created_at = obj.next_attempt_at = self.clock
                     obj.status = OUTBOX_SKIPPED
+                elif isinstance(obj, Report):
+                    # Intake stamps the wall clock; this report came in at the simulated one.
+                    obj.received_at = self.clock
                 elif isinstance(obj, (Reporter, ApiKey)):
                     obj.created_at = self.clock
 
@@ -674,7 +678,7 @@ class _Player:
         session = self.session
         if step.kind == "file":
             assert step.report is not None
-            self.file(step.report, at)
+            self.file(step.report)
             return None
         if step.kind == "process":
             assert step.report is not None and step.report.report_id is not None
@@ -778,7 +782,8 @@ class _Player:
                 return office.code
         return parent.code if parent is not None else None
 
-    def file(self, planned: _PlannedReport, at: datetime) -> None:
+    def file(self, planned: _PlannedReport) -> None:
+        # Filed at the simulated moment: ``stamping`` gives the report its received_at.
         report, _replayed = file_report(
             self.session,
             NewReport(
@@ -792,9 +797,6 @@ class _Player:
                 with_token=planned.channel == "open311",
             ),
         )
-        # Intake stamps the wall clock; this report came in then.
-        report.received_at = at
-        self.session.flush()
         planned.report_id = report.id
         self.reports += 1
 
