@@ -48,6 +48,7 @@ from models.entities import (
     Reporter,
 )
 from models.queries import CLOCK_RUNNING_STATUSES
+from models.seed import demo_city
 from models.session import _PENDING
 from routing import workflow as wf
 from routing.classify import Classification
@@ -61,6 +62,7 @@ from services.statistics import _TOUCHED
 
 DEFAULT_SEED = 20240607
 DEFAULT_CASES = 300
+REPORTERS = 48
 HISTORY_DAYS = 90
 # The marker: the demo's keys carry this label, so a second run finds them.
 DEMO_LABEL = "demo history"
@@ -276,14 +278,15 @@ class _Player:
         self.sweeps: set[datetime] = set()
         self.merged = 0
         self.reports = 0
-        self.touched: list[Any] = []
+        self.reporter_keys: dict[int, int] = {}
 
     # ------------------------------------------------------------ stamping
 
     @contextmanager
     def stamping(self) -> Iterator[None]:
         """While the history plays, rows that take their time from the wall clock get the
-        simulated one; afterwards the tasks asked for after commit are what they were."""
+        simulated one, and the statistics rows wait for one refresh at the end; afterwards the
+        tasks asked for after commit are what they were."""
         # The after-commit task list is the session's own: it gets back what it had.
         pending_before = list(self.session.info.get(_PENDING, []))
 
@@ -302,7 +305,7 @@ class _Player:
             # services.statistics noted the cases this flush touches (its listener runs first,
             # being the class's); taking the note away leaves their rows to one refresh at the
             # end, which writes what the last of the per-flush refreshes would have written.
-            self.touched.extend(session.info.pop(_TOUCHED, []))
+            session.info.pop(_TOUCHED, None)
 
         event.listen(self.session, "before_flush", stamp)
         event.listen(self.session, "before_flush", defer_statistics)
@@ -334,14 +337,11 @@ class _Player:
         self.category_weights = {
             code: weight for code, weight in CATEGORY_WEIGHTS.items() if code in self.categories
         }
-        from models.seed import demo_city
-
         self.sample_points = [(p["lat"], p["lon"]) for p in demo_city()["sample_points"]]
         self.sample_points += README_POINTS
-        count = 48
         occupations = list(OCCUPATION_MIX)
         weights = [OCCUPATION_MIX[o][0] for o in occupations]
-        for number in range(count):
+        for number in range(REPORTERS):
             occupation = self.rng.choices(occupations, weights)[0]
             platform = self.rng.choice(OCCUPATION_MIX[occupation][2])
             name = f"{self.rng.choice(SURNAMES)}{NAME_ENDINGS[occupation]}"
@@ -356,6 +356,7 @@ class _Player:
             key_id = session.scalar(select(ApiKey.id).where(ApiKey.reporter_id == reporter.id))
             assert key_id is not None
             self.reporters.append((reporter.id, key_id, occupation))
+            self.reporter_keys[reporter.id] = key_id
         # Busy riders report more than the occasional citizen.
         self.reporter_weights = [
             {"rider": 5, "courier": 4, "driver": 3, "citizen": 2}[r[2]] for r in self.reporters
@@ -377,8 +378,7 @@ class _Player:
         return cached
 
     def reporter_caller(self, reporter_id: int) -> Caller:
-        key_id = next(k for r, k, _o in self.reporters if r == reporter_id)
-        return Caller(key_id, "reporter", reporter_id, None, None)
+        return Caller(self.reporter_keys[reporter_id], "reporter", reporter_id, None, None)
 
     # ------------------------------------------------------------ places and moments
 
