@@ -163,14 +163,18 @@ def test_a_quarter_of_history_as_consistent_as_a_live_city(
     assert min(m.created_at for m in outbox).astimezone(UTC) < NOW - timedelta(days=80)
 
     # The figures count every report once.
+    admin = {"Authorization": f"Bearer {make_key(sessions, role='admin')}"}
     today = NOW.astimezone(ZoneInfo(PointsPolicy().timezone)).date()
     answer = client.get(
         "/api/v1/stats",
         query_string={"from": (today - timedelta(days=100)).isoformat(), "to": today.isoformat()},
-        headers={"Authorization": f"Bearer {make_key(sessions, role='admin')}"},
+        headers=admin,
     )
     assert answer.status_code == 200, answer.get_json()
     assert answer.get_json()["received"] == history.reports
+    # ... and the storm stands out as a spike.
+    spikes = client.get("/api/v1/spikes", headers=admin).get_json()["spikes"]
+    assert spikes and spikes[0]["category"] == STORM_CATEGORY, spikes
 
     # A second run finds the history and adds nothing.
     counts = (len(cases), len(reports), len(entries))
