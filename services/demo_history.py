@@ -232,12 +232,16 @@ def seed_demo_history(
     classifier_model: str | None = None,
 ) -> DemoHistory:
     """Write about ``cases`` cases of the last ~90 days before ``now`` into the demo city, or
-    nothing when the database has a case or the demo's reporters already (say so)."""
+    nothing (and say why) when the database has a case or the demo's keys already, or its
+    offices are not the demo city's."""
     if session.scalar(select(ApiKey.id).where(ApiKey.label == DEMO_LABEL).limit(1)) is not None:
         return DemoHistory(False, "the demo history is there already")
     if session.scalar(select(Case.id).limit(1)) is not None:
         return DemoHistory(False, "the database has cases already")
-    if session.scalar(select(Office.id).where(Office.kind == "community").limit(1)) is None:
+    # A city of real offices gets no made-up past: only the demo city's offices do.
+    demo_codes = {office["code"] for office in demo_city()["offices"]}
+    found = set(session.scalars(select(Office.code).where(Office.code.in_(demo_codes))))
+    if found != demo_codes:
         return DemoHistory(False, "no demo city: run `cityrelay seed-demo` first")
     now = now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)
     rng = random.Random(seed)
@@ -326,7 +330,11 @@ class _Player:
         self.communities = list(
             session.scalars(
                 select(Office)
-                .where(Office.kind == "community", Office.active.is_(True))
+                .where(
+                    Office.kind == "community",
+                    Office.active.is_(True),
+                    Office.code.in_([o["code"] for o in demo_city()["offices"]]),
+                )
                 .order_by(Office.code)
             )
         )
