@@ -152,7 +152,8 @@ def seed_demo() -> None:
     "riders, couriers, drivers and citizens, some merged as 'me too', played through the real "
     "workflow (routed, accepted, asked, extended, resolved, reworked, closed, confirmed, "
     "reopened; some still open, some overdue) with a storm of waterlogging reports in one "
-    "community in the last hours. One transaction; the same seed at the same moment gives the "
+    "community in the last hours. Each resolution comes with a drawn after-photo, stored in "
+    "CITYRELAY_MEDIA_DIR. One transaction; the same seed at the same moment gives the "
     "same history. Does nothing on a database that already has a case. `cityrelay up` runs it "
     "once, on a database without cases.",
 )
@@ -165,7 +166,8 @@ def seed_history(cases: int, seed: int | None) -> None:
     from services.demo_history import DEFAULT_SEED, seed_demo_history
     from services.rewards import policy_from_settings
 
-    policy = policy_from_settings(load_settings())
+    settings = load_settings()
+    policy = policy_from_settings(settings)
     started = time.perf_counter()
     with _unit_of_work() as session:
         history = seed_demo_history(
@@ -174,6 +176,7 @@ def seed_history(cases: int, seed: int | None) -> None:
             cases=cases,
             seed=DEFAULT_SEED if seed is None else seed,
             points_policy=policy,
+            media_dir=settings["MEDIA_DIR"],
         )
     if not history.seeded:
         click.echo(f"demo history: nothing done ({history.reason})")

@@ -143,7 +143,9 @@ def prepare_classifier(path: str) -> bool:
     return True
 
 
-def prepare_database(database_url: str, points_policy: PointsPolicy | None = None) -> None:
+def prepare_database(
+    database_url: str, points_policy: PointsPolicy | None = None, media_dir: str | None = None
+) -> None:
     from models.migrate import upgrade
     from models.routing_rules import ensure_version
     from models.seed import has_offices, load_demo_city, load_taxonomy
@@ -166,12 +168,14 @@ def prepare_database(database_url: str, points_policy: PointsPolicy | None = Non
             from routing.rewards import PointsPolicy
 
             points_policy = PointsPolicy()
-        seed_history_once(writers, points_policy)
+        seed_history_once(writers, points_policy, media_dir)
     finally:
         engine.dispose()
 
 
-def seed_history_once(writers: sessionmaker[Session], points_policy: PointsPolicy) -> None:
+def seed_history_once(
+    writers: sessionmaker[Session], points_policy: PointsPolicy, media_dir: str | None = None
+) -> None:
     """The demo history, once: only while the database has no case (a city in use, or one
     that had its history already, is left alone). Its own transaction, so a failure here
     leaves the city seeded and `up` running, without the history."""
@@ -190,7 +194,9 @@ def seed_history_once(writers: sessionmaker[Session], points_policy: PointsPolic
     started = time.perf_counter()
     try:
         with unit_of_work(writers) as session:
-            history = seed_demo_history(session, utcnow(), points_policy=points_policy)
+            history = seed_demo_history(
+                session, utcnow(), points_policy=points_policy, media_dir=media_dir
+            )
     except Exception as error:  # a demo is never a reason not to start
         print(f"cityrelay: demo history not written: {error!r}", file=sys.stderr, flush=True)
         return
@@ -210,7 +216,9 @@ def run_everything(host: str, port: int, concurrency: int) -> int:
         return 1
     from services.rewards import policy_from_settings
 
-    prepare_database(settings["DATABASE_URL"], policy_from_settings(settings))
+    prepare_database(
+        settings["DATABASE_URL"], policy_from_settings(settings), settings["MEDIA_DIR"]
+    )
 
     env = dict(os.environ)
     env["DATABASE_URL"] = settings["DATABASE_URL"]

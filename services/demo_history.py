@@ -23,6 +23,8 @@ from __future__ import annotations
 import heapq
 import math
 import random
+import struct
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -58,6 +60,7 @@ from routing.rewards import PointsPolicy
 from services import casework, escalation, processing, statistics
 from services.accounts import Caller, issue_key, register_reporter
 from services.filing import NewReport, file_report
+from services.photos import check_photos, store_photo
 from services.statistics import _TOUCHED
 
 DEFAULT_SEED = 20240607
@@ -230,10 +233,12 @@ def seed_demo_history(
     seed: int = DEFAULT_SEED,
     points_policy: PointsPolicy | None = None,
     classifier_model: str | None = None,
+    media_dir: str | None = None,
 ) -> DemoHistory:
     """Write about ``cases`` cases of the last ~90 days before ``now`` into the demo city, or
     nothing (and say why) when the database has a case or the demo's keys already, or its
-    offices are not the demo city's."""
+    offices are not the demo city's. With ``media_dir``, every resolution comes with an
+    after-photo (a drawn picture, stored there), as the public page shows them."""
     if session.scalar(select(ApiKey.id).where(ApiKey.label == DEMO_LABEL).limit(1)) is not None:
         return DemoHistory(False, "the demo history is there already")
     if session.scalar(select(Case.id).limit(1)) is not None:
@@ -246,6 +251,7 @@ def seed_demo_history(
     now = now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)
     rng = random.Random(seed)
     player = _Player(session, now, rng, points_policy or PointsPolicy(), classifier_model)
+    player.media_dir = media_dir
     with player.stamping():
         player.cast()
         player.plan(max(cases, 1))
@@ -267,6 +273,7 @@ class _Player:
     ) -> None:
         self.session = session
         self.now = now
+        self.media_dir: str | None = None
         self.rng = rng
         self.policy = policy
         self.zone = ZoneInfo(policy.timezone)
@@ -749,7 +756,14 @@ class _Player:
             case "deny":
                 return casework.deny_extension(session, case_id, caller, "请按时限完成。", now=at)
             case "resolve":
-                return casework.resolve(session, case_id, caller, args["note"], now=at)
+                photos = []
+                if self.media_dir is not None:
+                    photo = check_photos([after_photo_png(case_id)], 1, MAX_PHOTO_BYTES)[0]
+                    store_photo(self.media_dir, photo)
+                    photos.append(photo)
+                return casework.resolve(
+                    session, case_id, caller, args["note"], photos=photos, now=at
+                )
             case "rework":
                 return casework.rework(session, case_id, caller, args["note"], now=at)
             case "close":
@@ -841,3 +855,40 @@ _CLOSE_NOTES = {
     wf.NOT_RESPONSIBLE: "不属本单位职责，已告知报告人向物业反映。",
     wf.NO_FURTHER_ACTION: "已协调，无需进一步处置。",
 }
+
+
+MAX_PHOTO_BYTES = 1 << 20
+_PHOTO_SIZE = (240, 180)
+
+
+def after_photo_png(seed: int) -> bytes:
+    """A drawn after-photo (sky, a green verge, a clean grey pavement with its kerb), its
+    colours varied by ``seed`` so no two cases share a file. Never a real person's photo."""
+    width, height = _PHOTO_SIZE
+    shade = seed * 37 % 40
+    sky = bytes([150 + shade, 190 + shade // 2, 225]) * width
+    verge = bytes([60 + shade, 140 + shade, 70]) * width
+    kerb = bytes([200, 200, 195]) * width
+    pavement = bytes([110 + shade, 112 + shade, 118 + shade]) * width
+    rows = []
+    for y in range(height):
+        if y < height * 2 // 5:
+            row = sky
+        elif y < height // 2:
+            row = verge
+        elif y < height // 2 + 4:
+            row = kerb
+        else:
+            row = pavement
+        rows.append(b"\x00" + row)
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", zlib.compress(b"".join(rows), 6))
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
