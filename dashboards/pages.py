@@ -11,7 +11,7 @@ another host."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -262,7 +262,9 @@ def _dashboard_view(
         category=None,
         group=None,
     )
-    trend_rows = [row for row in trend if row[period] is not None]
+    trend_rows = _every_period(
+        [row for row in trend if row[period] is not None], period, selection, period
+    )
     choices = _office_choices(read, scope_ids)
     return {
         "user": user,
@@ -288,6 +290,50 @@ def _dashboard_view(
     }
 
 
+def periods(start: date, end: date, period: str) -> list[date]:
+    """Every day, week (its Monday) or month (its first day) from ``start`` to ``end``."""
+    if period == "week":
+        first = start - timedelta(days=start.weekday())
+    elif period == "month":
+        first = start.replace(day=1)
+    else:
+        first = start
+    found = []
+    moment = first
+    while moment <= end:
+        found.append(moment)
+        if period == "day":
+            moment += timedelta(days=1)
+        elif period == "week":
+            moment += timedelta(days=7)
+        else:
+            moment = (moment.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return found
+
+
+def _every_period(
+    rows: list[dict[str, Any]], key: str, selection: statistics.StatsQuery, period: str
+) -> list[dict[str, Any]]:
+    """The trend with a row for every period of the window, an empty one where nothing was
+    reported, so a quiet day shows as a gap at zero instead of vanishing from the chart."""
+    by_period = {row[key]: row for row in rows}
+    filled = []
+    for moment in periods(selection.date_from, selection.date_to, period):
+        name = moment.isoformat()
+        filled.append(
+            by_period.get(name)
+            or {
+                key: name,
+                "received": 0,
+                "cases": 0,
+                "closed": 0,
+                "rates": {"on_time_closure_rate": None},
+                "on_time_closure_rate": None,
+            }
+        )
+    return filled
+
+
 def _category_names(read: Session) -> dict[str, dict[str, str]]:
     return {
         code: {"zh": name_zh, "en": name_en or name_zh}
@@ -311,7 +357,8 @@ def _office_choices(read: Session, office_ids: frozenset[int] | None) -> list[di
 
 def _map(read: Session, selection: statistics.StatsQuery, now: datetime) -> dict[str, Any] | None:
     areas = dashboard.community_areas(read, selection.office_ids)
-    points = dashboard.open_case_points(read, selection, now)
+    found = dashboard.open_cases(read, selection, now)
+    points = found.points
     drawing: MapDrawing | None = draw_map(
         [(office.code, geometry) for office, geometry in areas], points, width=480
     )
@@ -325,6 +372,7 @@ def _map(read: Session, selection: statistics.StatsQuery, now: datetime) -> dict
         "names": names,
         "open": sum(1 for p in points if p[2] == dashboard.OPEN),
         "overdue": sum(1 for p in points if p[2] == dashboard.OVERDUE),
+        "unlocated": found.unlocated,
     }
 
 
@@ -389,7 +437,9 @@ def public_page() -> ResponseReturnValue:
     )
     period = statistics.trend_period(selection)
     communities = statistics.public_figures(read, selection, now)
-    trend = statistics.public_trend(read, selection, now)
+    trend = _every_period(
+        statistics.public_trend(read, selection, now), "period", selection, period
+    )
     categories = statistics.public_categories(read, selection, now)
     names = _category_names(read)
     view = {

@@ -4,6 +4,7 @@ reporter's photo, name or words."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -27,30 +28,36 @@ def community_areas(
     return [(office, office.jurisdiction) for office in communities(session, office_ids)]
 
 
-def open_case_points(
-    session: Session, query: StatsQuery, now: datetime
-) -> list[tuple[float, float, str]]:
-    """(lon, lat, open or overdue) of the cases open now under the query's offices and
-    categories, whenever they were reported: the map shows what is on the ground today.
-    Overdue as in the backlog: in the office's hands past its due time."""
+@dataclass(frozen=True)
+class OpenCases:
+    """The cases open now: (lon, lat, open or overdue) of those with a location, overdue last
+    so they are drawn on top, and how many of each have no location to draw."""
+
+    points: list[tuple[float, float, str]]
+    unlocated: dict[str, int]
+
+
+def open_cases(session: Session, query: StatsQuery, now: datetime) -> OpenCases:
+    """The cases open now under the query's offices and categories, whenever they were
+    reported: the map shows what is on the ground today. Overdue as in the backlog: in the
+    office's hands past its due time."""
     rows = session.execute(
         select(Case.lon, Case.lat, CaseStat.status, CaseStat.due_at)
         .join(Case, Case.id == CaseStat.case_id)
-        .where(
-            *case_filters(query, window=False),
-            CaseStat.status.in_(list(st.OPEN_STATUSES)),
-            Case.lat.is_not(None),
-            Case.lon.is_not(None),
-        )
+        .where(*case_filters(query, window=False), CaseStat.status.in_(list(st.OPEN_STATUSES)))
         .order_by(CaseStat.case_id.desc())
         .limit(MAP_POINTS_LIMIT)
     )
     points = []
+    unlocated = {OPEN: 0, OVERDUE: 0}
     for lon, lat, status, due_at in rows:
         overdue = status in st.IN_OFFICE_HANDS and due_at is not None and due_at < now
-        points.append((lon, lat, OVERDUE if overdue else OPEN))
-    # Overdue last, so they are drawn on top.
-    return sorted(points, key=lambda p: p[2] == OVERDUE)
+        kind = OVERDUE if overdue else OPEN
+        if lon is None or lat is None:
+            unlocated[kind] += 1
+        else:
+            points.append((lon, lat, kind))
+    return OpenCases(sorted(points, key=lambda p: p[2] == OVERDUE), unlocated)
 
 
 def after_photos(session: Session, query: StatsQuery, limit: int = 8) -> list[dict[str, Any]]:

@@ -140,9 +140,11 @@
           window.location.assign(pageUrl);
           return;
         }
-        var fresh = new DOMParser().parseFromString(answer.text, "text/html");
-        target.replaceChildren.apply(target, Array.prototype.slice.call(fresh.body.childNodes));
-        // JSON blocks parsed into another document are plain nodes; the chart data is text.
+        // A template keeps the fragment whole (a leading JSON block included) and runs
+        // nothing while it is parsed.
+        var fresh = document.createElement("template");
+        fresh.innerHTML = answer.text;
+        target.replaceChildren(fresh.content);
         enhance(target);
         window.history.replaceState(null, "", pageUrl);
         status.textContent = form.getAttribute("data-done");

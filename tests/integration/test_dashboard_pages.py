@@ -6,6 +6,7 @@ after-photos with no reporter in sight."""
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from dashboards.pages import periods
 from models.session import unit_of_work
 from services import casework
 from services.accounts import Caller
@@ -199,3 +201,13 @@ def test_a_spike_shows_on_the_dashboard(
     # a supervisor elsewhere sees no spike of this community
     other = signed_in(app, sessions, "supervisor", OTHER_STREET)
     assert 'id="spikes"' not in other.get("/dashboard").get_data(as_text=True)
+
+
+def test_the_trend_has_every_period_of_the_window() -> None:
+    days = periods(date(2026, 11, 8), date(2026, 12, 7), "day")
+    assert len(days) == 30 and days[0] == date(2026, 11, 8) and days[-1] == date(2026, 12, 7)
+    weeks = periods(date(2026, 11, 8), date(2026, 12, 7), "week")
+    assert weeks[0] == date(2026, 11, 2) and all(w.weekday() == 0 for w in weeks)
+    assert weeks[-1] == date(2026, 12, 7) and len(weeks) == 6
+    months = periods(date(2025, 11, 20), date(2026, 2, 1), "month")
+    assert months == [date(2025, 11, 1), date(2025, 12, 1), date(2026, 1, 1), date(2026, 2, 1)]
