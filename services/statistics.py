@@ -17,7 +17,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    ARRAY,
     Date,
+    Float,
     and_,
     case,
     cast,
@@ -26,6 +28,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     or_,
     select,
 )
@@ -34,6 +37,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from models.entities import (
     CASE_CLOSED,
+    OCCUPATIONS,
     Case,
     CaseEvent,
     CaseStat,
@@ -499,10 +503,13 @@ def _received(session: Session, query: StatsQuery) -> dict[Any, dict[str, int]]:
     statement = (
         select(key, func.count().label("received"), _flag(merged).label("merged"))
         .select_from(Report)
-        .join(Reporter, Reporter.id == Report.reporter_id)
         .outerjoin(CaseStat, CaseStat.case_id == Report.case_id)
         .where(Report.received_at >= start, Report.received_at < end)
     )
+    if query.group_by == "occupation" or query.occupation is not None:
+        # Every report has its reporter (a foreign key, never null): the join drops no
+        # report, so it is made only when the occupation is asked for.
+        statement = statement.join(Reporter, Reporter.id == Report.reporter_id)
     if query.group_by == "group" or query.group is not None:
         statement = statement.outerjoin(Category, Category.code == CaseStat.category_code)
     if query.office_ids is not None:
@@ -533,7 +540,7 @@ def _local_day(
     """The local date of a UTC timestamp column. PostgreSQL converts with the zone's rules;
     SQLite (the embedded database) shifts by the zone's offset at ``moment``, which is exact
     for zones without daylight saving time, such as China's."""
-    if session.get_bind().dialect.name == "postgresql":
+    if _on_postgresql(session):
         return cast(func.timezone(time_zone, column), Date)
     offset = ZoneInfo(time_zone).utcoffset(moment.replace(tzinfo=None)) or timedelta(0)
     minutes = int(offset.total_seconds() // 60)
@@ -558,21 +565,73 @@ def figures(session: Session, query: StatsQuery, now: datetime) -> dict[str, Any
     return answer
 
 
+def _on_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _group_key(query: StatsQuery, key: Any) -> Any:
+    return _as_date(key) if query.group_by in ("day", "week", "month") else key
+
+
+# percentile_disc picks the row at ceil(fraction * n) (PostgreSQL computes it in float8): for
+# 0.5 and 0.9 that is the nearest rank of routing.statistics, (n + 1) // 2 and (9n + 9) // 10.
+_QUANTILES = literal_column("ARRAY[0.5, 0.9]::float8[]", ARRAY(Float))
+
+
+def _in_one_pass(
+    session: Session, query: StatsQuery, now: datetime
+) -> tuple[dict[Any, Any], dict[Any, dict[str, int]], dict[Any, dict[str, dict[str, Any]]]]:
+    """PostgreSQL: the counts, the counts by occupation and the six percentiles in one scan
+    of the selection (each percentile sorts only its own column), where the embedded
+    database takes one statement for each."""
+    statement = _counts_select(query, now).add_columns(
+        *(_flag(CaseStat.occupation == o).label(f"occupation_{o}") for o in OCCUPATIONS),
+        *(
+            column
+            for step, (wall, working) in _DURATIONS.items()
+            for column in (
+                func.count(wall).label(f"{step}_count"),
+                func.percentile_disc(_QUANTILES).within_group(wall).label(f"{step}_wall"),
+                func.percentile_disc(_QUANTILES).within_group(working).label(f"{step}_working"),
+            )
+        ),
+    )
+    counted: dict[Any, Any] = {}
+    occupations: dict[Any, dict[str, int]] = {}
+    durations: dict[Any, dict[str, dict[str, Any]]] = {}
+    for row in session.execute(statement):
+        key = _group_key(query, row.key)
+        counted[key] = row
+        occupations[key] = {
+            o: int(getattr(row, f"occupation_{o}"))
+            for o in OCCUPATIONS
+            if getattr(row, f"occupation_{o}")
+        }
+        times = _empty_times()
+        for step in _DURATIONS:
+            wall, working = getattr(row, f"{step}_wall"), getattr(row, f"{step}_working")
+            times[step] = {
+                "count": int(getattr(row, f"{step}_count")),
+                "median_hours": wall[0] if wall else None,
+                "p90_hours": wall[1] if wall else None,
+                "median_working_hours": working[0] if working else None,
+                "p90_working_hours": working[1] if working else None,
+            }
+        durations[key] = times
+    return counted, occupations, durations
+
+
 def _figures_by_group(
     session: Session, query: StatsQuery, now: datetime
 ) -> dict[Any, dict[str, Any]]:
-    counted = {
-        (_as_date(row.key) if query.group_by in ("day", "week", "month") else row.key): row
-        for row in session.execute(_counts_select(query, now))
-    }
-    occupations = {
-        (_as_date(k) if query.group_by in ("day", "week", "month") else k): v
-        for k, v in _occupations(session, query).items()
-    }
-    durations = {
-        (_as_date(k) if query.group_by in ("day", "week", "month") else k): v
-        for k, v in _times(session, query).items()
-    }
+    if _on_postgresql(session):
+        counted, occupations, durations = _in_one_pass(session, query, now)
+    else:
+        counted = {
+            _group_key(query, row.key): row for row in session.execute(_counts_select(query, now))
+        }
+        occupations = {_group_key(query, k): v for k, v in _occupations(session, query).items()}
+        durations = {_group_key(query, k): v for k, v in _times(session, query).items()}
     received = _received(session, query)
     groups: dict[Any, dict[str, Any]] = {}
     for key in set(counted) | set(received):
@@ -746,16 +805,23 @@ def leaderboard(
         earned = earned.where(CaseStat.office_id.in_(offices))
         valid = valid.where(CaseStat.office_id.in_(offices))
     earned_q, valid_q = earned.subquery(), valid.subquery()
+    # The top of the two tallies first, then the names of those few reporters only: joining
+    # every reporter to the tallies costs more than the tallies themselves.
+    reporter_id = func.coalesce(earned_q.c.reporter_id, valid_q.c.reporter_id)
     points = func.coalesce(earned_q.c.points, 0)
     reports = func.coalesce(valid_q.c.valid_reports, 0)
-    statement = (
-        select(Reporter.display_name, Reporter.occupation, points.label("p"), reports.label("v"))
-        .select_from(Reporter)
-        .outerjoin(earned_q, earned_q.c.reporter_id == Reporter.id)
-        .outerjoin(valid_q, valid_q.c.reporter_id == Reporter.id)
-        .where(or_(earned_q.c.reporter_id.is_not(None), valid_q.c.reporter_id.is_not(None)))
-        .order_by(points.desc(), reports.desc(), Reporter.id)
+    top = (
+        select(reporter_id.label("id"), points.label("p"), reports.label("v"))
+        .select_from(earned_q)
+        .join(valid_q, earned_q.c.reporter_id == valid_q.c.reporter_id, full=True)
+        .order_by(points.desc(), reports.desc(), reporter_id)
         .limit(size)
+        .subquery()
+    )
+    statement = (
+        select(Reporter.display_name, Reporter.occupation, top.c.p, top.c.v)
+        .join(top, top.c.id == Reporter.id)
+        .order_by(top.c.p.desc(), top.c.v.desc(), top.c.id)
     )
     return [
         {
