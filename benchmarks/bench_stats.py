@@ -28,7 +28,7 @@ Each case's due time comes from ``routing.sla.due_at`` and its ``case_stats`` ro
 ``routing.statistics.case_stats`` on the default ``WorkingCalendar()``, as the after-flush
 listener would write it. Everything is loaded with COPY (foreign-key triggers off while
 loading: the rows are consistent by construction), then the indexes of ``PROPOSED_INDEXES``
-are made (not yet in a migration; ``--without-proposed-indexes`` leaves them out), then
+are made (any not yet in a migration; ``--without-proposed-indexes`` leaves them out), then
 VACUUM ANALYZE.
 
 It times, ``--runs`` times after ``--warmup`` uncounted runs, ``figures()`` + ``backlog()`` +
@@ -84,28 +84,10 @@ TIME_ZONE = "Asia/Shanghai"
 ZONE = ZoneInfo(TIME_ZONE)
 DAYS = 730
 
-# NOT YET IN A MIGRATION: indexes this benchmark showed the statistics need, made here after
-# loading (unless --without-proposed-indexes) so the timings reflect them. When a migration
-# makes them, drop them from here.
-PROPOSED_INDEXES: tuple[str, ...] = (
-    # backlog(): the open cases only, read from the index alone (by status, overdue, oldest)
-    "CREATE INDEX ix_case_stats_open ON case_stats (status, due_at) "
-    "INCLUDE (reported_at, case_id, office_id) WHERE status <> 'closed'",
-    # received and leaderboard join reports and points to case_stats: by case, by office
-    "CREATE INDEX ix_case_stats_case_id_cover ON case_stats (case_id) "
-    "INCLUDE (first_report_id, office_id, status, closure)",
-    "CREATE INDEX ix_case_stats_office_cover ON case_stats (office_id) "
-    "INCLUDE (case_id, first_report_id, status, closure)",
-    # reports and points of a window (whole city) and of given cases (one office)
-    "CREATE INDEX ix_reports_received_at_cover ON reports (received_at) "
-    "INCLUDE (id, case_id, reporter_id, channel)",
-    "CREATE INDEX ix_reports_case_received ON reports (case_id, received_at) "
-    "INCLUDE (id, reporter_id, channel)",
-    "CREATE INDEX ix_points_entries_at ON points_entries (at) "
-    "INCLUDE (reporter_id, case_id, points)",
-    "CREATE INDEX ix_points_entries_case_at ON points_entries (case_id, at) "
-    "INCLUDE (reporter_id, points)",
-)
+# Indexes a further run of this benchmark proposes, made here after loading (unless
+# --without-proposed-indexes) until a migration makes them. The first run's seven are in
+# migration 0015 (models/migrations/versions/0015_statistics_indexes.py).
+PROPOSED_INDEXES: tuple[str, ...] = ()
 
 OCCUPATION_WEIGHTS = {"rider": 35, "courier": 20, "driver": 10, "citizen": 35}
 CHANNEL_WEIGHTS = {"api": 60, "open311": 25, "web": 15}

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -360,6 +361,18 @@ class Report(Base):
         UniqueConstraint("reporter_id", "idempotency_key", name="uq_reports_reporter_idempotency"),
         CheckConstraint(_in("state", REPORT_STATES), name="state"),
         CheckConstraint(_in("channel", CHANNELS), name="channel"),
+        # The statistics count reports by arrival, over the city and over given cases.
+        Index(
+            "ix_reports_received_at_cover",
+            "received_at",
+            postgresql_include=["id", "case_id", "reporter_id", "channel"],
+        ),
+        Index(
+            "ix_reports_case_received",
+            "case_id",
+            "received_at",
+            postgresql_include=["id", "reporter_id", "channel"],
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -570,6 +583,16 @@ class PointsEntry(Base):
         CheckConstraint(_in("kind", POINTS_KINDS), name="kind"),
         CheckConstraint("points <> 0", name="points_not_zero"),
         UniqueConstraint("reverses_id", name="uq_points_entries_reverses_id"),
+        # The leaderboard adds up the points written in a window.
+        Index(
+            "ix_points_entries_at", "at", postgresql_include=["reporter_id", "case_id", "points"]
+        ),
+        Index(
+            "ix_points_entries_case_at",
+            "case_id",
+            "at",
+            postgresql_include=["reporter_id", "points"],
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -657,6 +680,28 @@ class CaseStat(Base):
     __table_args__ = (
         Index("ix_case_stats_reported_day_office", "reported_day", "office_id"),
         Index("ix_case_stats_office_reported_day", "office_id", "reported_day"),
+        # The backlog (open by status, overdue now, the oldest open case) reads only the open
+        # cases, a few per cent of the table.
+        Index(
+            "ix_case_stats_open",
+            "status",
+            "due_at",
+            postgresql_include=["reported_at", "case_id", "office_id"],
+            postgresql_where=text("status <> 'closed'"),
+            sqlite_where=text("status <> 'closed'"),
+        ),
+        # The received count and the leaderboard join reports and points to these rows, by
+        # case and by office, reading only what the figures need.
+        Index(
+            "ix_case_stats_case_id_cover",
+            "case_id",
+            postgresql_include=["first_report_id", "office_id", "status", "closure"],
+        ),
+        Index(
+            "ix_case_stats_office_cover",
+            "office_id",
+            postgresql_include=["case_id", "first_report_id", "status", "closure"],
+        ),
     )
 
     case_id: Mapped[int] = mapped_column(
