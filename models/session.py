@@ -71,6 +71,12 @@ def pending_tasks(session: Session) -> list[PendingTask]:
     return list(session.info.get(_PENDING, []))
 
 
+def set_pending_tasks(session: Session, tasks: list[PendingTask]) -> None:
+    """Put back the tasks to send after the commit, as ``pending_tasks`` gave them: for work
+    that replays what already happened and must not ask for anything new."""
+    session.info[_PENDING] = list(tasks)
+
+
 @event.listens_for(Session, "after_soft_rollback")
 def _forget_pending_tasks(session: Session, previous_transaction: Any) -> None:
     if previous_transaction.parent is None:  # the outermost transaction rolled back

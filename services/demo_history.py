@@ -51,7 +51,7 @@ from models.entities import (
 )
 from models.queries import CLOCK_RUNNING_STATUSES
 from models.seed import demo_city
-from models.session import _PENDING
+from models.session import pending_tasks, set_pending_tasks
 from routing import workflow as wf
 from routing.classify import Classification
 from routing.classify import model_id as bundled_model_id
@@ -61,7 +61,6 @@ from services import casework, escalation, processing, statistics
 from services.accounts import Caller, issue_key, register_reporter
 from services.filing import NewReport, file_report
 from services.photos import check_photos, store_photo
-from services.statistics import _TOUCHED
 
 DEFAULT_SEED = 20240607
 DEFAULT_CASES = 300
@@ -299,7 +298,7 @@ class _Player:
         simulated one, and the statistics rows wait for one refresh at the end; afterwards the
         tasks asked for after commit are what they were."""
         # The after-commit task list is the session's own: it gets back what it had.
-        pending_before = list(self.session.info.get(_PENDING, []))
+        pending_before = pending_tasks(self.session)
 
         def stamp(session: Session, _context: Any, _instances: Any) -> None:
             for obj in session.new:
@@ -316,7 +315,7 @@ class _Player:
             # services.statistics noted the cases this flush touches (its listener runs first,
             # being the class's); taking the note away leaves their rows to one refresh at the
             # end, which writes what the last of the per-flush refreshes would have written.
-            session.info.pop(_TOUCHED, None)
+            statistics.skip_refresh_of_this_flush(session)
 
         event.listen(self.session, "before_flush", stamp)
         event.listen(self.session, "before_flush", defer_statistics)
@@ -326,7 +325,7 @@ class _Player:
         finally:
             event.remove(self.session, "before_flush", stamp)
             event.remove(self.session, "before_flush", defer_statistics)
-            self.session.info[_PENDING] = pending_before
+            set_pending_tasks(self.session, pending_before)
         case_ids = set(self.session.scalars(select(Case.id)))
         statistics.refresh(self.session, sorted(case_ids))
 

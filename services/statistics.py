@@ -82,6 +82,13 @@ def _refresh_touched_cases(session: Session, _context: Any) -> None:
         refresh(session, sorted(case_ids))
 
 
+def skip_refresh_of_this_flush(session: Session) -> None:
+    """From a ``before_flush`` listener registered after this module's: the cases this flush
+    touches get no refresh now. Whoever calls it refreshes them later (``refresh``), as a
+    replay of many events does once at its end."""
+    session.info.pop(_TOUCHED, None)
+
+
 @event.listens_for(Session, "after_soft_rollback")
 def _forget_touched(session: Session, previous_transaction: Any) -> None:
     if previous_transaction.parent is None:
