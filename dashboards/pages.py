@@ -33,7 +33,8 @@ from marshmallow import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dashboards.stats_schemas import PublicStatsQuery, StatsQuery, window
+from dashboards.stats import public_selection, selection_for
+from dashboards.stats_schemas import PublicStatsQuery, StatsQuery
 from models.base import utcnow
 from models.entities import Category, Office
 from routing.statistics import rate
@@ -204,7 +205,7 @@ def dashboard_page() -> ResponseReturnValue:
     now = utcnow()
     try:
         query = StatsQuery().load(filters)
-        selection, office_code = _dashboard_selection(read, user, query, now)
+        selection, office_code = selection_for(user.caller, query, now)
     except (ValidationError, InvalidField) as error:
         return _bad_filter(error)
     except Forbidden:
@@ -212,29 +213,6 @@ def dashboard_page() -> ResponseReturnValue:
     view = _dashboard_view(read, user, selection, office_code, filters, now)
     template = "dashboards/_dashboard_body.html" if request.args.get("fragment") else None
     return render_template(template or "dashboards/dashboard.html", **view)
-
-
-def _dashboard_selection(
-    read: Session, user: ConsoleUser, query: dict[str, Any], now: datetime
-) -> tuple[statistics.StatsQuery, str | None]:
-    time_zone = current_app.config["TIMEZONE"]
-    start, end = window(query, now.astimezone(ZoneInfo(time_zone)).date())
-    office_ids, office_code = statistics.resolve_scope(
-        read,
-        role=user.role,
-        own_office_id=user.office_id,
-        office_code=query["office"],
-        category=query["category"],
-        group=None,
-    )
-    selection = statistics.StatsQuery(
-        date_from=start,
-        date_to=end,
-        time_zone=time_zone,
-        office_ids=office_ids,
-        category=query["category"],
-    )
-    return selection, office_code
 
 
 def _dashboard_view(
@@ -378,11 +356,19 @@ def _map(read: Session, selection: statistics.StatsQuery, now: datetime) -> dict
 
 def _chart_data(
     trend: list[dict[str, Any]],
-    period: str,
-    by_category: list[dict[str, Any]],
+    period_key: str,
+    categories: list[dict[str, Any]],
     names: dict[str, dict[str, str]],
 ) -> dict[str, Any]:
-    """What dashboard.js draws, in the page's language."""
+    """What dashboard.js draws, in the page's language: the trend rows (the period under
+    ``period_key``, the on-time rate at the top or under ``rates``) and the category rows."""
+
+    def on_time(row: dict[str, Any]) -> float | None:
+        if "on_time_closure_rate" in row:
+            return row["on_time_closure_rate"]
+        rate_now: float | None = row["rates"]["on_time_closure_rate"]
+        return rate_now
+
     return {
         "labels": {
             "received": t("fig.received"),
@@ -391,17 +377,17 @@ def _chart_data(
             "on_time": t("rate.on_time_closure_rate"),
         },
         "trend": {
-            "periods": [row[period] for row in trend],
+            "periods": [row[period_key] for row in trend],
             "received": [row["received"] for row in trend],
             "closed": [row["closed"] for row in trend],
-            "on_time": [row["rates"]["on_time_closure_rate"] for row in trend],
+            "on_time": [on_time(row) for row in trend],
         },
         "categories": {
             "names": [
-                named(names.get(row["category"])) or str(row["category"]) for row in by_category
+                named(names.get(row["category"])) or str(row["category"]) for row in categories
             ],
-            "cases": [row["cases"] for row in by_category],
-            "closed": [row["closed"] for row in by_category],
+            "cases": [row["cases"] for row in categories],
+            "closed": [row["closed"] for row in categories],
         },
     }
 
@@ -414,27 +400,10 @@ def public_page() -> ResponseReturnValue:
     read = read_session()
     filters = _filters(PUBLIC_FILTERS)
     now = utcnow()
-    time_zone = current_app.config["TIMEZONE"]
     try:
-        query = PublicStatsQuery().load(filters)
-        start, end = window(query, now.astimezone(ZoneInfo(time_zone)).date())
-        office_ids, office_code = statistics.resolve_scope(
-            read,
-            role=statistics.PUBLIC,
-            own_office_id=None,
-            office_code=query["office"],
-            category=query["category"],
-            group=None,
-        )
+        selection, office_code = public_selection(PublicStatsQuery().load(filters), now)
     except (ValidationError, InvalidField) as error:
         return _bad_filter(error)
-    selection = statistics.StatsQuery(
-        date_from=start,
-        date_to=end,
-        time_zone=time_zone,
-        office_ids=office_ids,
-        category=query["category"],
-    )
     period = statistics.trend_period(selection)
     communities = statistics.public_figures(read, selection, now)
     trend = _every_period(
@@ -444,7 +413,7 @@ def public_page() -> ResponseReturnValue:
     names = _category_names(read)
     view = {
         "filters": filters,
-        "window": {"from": start, "to": end, "office": office_code},
+        "window": {"from": selection.date_from, "to": selection.date_to, "office": office_code},
         "communities": communities,
         "totals": _totals(communities),
         "trend": trend,
@@ -454,28 +423,7 @@ def public_page() -> ResponseReturnValue:
         # Departments have no communities under them: nothing public to show.
         "office_choices": [o for o in _office_choices(read, None) if o["kind"] != "department"],
         "category_choices": sorted(names.items()),
-        "chart_data": {
-            "labels": {
-                "received": t("fig.received"),
-                "closed": t("fig.closed"),
-                "cases": t("fig.cases"),
-                "on_time": t("rate.on_time_closure_rate"),
-            },
-            "trend": {
-                "periods": [row["period"] for row in trend],
-                "received": [row["received"] for row in trend],
-                "closed": [row["closed"] for row in trend],
-                "on_time": [row["on_time_closure_rate"] for row in trend],
-            },
-            "categories": {
-                "names": [
-                    named({"zh": row["name_zh"], "en": row["name_en"]}) or row["category"]
-                    for row in categories
-                ],
-                "cases": [row["cases"] for row in categories],
-                "closed": [row["closed"] for row in categories],
-            },
-        },
+        "chart_data": _chart_data(trend, "period", categories, names),
         "as_of": now,
     }
     template = "dashboards/_public_body.html" if request.args.get("fragment") else None

@@ -54,7 +54,7 @@ RESPONSES: dict[int, Any] = {
 }
 
 
-def _selection(
+def selection_for(
     caller: Caller, query: dict[str, Any], now: datetime
 ) -> tuple[statistics.StatsQuery, str | None]:
     """What a caller's query selects (its window, the office subtree it may see, its
@@ -83,11 +83,37 @@ def _selection(
     return selection, office_code
 
 
+def public_selection(
+    query: dict[str, Any], now: datetime
+) -> tuple[statistics.StatsQuery, str | None]:
+    """What a public query selects: the communities under ``office`` (every one by default),
+    never narrowed to a person."""
+    time_zone = current_app.config["TIMEZONE"]
+    start, end = window(query, now.astimezone(ZoneInfo(time_zone)).date())
+    office_ids, office_code = statistics.resolve_scope(
+        read_session(),
+        role=statistics.PUBLIC,
+        own_office_id=None,
+        office_code=query["office"],
+        category=query["category"],
+        group=query["group"],
+    )
+    selection = statistics.StatsQuery(
+        date_from=start,
+        date_to=end,
+        time_zone=time_zone,
+        office_ids=office_ids,
+        category=query["category"],
+        group=query["group"],
+    )
+    return selection, office_code
+
+
 def _compute() -> tuple[dict[str, Any], dict[str, Any], statistics.StatsQuery, datetime]:
     caller = authenticate(*READERS)
     query = StatsQuery().load(request.args.to_dict())
     now = utcnow()
-    selection, office_code = _selection(caller, query, now)
+    selection, office_code = selection_for(caller, query, now)
     session = read_session()
     body = statistics.figures(session, selection, now)
     body["backlog"] = statistics.backlog(session, selection, now)
@@ -231,25 +257,9 @@ def spike_alerts() -> ResponseReturnValue:
 def public_stats() -> ResponseReturnValue:
     query = PublicStatsQuery().load(request.args.to_dict())
     now = utcnow()
-    time_zone = current_app.config["TIMEZONE"]
-    start, end = window(query, now.astimezone(ZoneInfo(time_zone)).date())
+    selection, office_code = public_selection(query, now)
     session = read_session()
-    office_ids, office_code = statistics.resolve_scope(
-        session,
-        role=statistics.PUBLIC,
-        own_office_id=None,
-        office_code=query["office"],
-        category=query["category"],
-        group=query["group"],
-    )
-    selection = statistics.StatsQuery(
-        date_from=start,
-        date_to=end,
-        time_zone=time_zone,
-        office_ids=office_ids,
-        category=query["category"],
-        group=query["group"],
-    )
+    start, end, time_zone = selection.date_from, selection.date_to, selection.time_zone
     body = {
         "window": {
             "from": start.isoformat(),
@@ -317,7 +327,7 @@ def cases_csv() -> ResponseReturnValue:
     caller = authenticate(*READERS)
     query = CasesQuery().load(request.args.to_dict())
     now = utcnow()
-    selection, _office = _selection(caller, query, now)
+    selection, _office = selection_for(caller, query, now)
     if exports.count_cases(read_session(), selection) > current_app.config["EXPORT_SYNC_MAX_ROWS"]:
         with unit_of_work() as session:
             export = exports.request_export(session, selection, caller.assignee, now)

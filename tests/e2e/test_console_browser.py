@@ -27,8 +27,6 @@ from tests.factories import make_report, process
 from tests.helpers import tiny_png
 from tests.live_server import (
     ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     assert_no_unfilled_placeholders,
     running_web,
 )
@@ -51,18 +49,6 @@ def server(
 ) -> Iterator[str]:
     with running_web(test_settings, tmp_path_factory.mktemp("web-console") / "web.log") as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: `apt-get install -y chromium`.", pytrace=False)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def open_tablet(browser: Browser, server: str) -> tuple[Page, list[str]]:
