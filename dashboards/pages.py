@@ -225,9 +225,13 @@ def _dashboard_view(
 ) -> dict[str, Any]:
     period = statistics.trend_period(selection)
     whole = statistics.figures(read, selection, now)
-    trend = statistics.figures(read, replace(selection, group_by=period), now)["rows"]
-    offices = statistics.figures(read, replace(selection, group_by="office"), now)["rows"]
-    by_category = statistics.figures(read, replace(selection, group_by="category"), now)["rows"]
+    trend = statistics.figures(read, replace(selection, group_by=period), now, whole=False)["rows"]
+    offices = statistics.figures(read, replace(selection, group_by="office"), now, whole=False)[
+        "rows"
+    ]
+    by_category = statistics.figures(
+        read, replace(selection, group_by="category"), now, whole=False
+    )["rows"]
     categories = _category_names(read)
     by_category = [row for row in by_category if row["cases"] or row["received"]]
     by_category.sort(key=lambda r: (-r["cases"], str(r["category"])))

@@ -560,11 +560,17 @@ def _as_date(value: Any) -> date | None:
     return date.fromisoformat(str(value)[:10])
 
 
-def figures(session: Session, query: StatsQuery, now: datetime) -> dict[str, Any]:
-    """Every figure over the whole selection, and one row per group with ``group_by``."""
-    whole = _figures_by_group(session, StatsQuery(**{**query.__dict__, "group_by": None}), now)
-    answer = whole.get("all") or _group_figures(None, st.Counts(), {}, _empty_times(), now)
-    answer.pop("key", None)
+def figures(
+    session: Session, query: StatsQuery, now: datetime, *, whole: bool = True
+) -> dict[str, Any]:
+    """Every figure over the whole selection, and one row per group with ``group_by``;
+    ``whole=False`` leaves out the figures of the whole selection (only ``rows``), for a
+    caller that has them already or needs only the groups."""
+    answer: dict[str, Any] = {}
+    if whole or query.group_by is None:
+        found = _figures_by_group(session, StatsQuery(**{**query.__dict__, "group_by": None}), now)
+        answer = found.get("all") or _group_figures(None, st.Counts(), {}, _empty_times(), now)
+        answer.pop("key", None)
     if query.group_by is not None:
         rows = _figures_by_group(session, query, now)
         answer["group_by"] = query.group_by
@@ -858,9 +864,9 @@ def public_figures(session: Session, query: StatsQuery, now: datetime) -> list[d
     rates and the median times. No names, no reporters, no texts."""
     by_office = {
         row["office"]: row
-        for row in figures(session, StatsQuery(**{**query.__dict__, "group_by": "office"}), now)[
-            "rows"
-        ]
+        for row in figures(
+            session, StatsQuery(**{**query.__dict__, "group_by": "office"}), now, whole=False
+        )["rows"]
     }
     answer = []
     for office in communities(session, query.office_ids):
@@ -895,7 +901,8 @@ def trend_period(query: StatsQuery) -> str:
 
 def public_trend(session: Session, query: StatsQuery, now: datetime) -> list[dict[str, Any]]:
     period = trend_period(query)
-    rows = figures(session, StatsQuery(**{**query.__dict__, "group_by": period}), now)["rows"]
+    grouped = StatsQuery(**{**query.__dict__, "group_by": period})
+    rows = figures(session, grouped, now, whole=False)["rows"]
     return [
         {
             "period": row[period],
@@ -910,7 +917,8 @@ def public_trend(session: Session, query: StatsQuery, now: datetime) -> list[dic
 
 
 def public_categories(session: Session, query: StatsQuery, now: datetime) -> list[dict[str, Any]]:
-    rows = figures(session, StatsQuery(**{**query.__dict__, "group_by": "category"}), now)["rows"]
+    grouped = StatsQuery(**{**query.__dict__, "group_by": "category"})
+    rows = figures(session, grouped, now, whole=False)["rows"]
     names = {c.code: c for c in session.scalars(select(Category))}
     answer = []
     for row in rows:
