@@ -267,7 +267,7 @@ def _dashboard_view(
         "spikes": spikes.current_spikes(
             read, now, office_ids=selection.office_ids, category=selection.category
         ),
-        "chart_data": _chart_data(trend_rows, period, by_category, categories),
+        **_charts(trend_rows, period, by_category, categories),
         "as_of": now,
     }
 
@@ -358,14 +358,15 @@ def _map(read: Session, selection: statistics.StatsQuery, now: datetime) -> dict
     }
 
 
-def _chart_data(
+def _charts(
     trend: list[dict[str, Any]],
     period_key: str,
     categories: list[dict[str, Any]],
     names: dict[str, dict[str, str]],
 ) -> dict[str, Any]:
-    """What dashboard.js draws, in the page's language: the trend rows (the period under
-    ``period_key``, the on-time rate at the top or under ``rates``) and the category rows."""
+    """``chart_data``, what dashboard.js draws, in the page's language, and ``trend_table``,
+    the trend's numbers as rows: from the trend rows (the period under ``period_key``, the
+    on-time rate at the top or under ``rates``) and the category rows."""
 
     def on_time(row: dict[str, Any]) -> float | None:
         if "on_time_closure_rate" in row:
@@ -373,7 +374,7 @@ def _chart_data(
         rate_now: float | None = row["rates"]["on_time_closure_rate"]
         return rate_now
 
-    return {
+    chart = {
         "labels": {
             "received": t("fig.received"),
             "closed": t("fig.closed"),
@@ -393,6 +394,16 @@ def _chart_data(
             "cases": [row["cases"] for row in categories],
             "closed": [row["closed"] for row in categories],
         },
+    }
+    series = chart["trend"]
+    rows = zip(
+        series["periods"], series["received"], series["closed"], series["on_time"], strict=True
+    )
+    return {
+        "chart_data": chart,
+        "trend_table": [
+            {"period": p, "received": r, "closed": c, "on_time": o} for p, r, c, o in rows
+        ],
     }
 
 
@@ -427,7 +438,7 @@ def public_page() -> ResponseReturnValue:
         # Departments have no communities under them: nothing public to show.
         "office_choices": [o for o in _office_choices(read, None) if o["kind"] != "department"],
         "category_choices": sorted(names.items()),
-        "chart_data": _chart_data(trend, "period", categories, names),
+        **_charts(trend, "period", categories, names),
         "as_of": now,
     }
     template = "dashboards/_public_body.html" if request.args.get("fragment") else None

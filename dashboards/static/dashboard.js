@@ -64,7 +64,8 @@
       legend: { top: 0, data: [labels.cases, labels.closed] },
       grid: { left: 8, right: 24, top: 32, bottom: 8, containLabel: true },
       xAxis: { type: "value", minInterval: 1 },
-      yAxis: { type: "category", data: names, axisLabel: { interval: 0 } },
+      // Long names are cut short on the axis; the table below has them whole.
+      yAxis: { type: "category", data: names, axisLabel: { interval: 0, width: 150, overflow: "truncate" } },
       series: [
         { name: labels.cases, type: "bar", data: data.categories.cases.slice().reverse(), itemStyle: { color: "#6b8fd6" } },
         { name: labels.closed, type: "bar", data: data.categories.closed.slice().reverse(), itemStyle: { color: "#1e7b34" } }
