@@ -44,6 +44,8 @@ from services.access import may_see
 from services.errors import Conflict, Forbidden, InvalidField, NotFound, ServiceError
 from services.users import ConsoleUser
 from web.db import read_session, unit_of_work
+from web.i18n import remembered_language
+from web.page_headers import add_page_headers, content_security_policy
 from web.points import points_policy
 from web.queue_cursors import MAX_CURSOR_CHARS, decode_cursor, encode_cursor
 from web.sessions import SESSION_EPOCH, SESSION_USER_ID
@@ -91,18 +93,7 @@ FORM_FIELD_LABELS = {
     "photos": "form.photos",
 }
 # Everything the pages load comes from this server; the map is inline SVG.
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "img-src 'self' data:",
-        "script-src 'self'",
-        "style-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
+CONTENT_SECURITY_POLICY = content_security_policy()
 
 
 # ---------------------------------------------------------------- every request
@@ -118,10 +109,7 @@ def t_or(key: str, fallback: str) -> str:
 
 @bp.before_request
 def _before() -> ResponseReturnValue | None:
-    asked = i18n.language_of(request.args.get("lang"))
-    if asked is not None and session.get("lang") != asked:
-        session["lang"] = asked
-    g.console_lang = session.get("lang") if session.get("lang") in i18n.LANGUAGES else "zh"
+    g.console_lang = remembered_language()
     if request.endpoint == "console.static":
         return None
     if CSRF_FIELD not in session:
@@ -210,12 +198,7 @@ def _message_page(title_key: str, message_key: str, status: int) -> ResponseRetu
 
 @bp.after_request
 def _page_headers(response: Response) -> Response:
-    if response.mimetype == "text/html":
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("Cache-Control", "no-store")
-    return response
+    return add_page_headers(response, CONTENT_SECURITY_POLICY, "no-store")
 
 
 # ---------------------------------------------------------------- signing in

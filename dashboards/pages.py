@@ -25,7 +25,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 from flask.typing import ResponseReturnValue
@@ -42,7 +41,9 @@ from services import dashboard, spikes, statistics
 from services.errors import Forbidden, InvalidField
 from services.users import ConsoleUser
 from web.db import read_session
-from web.i18n import HTML_LANG, LANGUAGES, Strings, language_of
+from web.errors import flatten_messages
+from web.i18n import HTML_LANG, Strings, remembered_language
+from web.page_headers import add_page_headers, content_security_policy
 from web.sessions import signed_in_user
 from web.svg_map import MapDrawing, draw_map
 
@@ -71,19 +72,7 @@ DASHBOARD_FILTERS = ("from", "to", "office", "category")
 PUBLIC_FILTERS = ("from", "to", "office", "category")
 # Everything comes from this server. ECharts sets styles through the DOM (allowed), never
 # through inline style attributes in markup.
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "img-src 'self' data:",
-        "script-src 'self'",
-        "style-src 'self'",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
+CONTENT_SECURITY_POLICY = content_security_policy()
 
 
 # ---------------------------------------------------------------- every request
@@ -97,20 +86,12 @@ def t(key: str, **params: Any) -> str:
 def _language() -> None:
     if request.blueprint != "dashboard_pages":
         return
-    asked = language_of(request.args.get("lang"))
-    if asked is not None and session.get("lang") != asked:
-        session["lang"] = asked
-    g.page_lang = session.get("lang") if session.get("lang") in LANGUAGES else "zh"
+    g.page_lang = remembered_language()
 
 
 @bp.after_request
 def _page_headers(response: Response) -> Response:
-    if response.mimetype == "text/html":
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("Cache-Control", "no-store")
-    return response
+    return add_page_headers(response, CONTENT_SECURITY_POLICY, "no-store")
 
 
 @bp.context_processor
@@ -175,10 +156,8 @@ def _bad_filter(error: ValidationError | InvalidField) -> ResponseReturnValue:
     if isinstance(error, InvalidField):
         field, message = error.field, error.message
     else:
-        messages = error.normalized_messages()
-        field = next(iter(messages)) if isinstance(messages, dict) else "query"
-        detail = messages[field] if isinstance(messages, dict) else messages
-        message = detail[0] if isinstance(detail, list) else str(detail)
+        field, messages = next(iter(flatten_messages(error.messages).items()))
+        message = messages[0]
     page = render_template(
         "dashboards/message.html",
         title_key="filter.bad_title",

@@ -59,41 +59,26 @@ def selection_for(
 ) -> tuple[statistics.StatsQuery, str | None]:
     """What a caller's query selects (its window, the office subtree it may see, its
     filters) and the office code the figures are named by."""
-    time_zone = current_app.config["TIMEZONE"]
-    start, end = window(query, now.astimezone(ZoneInfo(time_zone)).date())
-    office_ids, office_code = statistics.resolve_scope(
-        read_session(),
-        role=caller.role,
-        own_office_id=caller.office_id,
-        office_code=query["office"],
-        category=query["category"],
-        group=query["group"],
-    )
-    selection = statistics.StatsQuery(
-        date_from=start,
-        date_to=end,
-        time_zone=time_zone,
-        office_ids=office_ids,
-        category=query["category"],
-        group=query["group"],
-        occupation=query["occupation"],
-        channel=query["channel"],
-        group_by=query.get("group_by"),
-    )
-    return selection, office_code
+    return _selection(caller.role, caller.office_id, query, now)
 
 
 def public_selection(
     query: dict[str, Any], now: datetime
 ) -> tuple[statistics.StatsQuery, str | None]:
     """What a public query selects: the communities under ``office`` (every one by default),
-    never narrowed to a person."""
+    never narrowed to a person (the public query has no occupation or channel)."""
+    return _selection(statistics.PUBLIC, None, query, now)
+
+
+def _selection(
+    role: str, own_office_id: int | None, query: dict[str, Any], now: datetime
+) -> tuple[statistics.StatsQuery, str | None]:
     time_zone = current_app.config["TIMEZONE"]
     start, end = window(query, now.astimezone(ZoneInfo(time_zone)).date())
     office_ids, office_code = statistics.resolve_scope(
         read_session(),
-        role=statistics.PUBLIC,
-        own_office_id=None,
+        role=role,
+        own_office_id=own_office_id,
         office_code=query["office"],
         category=query["category"],
         group=query["group"],
@@ -105,6 +90,9 @@ def public_selection(
         office_ids=office_ids,
         category=query["category"],
         group=query["group"],
+        occupation=query.get("occupation"),
+        channel=query.get("channel"),
+        group_by=query.get("group_by"),
     )
     return selection, office_code
 

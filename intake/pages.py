@@ -21,6 +21,7 @@ from flask import Blueprint, Response, current_app, render_template, request, ur
 from flask.typing import ResponseReturnValue
 
 from intake.schemas import LANGUAGE_ALIASES
+from web.page_headers import add_page_headers, content_security_policy
 
 bp = Blueprint(
     "pages",
@@ -32,19 +33,7 @@ bp = Blueprint(
 
 # Everything the pages load comes from this server; photos are shown from blob: URLs before
 # upload and from /media afterwards.
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "img-src 'self' blob: data:",
-        "script-src 'self'",
-        "style-src 'self'",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
+CONTENT_SECURITY_POLICY = content_security_policy(img_src="'self' blob: data:")
 
 
 STRINGS_PATH = Path(__file__).with_name("pages_strings.json")
@@ -152,11 +141,6 @@ def report_status(report_id: int) -> ResponseReturnValue:
 
 @bp.after_request
 def _page_headers(response: Response) -> Response:
-    if response.mimetype == "text/html":
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        # The form keeps its draft in localStorage; a cached copy of the shell is harmless but an
-        # old shell with new scripts is not.
-        response.headers.setdefault("Cache-Control", "no-cache")
-    return response
+    # The form keeps its draft in localStorage; a cached copy of the shell is harmless but an
+    # old shell with new scripts is not.
+    return add_page_headers(response, CONTENT_SECURITY_POLICY, "no-cache")

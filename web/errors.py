@@ -104,7 +104,7 @@ def error_body(
     return {"error": error}
 
 
-def _flatten(messages: Any) -> dict[str, list[str]]:
+def flatten_messages(messages: Any) -> dict[str, list[str]]:
     """marshmallow nests messages for nested fields; clients get dotted field names instead."""
     flat: dict[str, list[str]] = {}
 
@@ -170,7 +170,7 @@ def register_error_handlers(
 
     @app.errorhandler(ValidationError)
     def _validation_error(error: ValidationError) -> ResponseReturnValue:
-        fields = _flatten(error.messages)
+        fields = flatten_messages(error.messages)
         names = ", ".join(sorted(fields))
         body = error_body("validation_failed", f"Invalid or missing fields: {names}.", fields)
         return jsonify(body), 422

@@ -10,6 +10,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from flask import request, session
+
 LANGUAGES = ("zh", "en")
 DEFAULT_LANGUAGE = "zh"
 HTML_LANG = {"zh": "zh-Hans", "en": "en"}
@@ -43,6 +45,16 @@ class Strings:
             return str(params[name])
 
         return _PLACEHOLDER.sub(fill, text)
+
+
+def remembered_language() -> str:
+    """This request's page language: ``?lang=`` when it names one (kept in the session for the
+    next pages), else the session's, else Chinese."""
+    asked = language_of(request.args.get("lang"))
+    if asked is not None and session.get("lang") != asked:
+        session["lang"] = asked
+    kept = session.get("lang")
+    return kept if kept in LANGUAGES else DEFAULT_LANGUAGE
 
 
 def language_of(raw: str | None) -> str | None:
