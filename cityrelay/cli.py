@@ -126,8 +126,9 @@ def migrate() -> None:
 
 @main.command(
     "rebuild-rollups",
-    help="Rebuild the statistics of every case (the case_stats rows) from the case events, in "
-    "one transaction: the figures never show a half-built state.",
+    help="Rebuild the statistics of every case (the case_stats and case_report_months rows) "
+    "from the case events and reports, and the monthly rows (stats_months) from them, in one "
+    "transaction: the figures never show a half-built state.",
 )
 def rebuild_rollups() -> None:
     from services.statistics import rebuild

@@ -702,6 +702,19 @@ class CaseStat(Base):
             "office_id",
             postgresql_include=["case_id", "first_report_id", "status", "closure"],
         ),
+        # The cases whose due time is still ahead: the only ones whose figures change with the
+        # clock, read beside the monthly rows (stats_months) that cannot know the time.
+        Index(
+            "ix_case_stats_due_at",
+            "due_at",
+            postgresql_include=[
+                "reported_day",
+                "office_id",
+                "category_code",
+                "status",
+                "handled_at",
+            ],
+        ),
     )
 
     case_id: Mapped[int] = mapped_column(
@@ -740,6 +753,67 @@ class CaseStat(Base):
     resolve_working_hours: Mapped[float | None] = mapped_column(Float)
     close_hours: Mapped[float | None] = mapped_column(Float)
     close_working_hours: Mapped[float | None] = mapped_column(Float)
+
+
+# What each case adds to its month's row of ``stats_months``: counts over the cases reported in
+# the month (none of them depends on the moment they are read) and the reports received in it.
+MONTHLY_COUNTS = (
+    "cases", "routed", "accepted", "resolved", "closed", "closed_fixed", "closed_on_time",
+    "reopened", "rework", "reworked_cases", "handled", "handled_on_time", "extended",
+    "confirmed", "open_without_due", "unhandled_without_due", "unhandled_with_due",
+    "first_rider", "first_courier", "first_driver", "first_citizen", "received", "merged",
+)  # fmt: skip
+
+
+class CaseReportMonth(Base):
+    """How many of a case's reports arrived in each month (in the office calendar's time zone),
+    and of them how many joined it after its first: what the case added to the received counts
+    of ``stats_months``, kept so that the next change can take exactly that back."""
+
+    __tablename__ = "case_report_months"
+
+    case_id: Mapped[int] = mapped_column(
+        ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    received: Mapped[int] = mapped_column(Integer)
+    merged: Mapped[int] = mapped_column(Integer)
+
+
+class StatsMonth(Base):
+    """The ``case_stats`` rows added up per month, office and category, kept in step with them
+    in the same flush, so the figures of whole months are read from a few rows per office
+    instead of every case. ``office_key`` 0 is no office yet, ``category_key`` '' no category."""
+
+    __tablename__ = "stats_months"
+
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    office_key: Mapped[int] = mapped_column(Integer, primary_key=True)
+    category_key: Mapped[str] = mapped_column(String(40), primary_key=True)
+
+    cases: Mapped[int] = mapped_column(Integer, default=0)
+    routed: Mapped[int] = mapped_column(Integer, default=0)
+    accepted: Mapped[int] = mapped_column(Integer, default=0)
+    resolved: Mapped[int] = mapped_column(Integer, default=0)
+    closed: Mapped[int] = mapped_column(Integer, default=0)
+    closed_fixed: Mapped[int] = mapped_column(Integer, default=0)
+    closed_on_time: Mapped[int] = mapped_column(Integer, default=0)
+    reopened: Mapped[int] = mapped_column(Integer, default=0)
+    rework: Mapped[int] = mapped_column(Integer, default=0)
+    reworked_cases: Mapped[int] = mapped_column(Integer, default=0)
+    handled: Mapped[int] = mapped_column(Integer, default=0)
+    handled_on_time: Mapped[int] = mapped_column(Integer, default=0)
+    extended: Mapped[int] = mapped_column(Integer, default=0)
+    confirmed: Mapped[int] = mapped_column(Integer, default=0)
+    open_without_due: Mapped[int] = mapped_column(Integer, default=0)
+    unhandled_without_due: Mapped[int] = mapped_column(Integer, default=0)
+    unhandled_with_due: Mapped[int] = mapped_column(Integer, default=0)
+    first_rider: Mapped[int] = mapped_column(Integer, default=0)
+    first_courier: Mapped[int] = mapped_column(Integer, default=0)
+    first_driver: Mapped[int] = mapped_column(Integer, default=0)
+    first_citizen: Mapped[int] = mapped_column(Integer, default=0)
+    received: Mapped[int] = mapped_column(Integer, default=0)
+    merged: Mapped[int] = mapped_column(Integer, default=0)
 
 
 EXPORT_STATUSES = ("pending", "done", "failed")

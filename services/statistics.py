@@ -2,16 +2,18 @@
 figures they add up to (docs/statistics.md defines each one).
 
 Every flush that writes a case event rewrites that case's ``case_stats`` row from its events in
-the same transaction, so the figures are never behind the cases. ``fill_missing`` writes the
-rows of cases that have none (after the migration that made the table); ``rebuild`` rewrites
-every row (``cityrelay rebuild-rollups``).
+the same transaction, and moves the monthly rows (``stats_months``) by the difference, so the
+figures are never behind the cases. ``fill_missing`` writes the rows of cases that have none
+(after the migrations that made the tables); ``rebuild`` rewrites every row (``cityrelay
+rebuild-rollups``). Whole months are read from the monthly rows, the days around them and the
+percentiles from ``case_stats``.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,20 +34,25 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from models.entities import (
     CASE_CLOSED,
+    MONTHLY_COUNTS,
     OCCUPATIONS,
     Case,
     CaseEvent,
+    CaseReportMonth,
     CaseStat,
     Category,
     Office,
     PointsEntry,
     Report,
     Reporter,
+    StatsMonth,
 )
 from routing import statistics as st
 from routing import workflow as wf
@@ -99,8 +106,10 @@ def _week_start(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
-def refresh(session: Session, case_ids: Sequence[int]) -> int:
-    """Rewrite the ``case_stats`` rows of ``case_ids`` from their events; answers how many
+def refresh(session: Session, case_ids: Sequence[int], *, months: bool = True) -> int:
+    """Rewrite the ``case_stats`` and ``case_report_months`` rows of ``case_ids`` from their
+    events and reports, and move what they add to ``stats_months`` by the difference (unless
+    ``months`` is false: the caller rebuilds the monthly rows afterwards); answers how many
     rows were written (a case without events has none)."""
     written = 0
     calendars = calendar_context(session)
@@ -132,17 +141,14 @@ def refresh(session: Session, case_ids: Sequence[int]) -> int:
             .order_by(CaseEvent.case_id, CaseEvent.id)
         ):
             events[row.case_id].append(st.Event(row.at, row.action, row.from_status, row.to_status))
+        arrivals: dict[int, list[tuple[int, datetime]]] = defaultdict(list)
+        for row in session.execute(
+            select(Report.case_id, Report.id, Report.received_at).where(Report.case_id.in_(batch))
+        ):
+            arrivals[row.case_id].append((row.id, row.received_at))
         first_reports = {
-            row.case_id: row
-            for row in session.execute(
-                select(
-                    Report.case_id,
-                    func.min(Report.id).label("first_report_id"),
-                    func.count(Report.id).label("reports_count"),
-                )
-                .where(Report.case_id.in_(batch))
-                .group_by(Report.case_id)
-            )
+            case_id: _FirstReport(min(id_ for id_, _ in found), len(found))
+            for case_id, found in arrivals.items()
         }
         origins = {
             row.id: row
@@ -153,6 +159,7 @@ def refresh(session: Session, case_ids: Sequence[int]) -> int:
             )
         }
         rows: list[dict[str, Any]] = []
+        report_months: list[dict[str, Any]] = []
         for case_id in batch:
             found, history, first = (
                 cases.get(case_id),
@@ -162,19 +169,233 @@ def refresh(session: Session, case_ids: Sequence[int]) -> int:
             if found is None or not history or first is None:
                 continue
             origin = origins[first.first_report_id]
+            calendar = calendars.for_office(found.office_id)
             stats = st.case_stats(
                 history,
                 status=found.status,
                 closure=found.closure,
                 due_at=found.due_at,
-                calendar=calendars.for_office(found.office_id),
+                calendar=calendar,
             )
             rows.append(_row(case_id, found, first, origin, stats))
+            report_months += _report_months(
+                case_id, arrivals[case_id], first.first_report_id, ZoneInfo(calendar.timezone)
+            )
+        old = _contributions(session, batch) if months else {}
         session.execute(delete(CaseStat).where(CaseStat.case_id.in_(batch)))
+        session.execute(delete(CaseReportMonth).where(CaseReportMonth.case_id.in_(batch)))
         if rows:
             session.execute(insert(CaseStat), rows)
+        if report_months:
+            session.execute(insert(CaseReportMonth), report_months)
+        if months:
+            _add_to_months(session, _difference(_added_by(rows, report_months), old))
         written += len(rows)
     return written
+
+
+@dataclass(frozen=True)
+class _FirstReport:
+    first_report_id: int
+    reports_count: int
+
+
+def _report_months(
+    case_id: int, arrivals: list[tuple[int, datetime]], first_report_id: int, zone: ZoneInfo
+) -> list[dict[str, Any]]:
+    by_month: dict[date, list[int]] = defaultdict(lambda: [0, 0])
+    for report_id, received_at in arrivals:
+        tally = by_month[received_at.astimezone(zone).date().replace(day=1)]
+        tally[0] += 1
+        tally[1] += report_id != first_report_id
+    return [
+        {"case_id": case_id, "month": month, "received": received, "merged": merged}
+        for month, (received, merged) in by_month.items()
+    ]
+
+
+_MonthKey = tuple[date, int, str]
+
+
+def _month_key(month: date, office_id: int | None, category_code: str | None) -> _MonthKey:
+    return (month, office_id or 0, category_code or "")
+
+
+def _case_counts(row: Any) -> dict[str, int]:
+    """What one ``case_stats`` row (a mapping) adds to its month's row of ``stats_months``."""
+    closed = row["status"] == CASE_CLOSED
+    unhandled = row["handled_at"] is None
+    no_due = row["due_at"] is None
+    counts = {
+        "cases": 1,
+        "routed": row["routed_at"] is not None,
+        "accepted": row["accepted_at"] is not None,
+        "resolved": row["resolved_at"] is not None,
+        "closed": closed,
+        "closed_fixed": closed and row["closure"] == wf.FIXED,
+        "closed_on_time": row["closed_on_time"] is True,
+        "reopened": row["reopened"] is True,
+        "rework": row["rework_count"],
+        "reworked_cases": row["rework_count"] > 0,
+        "handled": not unhandled,
+        "handled_on_time": row["handled_on_time"] is True,
+        "extended": row["extended"] is True,
+        "confirmed": row["confirmed"] is True,
+        "open_without_due": not closed and no_due,
+        "unhandled_without_due": unhandled and no_due,
+        "unhandled_with_due": unhandled and not no_due,
+        **{f"first_{o}": row["occupation"] == o for o in OCCUPATIONS},
+    }
+    return {name: int(value) for name, value in counts.items()}
+
+
+def _added_by(rows: Iterable[Any], report_months: Iterable[Any]) -> dict[_MonthKey, dict[str, int]]:
+    """What case rows and their report months add to ``stats_months``, by row."""
+    added: dict[_MonthKey, dict[str, int]] = defaultdict(lambda: dict.fromkeys(MONTHLY_COUNTS, 0))
+    keys: dict[int, tuple[int, str]] = {}
+    for row in rows:
+        key = _month_key(row["reported_month"], row["office_id"], row["category_code"])
+        keys[row["case_id"]] = key[1:]
+        for name, value in _case_counts(row).items():
+            added[key][name] += value
+    for month in report_months:
+        office_key, category_key = keys[month["case_id"]]
+        target = added[(month["month"], office_key, category_key)]
+        target["received"] += month["received"]
+        target["merged"] += month["merged"]
+    return added
+
+
+_CONTRIBUTING = (
+    "case_id", "office_id", "category_code", "reported_month", "status", "closure", "due_at",
+    "routed_at", "accepted_at", "resolved_at", "handled_at", "closed_on_time", "reopened",
+    "rework_count", "handled_on_time", "extended", "confirmed", "occupation",
+)  # fmt: skip
+
+
+def _contributions(session: Session, case_ids: list[int]) -> dict[_MonthKey, dict[str, int]]:
+    """What the cases' present rows add to ``stats_months`` (before they are rewritten)."""
+    rows = [
+        row._mapping
+        for row in session.execute(
+            select(*(getattr(CaseStat, name) for name in _CONTRIBUTING)).where(
+                CaseStat.case_id.in_(case_ids)
+            )
+        )
+    ]
+    if not rows:
+        return {}
+    report_months = [
+        row._mapping
+        for row in session.execute(
+            select(
+                CaseReportMonth.case_id,
+                CaseReportMonth.month,
+                CaseReportMonth.received,
+                CaseReportMonth.merged,
+            ).where(CaseReportMonth.case_id.in_([row["case_id"] for row in rows]))
+        )
+    ]
+    return _added_by(rows, report_months)
+
+
+def _difference(
+    new: dict[_MonthKey, dict[str, int]], old: dict[_MonthKey, dict[str, int]]
+) -> dict[_MonthKey, dict[str, int]]:
+    changes: dict[_MonthKey, dict[str, int]] = {}
+    for key in set(new) | set(old):
+        after, before = new.get(key, {}), old.get(key, {})
+        change = {name: after.get(name, 0) - before.get(name, 0) for name in MONTHLY_COUNTS}
+        if any(change.values()):
+            changes[key] = change
+    return changes
+
+
+def _add_to_months(session: Session, changes: dict[_MonthKey, dict[str, int]]) -> None:
+    """Add ``changes`` to the monthly rows, making the rows that are missing. In key order, so
+    that two transactions changing the same rows lock them in the same order."""
+    if not changes:
+        return
+    statement = (postgresql_insert if _on_postgresql(session) else sqlite_insert)(StatsMonth)
+    statement = statement.on_conflict_do_update(
+        index_elements=["month", "office_key", "category_key"],
+        set_={
+            name: getattr(StatsMonth, name) + getattr(statement.excluded, name)
+            for name in MONTHLY_COUNTS
+        },
+    )
+    session.execute(
+        statement,
+        [
+            {"month": month, "office_key": office, "category_key": category, **changes[key]}
+            for key in sorted(changes)
+            for month, office, category in (key,)
+        ],
+    )
+
+
+def rebuild_months(session: Session) -> int:
+    """Add up every ``stats_months`` row again from ``case_stats`` and ``case_report_months``,
+    in the database; answers how many rows were written."""
+    session.execute(delete(StatsMonth))
+    office_key = func.coalesce(CaseStat.office_id, 0)
+    category_key = func.coalesce(CaseStat.category_code, "")
+    closed = CaseStat.status == CASE_CLOSED
+    unhandled = CaseStat.handled_at.is_(None)
+    no_due = CaseStat.due_at.is_(None)
+    cases = select(
+        CaseStat.reported_month.label("month"),
+        office_key.label("office_key"),
+        category_key.label("category_key"),
+        func.count().label("cases"),
+        _flag(CaseStat.routed_at.is_not(None)).label("routed"),
+        _flag(CaseStat.accepted_at.is_not(None)).label("accepted"),
+        _flag(CaseStat.resolved_at.is_not(None)).label("resolved"),
+        _flag(closed).label("closed"),
+        _flag(and_(closed, CaseStat.closure == wf.FIXED)).label("closed_fixed"),
+        _flag(CaseStat.closed_on_time.is_(True)).label("closed_on_time"),
+        _flag(CaseStat.reopened.is_(True)).label("reopened"),
+        func.coalesce(func.sum(CaseStat.rework_count), 0).label("rework"),
+        _flag(CaseStat.rework_count > 0).label("reworked_cases"),
+        _flag(~unhandled).label("handled"),
+        _flag(CaseStat.handled_on_time.is_(True)).label("handled_on_time"),
+        _flag(CaseStat.extended.is_(True)).label("extended"),
+        _flag(CaseStat.confirmed.is_(True)).label("confirmed"),
+        _flag(and_(~closed, no_due)).label("open_without_due"),
+        _flag(and_(unhandled, no_due)).label("unhandled_without_due"),
+        _flag(and_(unhandled, ~no_due)).label("unhandled_with_due"),
+        *(_flag(CaseStat.occupation == o).label(f"first_{o}") for o in OCCUPATIONS),
+        literal(0).label("received"),
+        literal(0).label("merged"),
+    ).group_by(CaseStat.reported_month, office_key, category_key)
+    session.execute(
+        insert(StatsMonth).from_select(
+            ["month", "office_key", "category_key", *MONTHLY_COUNTS], cases
+        )
+    )
+    arrivals = (
+        select(
+            CaseReportMonth.month,
+            office_key.label("office_key"),
+            category_key.label("category_key"),
+            func.sum(CaseReportMonth.received).label("received"),
+            func.sum(CaseReportMonth.merged).label("merged"),
+        )
+        .join(CaseStat, CaseStat.case_id == CaseReportMonth.case_id)
+        .group_by(CaseReportMonth.month, office_key, category_key)
+    )
+    _add_to_months(
+        session,
+        {
+            (_as_date(row.month), row.office_key, row.category_key): {
+                **dict.fromkeys(MONTHLY_COUNTS, 0),
+                "received": int(row.received),
+                "merged": int(row.merged),
+            }
+            for row in session.execute(arrivals)
+        },
+    )
+    return session.scalar(select(func.count()).select_from(StatsMonth)) or 0
 
 
 def _row(case_id: int, found: Any, first: Any, origin: Any, stats: st.CaseStats) -> dict[str, Any]:
@@ -218,18 +439,30 @@ def _row(case_id: int, found: Any, first: Any, origin: Any, stats: st.CaseStats)
 
 
 def fill_missing(session: Session) -> int:
-    """Write the rows of the cases that have none; answers how many."""
+    """Write the rows of the cases that have none, and of those whose reports were never
+    counted by month (a database from before ``case_report_months``), then add the monthly
+    rows up again; answers how many cases were written."""
     missing = session.scalars(
         select(Case.id)
         .outerjoin(CaseStat, CaseStat.case_id == Case.id)
-        .where(CaseStat.case_id.is_(None))
+        .where(
+            or_(
+                CaseStat.case_id.is_(None),
+                ~select(CaseReportMonth.case_id).where(CaseReportMonth.case_id == Case.id).exists(),
+            )
+        )
         .order_by(Case.id)
     ).all()
-    return refresh(session, list(missing))
+    written = refresh(session, list(missing), months=False)
+    if missing:
+        rebuild_months(session)
+    return written
 
 
 def rebuild(session: Session) -> int:
-    """Rewrite every case's row from its events; answers how many rows were written."""
+    """Rewrite every case's rows from its events and reports, and the monthly rows from them;
+    answers how many cases were written."""
+    session.execute(delete(CaseReportMonth))
     session.execute(delete(CaseStat))
     return fill_missing(session)
 
@@ -490,10 +723,13 @@ def window_bounds(query: StatsQuery) -> tuple[datetime, datetime]:
     return start, end
 
 
-def _received(session: Session, query: StatsQuery) -> dict[Any, dict[str, int]]:
+def _received(
+    session: Session, query: StatsQuery, *, unplaced: bool = False
+) -> dict[Any, dict[str, int]]:
     """Reports received in the window (and of them, those that joined an existing case), by
     group. A report not yet made a case counts only where no office, category or group
-    narrows the figures, and grouped by time, occupation or channel."""
+    narrows the figures, and grouped by time, occupation or channel. ``unplaced``: only the
+    reports not yet made a case."""
     start, end = window_bounds(query)
     received_day = _local_day(session, Report.received_at, query.time_zone, start)
     keys: dict[str, ColumnElement[Any]] = {
@@ -513,6 +749,8 @@ def _received(session: Session, query: StatsQuery) -> dict[Any, dict[str, int]]:
         .outerjoin(CaseStat, CaseStat.case_id == Report.case_id)
         .where(Report.received_at >= start, Report.received_at < end)
     )
+    if unplaced:
+        statement = statement.where(Report.case_id.is_(None))
     if query.group_by == "occupation" or query.occupation is not None:
         # Every report has its reporter (a foreign key, never null): the join drops no
         # report, so it is made only when the occupation is asked for.
@@ -620,23 +858,199 @@ def _in_one_pass(
             for o in OCCUPATIONS
             if getattr(row, f"occupation_{o}")
         }
-        times = _empty_times()
-        for step in _DURATIONS:
-            wall, working = getattr(row, f"{step}_wall"), getattr(row, f"{step}_working")
-            times[step] = {
-                "count": int(getattr(row, f"{step}_count")),
-                "median_hours": wall[0] if wall else None,
-                "p90_hours": wall[1] if wall else None,
-                "median_working_hours": working[0] if working else None,
-                "p90_working_hours": working[1] if working else None,
-            }
-        durations[key] = times
+        durations[key] = _times_of(row)
     return counted, occupations, durations
+
+
+# Groupings the monthly rows can answer: neither a day nor a week fits in a month's row, and
+# the rows do not keep who filed a report or through which channel.
+_MONTHLY_GROUPINGS = (None, "office", "category", "group", "month")
 
 
 def _figures_by_group(
     session: Session, query: StatsQuery, now: datetime
 ) -> dict[Any, dict[str, Any]]:
+    """The whole months of the window from ``stats_months``, the days before and after them
+    from ``case_stats``; everything from ``case_stats`` when the monthly rows cannot answer."""
+    span = _whole_months(query)
+    if (
+        span is None
+        or query.occupation is not None
+        or query.channel is not None
+        or query.group_by not in _MONTHLY_GROUPINGS
+    ):
+        return figures_from_cases(session, query, now)
+    tallies = _month_tallies(session, query, span, now)
+    for edge in _edges(query, span):
+        for key, tally in _case_tallies(session, edge, now).items():
+            target = tallies.setdefault(key, dict.fromkeys(_TALLIED, 0))
+            for name, value in tally.items():
+                target[name] += value
+    durations = _durations(session, query)
+    groups: dict[Any, dict[str, Any]] = {}
+    for key, tally in tallies.items():
+        counts = st.Counts(
+            **{name: tally[name] for name in _COUNT_FIELDS},
+            by_occupation={o: tally[f"first_{o}"] for o in OCCUPATIONS if tally[f"first_{o}"]},
+        )
+        groups[key] = _group_figures(key, counts, tally, durations.get(key) or _empty_times(), now)
+    return groups
+
+
+_TALLIED = (*_COUNT_FIELDS, *(f"first_{o}" for o in OCCUPATIONS), "received", "merged")
+
+
+def _next_month(day: date) -> date:
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
+def _whole_months(query: StatsQuery) -> tuple[date, date] | None:
+    """The first days of the first and the last month that lie wholly in the window."""
+    first = query.date_from if query.date_from.day == 1 else _next_month(query.date_from)
+    if (query.date_to + timedelta(days=1)).day == 1:
+        last = query.date_to.replace(day=1)
+    else:
+        last = (query.date_to.replace(day=1) - timedelta(days=1)).replace(day=1)
+    return (first, last) if first <= last else None
+
+
+def _edges(query: StatsQuery, span: tuple[date, date]) -> list[StatsQuery]:
+    """The parts of the window before and after its whole months."""
+    first, last = span
+    end = _next_month(last) - timedelta(days=1)
+    edges = []
+    if query.date_from < first:
+        edges.append(replace(query, date_from=query.date_from, date_to=first - timedelta(days=1)))
+    if end < query.date_to:
+        edges.append(replace(query, date_from=end + timedelta(days=1), date_to=query.date_to))
+    return edges
+
+
+def _month_tallies(
+    session: Session, query: StatsQuery, span: tuple[date, date], now: datetime
+) -> dict[Any, dict[str, int]]:
+    """The counts of the whole months ``span`` from their rows. The rows cannot know the time:
+    of the cases whose due time is still ahead (a few days' worth, found by an index) those
+    still open or unhandled are counted here and moved from overdue to not yet due."""
+    first, last = span
+    months = replace(query, date_from=first, date_to=_next_month(last) - timedelta(days=1))
+    keys: dict[str | None, ColumnElement[Any]] = {
+        None: literal("all"),
+        "office": StatsMonth.office_key,
+        "category": StatsMonth.category_key,
+        "group": Category.group_zh,
+        "month": StatsMonth.month,
+    }
+    key = keys[query.group_by].label("key")
+    statement = select(
+        key, *(func.sum(getattr(StatsMonth, name)).label(name) for name in MONTHLY_COUNTS)
+    ).where(StatsMonth.month >= first, StatsMonth.month <= last)
+    if query.office_ids is not None:
+        statement = statement.where(StatsMonth.office_key.in_(sorted(query.office_ids)))
+    if query.category is not None:
+        statement = statement.where(StatsMonth.category_key == query.category)
+    if query.group is not None:
+        statement = statement.where(
+            StatsMonth.category_key.in_(
+                select(Category.code).where(Category.group_zh == query.group)
+            )
+        )
+    if query.group_by == "group":
+        statement = statement.outerjoin(Category, Category.code == StatsMonth.category_key)
+    statement = statement.group_by(key).having(
+        or_(func.sum(StatsMonth.cases) > 0, func.sum(StatsMonth.received) > 0)
+    )
+    tallies: dict[Any, dict[str, int]] = {}
+    for row in session.execute(statement):
+        group = _group_key(query, row.key)
+        if query.group_by in ("office", "category"):
+            group = group or None  # office_key 0 and category_key '' stand for none
+        tally = {name: int(getattr(row, name)) for name in MONTHLY_COUNTS}
+        tally["open_not_yet_due"] = tally.pop("open_without_due")
+        tally["unhandled_not_yet_due"] = tally.pop("unhandled_without_due")
+        tally["unhandled_overdue"] = tally.pop("unhandled_with_due")
+        tallies[group] = tally
+    due_key = _case_group_key(query.group_by).label("key")
+    ahead = select(
+        due_key,
+        _flag(CaseStat.status != CASE_CLOSED).label("open"),
+        _flag(CaseStat.handled_at.is_(None)).label("unhandled"),
+    ).where(CaseStat.due_at > now, *case_filters(months))
+    if query.group_by == "group":
+        ahead = ahead.outerjoin(Category, Category.code == CaseStat.category_code)
+    for row in session.execute(ahead.group_by(due_key)):
+        tally = tallies.setdefault(_group_key(query, row.key), dict.fromkeys(_TALLIED, 0))
+        tally["open_not_yet_due"] += int(row.open)
+        tally["unhandled_not_yet_due"] += int(row.unhandled)
+        tally["unhandled_overdue"] -= int(row.unhandled)
+    if query.office_ids is None and query.category is None and query.group is None:
+        for group, found in _received(session, months, unplaced=True).items():
+            tally = tallies.setdefault(group, dict.fromkeys(_TALLIED, 0))
+            tally["received"] += found["received"]
+    return tallies
+
+
+def _case_tallies(session: Session, query: StatsQuery, now: datetime) -> dict[Any, dict[str, int]]:
+    """The counts of ``query`` from ``case_stats`` and ``reports``, as ``_month_tallies``."""
+    statement = _counts_select(query, now).add_columns(
+        *(_flag(CaseStat.occupation == o).label(f"first_{o}") for o in OCCUPATIONS)
+    )
+    tallies: dict[Any, dict[str, int]] = {}
+    for row in session.execute(statement):
+        tallies[_group_key(query, row.key)] = {
+            name: int(getattr(row, name)) for name in _TALLIED if name not in ("received", "merged")
+        } | {"received": 0, "merged": 0}
+    for group, found in _received(session, query).items():
+        tally = tallies.setdefault(group, dict.fromkeys(_TALLIED, 0))
+        tally["received"] += found["received"]
+        tally["merged"] += found["merged"]
+    return tallies
+
+
+def _durations(session: Session, query: StatsQuery) -> dict[Any, dict[str, dict[str, Any]]]:
+    """The median and 90th percentile of each time, over every case of the window."""
+    if not _on_postgresql(session):
+        return {_group_key(query, k): v for k, v in _times(session, query).items()}
+    key = _case_group_key(query.group_by).label("key")
+    statement = select(
+        key,
+        *(
+            column
+            for step, (wall, working) in _DURATIONS.items()
+            for column in (
+                func.count(wall).label(f"{step}_count"),
+                func.percentile_disc(_QUANTILES).within_group(wall).label(f"{step}_wall"),
+                func.percentile_disc(_QUANTILES).within_group(working).label(f"{step}_working"),
+            )
+        ),
+    ).where(*case_filters(query))
+    if query.group_by == "group":
+        statement = statement.outerjoin(Category, Category.code == CaseStat.category_code)
+    return {
+        _group_key(query, row.key): _times_of(row)
+        for row in session.execute(statement.group_by(key))
+    }
+
+
+def _times_of(row: Any) -> dict[str, dict[str, Any]]:
+    times = _empty_times()
+    for step in _DURATIONS:
+        wall, working = getattr(row, f"{step}_wall"), getattr(row, f"{step}_working")
+        times[step] = {
+            "count": int(getattr(row, f"{step}_count")),
+            "median_hours": wall[0] if wall else None,
+            "p90_hours": wall[1] if wall else None,
+            "median_working_hours": working[0] if working else None,
+            "p90_working_hours": working[1] if working else None,
+        }
+    return times
+
+
+def figures_from_cases(
+    session: Session, query: StatsQuery, now: datetime
+) -> dict[Any, dict[str, Any]]:
+    """The figures by group from the ``case_stats`` rows alone: what the monthly rows must
+    add up to, and the answer where they cannot answer."""
     if _on_postgresql(session):
         counted, occupations, durations = _in_one_pass(session, query, now)
     else:

@@ -36,6 +36,7 @@ from models.entities import (
     CalendarDay,
     Case,
     CaseEvent,
+    CaseReportMonth,
     CaseStat,
     Export,
     OutboxMessage,
@@ -53,7 +54,7 @@ from models.migrate import upgrade
 from models.seed import load_demo_city
 from models.session import Database, make_engine, make_session_factory, unit_of_work
 from routing.classify import default_classifier, save
-from services import processing
+from services import processing, statistics
 from tests.factories import make_key
 from tests.helpers import wait_until_broker_idle
 from web.db import DATABASE
@@ -320,6 +321,9 @@ def _delete_rows_added(sessions: sessionmaker[Session], added_after: dict[type, 
                 new_cases = Case.id > added_after[Case]
                 session.execute(delete(CaseStat).where(CaseStat.case_id > added_after[Case]))
                 session.execute(
+                    delete(CaseReportMonth).where(CaseReportMonth.case_id > added_after[Case])
+                )
+                session.execute(
                     update(Report)
                     .where(Report.case_id.in_(select(Case.id).where(new_cases)))
                     .values(case_id=None)
@@ -328,6 +332,8 @@ def _delete_rows_added(sessions: sessionmaker[Session], added_after: dict[type, 
                     session.execute(
                         delete(model).where(model.id > added_after[model])  # type: ignore[attr-defined]
                     )
+                # the monthly rows of the deleted cases go with them
+                statistics.rebuild_months(session)
             return
         except IntegrityError:
             # A worker committed a case for a test's report while we were deleting: again.

@@ -17,7 +17,16 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.base import utcnow
-from models.entities import Case, CaseEvent, CaseStat, Category, Office, Report, Reporter
+from models.entities import (
+    Case,
+    CaseEvent,
+    CaseStat,
+    Category,
+    Office,
+    Report,
+    Reporter,
+    StatsMonth,
+)
 from models.session import unit_of_work
 from routing import statistics as st
 from routing import workflow as wf
@@ -343,3 +352,114 @@ def test_a_row_follows_each_event_as_it_is_written(db: Session, histories: list[
     row = db.get(CaseStat, case.id)
     db.refresh(row)
     assert row is not None and row.status == wf.ACCEPTED and row.accepted_at == at
+
+
+MONTH_COLUMNS = [c.key for c in StatsMonth.__table__.columns]
+
+
+def month_rows(db: Session) -> dict[tuple[Any, ...], tuple[int, ...]]:
+    """The monthly rows that count something, by key."""
+    db.expire_all()
+    return {
+        (row.month, row.office_key, row.category_key): tuple(
+            getattr(row, c) for c in MONTH_COLUMNS[3:]
+        )
+        for row in db.scalars(select(StatsMonth))
+        if any(getattr(row, c) for c in MONTH_COLUMNS[3:])
+    }
+
+
+def test_monthly_rows_kept_in_step_equal_a_rebuild(db: Session, histories: list[int]) -> None:
+    kept = month_rows(db)
+    assert sum(counts[0] for counts in kept.values()) == len(histories)
+    assert sum(counts[MONTH_COLUMNS[3:].index("received")] for counts in kept.values()) == len(
+        db.scalars(select(Report.id).where(Report.case_id.in_(histories))).all()
+    )
+    statistics.rebuild_months(db)
+    assert month_rows(db) == kept
+    # a case moved to another office and category, a me-too report split out of its case and
+    # another report joining one: each change moves the monthly rows by exactly its difference
+    moved = db.scalars(select(Case).where(Case.id.in_(histories), Case.office_id.is_not(None)))
+    case = moved.first()
+    assert case is not None
+    other_office = db.scalar(
+        select(Office.id).where(Office.code == "PD-SZ", Office.id != case.office_id)
+    ) or db.scalar(select(Office.id).where(Office.code == "PD-CJ-01"))
+    case.office_id, case.category_code = other_office, "waterlogging"
+    case.updated_at = utcnow()
+    db.flush()
+    shared = next(
+        c for c in db.scalars(select(Case).where(Case.id.in_(histories))) if len(c.reports) > 1
+    )
+    leaving = shared.reports[-1]
+    leaving.case_id = None
+    shared.events.append(
+        CaseEvent(
+            at=utcnow(), actor="system", action="split", from_status=shared.status,
+            to_status=shared.status,
+        )
+    )  # fmt: skip
+    db.flush()
+    joining = db.scalars(select(Case).where(Case.id.in_(histories), Case.id != shared.id)).first()
+    assert joining is not None
+    joining.reports.append(
+        Report(
+            reporter_id=leaving.reporter_id, text="我也看到了", fingerprint="z", state="processed"
+        )
+    )
+    joining.events.append(
+        CaseEvent(
+            at=utcnow(), actor="system", action="merged", from_status=joining.status,
+            to_status=joining.status,
+        )
+    )  # fmt: skip
+    db.flush()
+    changed = month_rows(db)
+    assert changed != kept
+    statistics.rebuild_months(db)
+    assert month_rows(db) == changed
+
+
+def first_of_month(day: date, months_back: int) -> date:
+    for _ in range(months_back):
+        day = day.replace(day=1) - timedelta(days=1)
+    return day.replace(day=1)
+
+
+@pytest.mark.parametrize("group_by", [None, "office", "category", "group", "month"])
+def test_whole_months_from_their_rows_equal_the_cases(
+    db: Session, histories: list[int], group_by: str | None
+) -> None:
+    now = utcnow()
+    today = local_today(now)
+    street = statistics.subtree(db, db.scalar(select(Office.id).where(Office.code == "PD-CJ")))
+    windows = (
+        # two whole months and no more, whole months with days on both sides, whole months up
+        # to today, and a window with no whole month (read from the cases alone)
+        (first_of_month(today, 2), first_of_month(today, 0) - timedelta(days=1)),
+        (first_of_month(today, 2) - timedelta(days=3), today),
+        (first_of_month(today, 1), today),
+        (today - timedelta(days=9), today),
+    )
+    for date_from, date_to in windows:
+        for narrowed in (
+            {},
+            {"office_ids": street},
+            {"category": "street_light"},
+            {"group": "市容环境"},
+        ):
+            query = statistics.StatsQuery(date_from, date_to, ZONE, group_by=group_by, **narrowed)
+            assert statistics._whole_months(query) is not None or date_from == windows[3][0]
+            for moment in (now, now + timedelta(days=3)):
+                from_months = statistics.figures(db, query, moment)
+                rows = statistics.figures_from_cases(db, query, moment)
+                if group_by is None:
+                    expected = rows.get("all")
+                    assert expected is not None
+                    expected.pop("key")
+                    assert from_months == expected, (date_from, date_to, narrowed)
+                else:
+                    assert len(from_months["rows"]) == len(rows), (date_from, narrowed)
+                    expected_rows = statistics._ordered_rows(db, group_by, rows)
+                    assert from_months["rows"] == expected_rows, (date_from, date_to, narrowed)
+    compare(db, histories, statistics.StatsQuery(windows[0][0], windows[0][1], ZONE), now)
