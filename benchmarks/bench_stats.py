@@ -247,6 +247,8 @@ class Generated:
     copy_s: float = 0.0
     vacuum_s: float = 0.0
     index_s: float = 0.0
+    months_s: float = 0.0
+    month_rows: int = 0
     table_mb: dict[str, float] = field(default_factory=dict)
 
 
@@ -522,7 +524,8 @@ def load_cases(args: argparse.Namespace, city: City, now: datetime) -> Generated
         progress_every = max(args.cases // 10, 1)
         while case_id < args.cases:
             batch_start = time.perf_counter()
-            cases, reports, events, stats, points = (
+            cases, reports, events, stats, points, report_months = (
+                io.StringIO(),
                 io.StringIO(),
                 io.StringIO(),
                 io.StringIO(),
@@ -567,6 +570,14 @@ def load_cases(args: argparse.Namespace, city: City, now: datetime) -> Generated
                         f"{lon:.6f}\t\t{rid:064x}\tprocessed\t{_ts(arrival)}\t"
                         f"{_ts(arrival + timedelta(seconds=5))}\t{case_id}\n"
                     )
+                # what services.statistics.refresh keeps per case for the monthly rows
+                months: dict[date, list[int]] = defaultdict(lambda: [0, 0])
+                for rid, arrival in zip(report_ids, arrivals, strict=True):
+                    tally = months[arrival.astimezone(ZONE).date().replace(day=1)]
+                    tally[0] += 1
+                    tally[1] += rid != report_ids[0]
+                for month, (received, merged) in months.items():
+                    report_months.write(f"{case_id}\t{month}\t{received}\t{merged}\n")
                 for at, actor, action, from_status, to_status, event_office, rid in history:
                     event_id += 1
                     events.write(
@@ -629,6 +640,7 @@ def load_cases(args: argparse.Namespace, city: City, now: datetime) -> Generated
             _copy(conn, f"reports ({REPORT_COLUMNS})", reports)
             _copy(conn, f"case_events ({EVENT_COLUMNS})", events)
             _copy(conn, f"case_stats ({STAT_COLUMNS})", stats)
+            _copy(conn, "case_report_months (case_id, month, received, merged)", report_months)
             _copy(conn, f"points_entries ({POINTS_COLUMNS})", points)
             conn.commit()
             out.copy_s += time.perf_counter() - drawn
@@ -649,6 +661,13 @@ def load_cases(args: argparse.Namespace, city: City, now: datetime) -> Generated
         ):
             conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {max(last, 1)})")
         conn.commit()
+    # The monthly rows, added up in the database as `cityrelay rebuild-rollups` ends.
+    started = time.perf_counter()
+    engine = make_engine(server_url(args, args.database))
+    with unit_of_work(make_session_factory(engine, writer=True)) as session:
+        out.month_rows = stats_service.rebuild_months(session)
+    engine.dispose()
+    out.months_s = time.perf_counter() - started
     with psycopg.connect(plain_url(args, args.database), autocommit=True) as conn:
         started = time.perf_counter()
         for statement in () if args.without_proposed_indexes else PROPOSED_INDEXES:
@@ -659,6 +678,7 @@ def load_cases(args: argparse.Namespace, city: City, now: datetime) -> Generated
         out.vacuum_s = time.perf_counter() - started
         for table in (
             "cases", "reports", "reporters", "case_events", "case_stats", "points_entries",
+            "case_report_months", "stats_months",
         ):  # fmt: skip
             size = conn.execute(f"SELECT pg_total_relation_size('{table}')").fetchone()
             out.table_mb[table] = (size[0] if size else 0) / 2**20
@@ -1117,6 +1137,9 @@ def write_markdown(path: Path, args: argparse.Namespace, gen: Generated, city: C
         f"{gen.generate_s:,.0f} s; COPY: {gen.copy_s:,.0f} s; proposed indexes: "
         f"{gen.index_s:,.0f} s; VACUUM ANALYZE: {gen.vacuum_s:,.0f} s; total "
         f"{gen.generate_s + gen.copy_s + gen.index_s + gen.vacuum_s:,.0f} s",
+        f"- stats_months: {gen.month_rows:,} rows (month × office × category), added up from "
+        f"case_stats and case_report_months by `services.statistics.rebuild_months` in "
+        f"{gen.months_s:,.0f} s",
         "- indexes beyond the migrations' (`PROPOSED_INDEXES`, not yet in a migration): "
         + (
             "none (`--without-proposed-indexes`)"
