@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from routing import workflow as wf
 from routing.sla import WorkingCalendar
+from routing.time_grid import on_grid
 
 RECEIVED = "received"
 ROUTED_ACTIONS = frozenset({"routed", wf.TRANSFER, wf.REJECT})
@@ -275,7 +276,8 @@ STEPS = ("to_accept", "to_resolve", "to_close")
 
 
 def times(cases: Iterable[CaseStats]) -> dict[str, dict[str, float | int | None]]:
-    """Median and p90 of the hours to accept, resolve and close, on both clocks."""
+    """Median and p90 of the hours to accept, resolve and close, on both clocks, rounded to
+    the grid of ``routing.time_grid``."""
     listed = list(cases)
     answer: dict[str, dict[str, float | int | None]] = {}
     for step in STEPS:
@@ -284,10 +286,10 @@ def times(cases: Iterable[CaseStats]) -> dict[str, dict[str, float | int | None]
         working = sorted(d.working_hours for d in taken)
         answer[step] = {
             "count": len(taken),
-            "median_hours": nearest_rank(wall, 50),
-            "p90_hours": nearest_rank(wall, 90),
-            "median_working_hours": nearest_rank(working, 50),
-            "p90_working_hours": nearest_rank(working, 90),
+            "median_hours": on_grid(nearest_rank(wall, 50)),
+            "p90_hours": on_grid(nearest_rank(wall, 90)),
+            "median_working_hours": on_grid(nearest_rank(working, 50)),
+            "p90_working_hours": on_grid(nearest_rank(working, 90)),
         }
     return answer
 
