@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Table,
     Text,
@@ -765,17 +766,17 @@ MONTHLY_COUNTS = (
 )  # fmt: skip
 
 
-class CaseReportMonth(Base):
-    """How many of a case's reports arrived in each month (in the office calendar's time zone),
+class CaseReportDay(Base):
+    """How many of a case's reports arrived on each day (in the office calendar's time zone),
     and of them how many joined it after its first: what the case added to the received counts
-    of ``stats_months``, kept so that the next change can take exactly that back."""
+    of the monthly and daily tables, kept so that the next change can take exactly that back."""
 
-    __tablename__ = "case_report_months"
+    __tablename__ = "case_report_days"
 
     case_id: Mapped[int] = mapped_column(
         ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
     )
-    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
     received: Mapped[int] = mapped_column(Integer)
     merged: Mapped[int] = mapped_column(Integer)
 
@@ -814,6 +815,73 @@ class StatsMonth(Base):
     first_citizen: Mapped[int] = mapped_column(Integer, default=0)
     received: Mapped[int] = mapped_column(Integer, default=0)
     merged: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class _CountsAndTimes:
+    """Counts as in ``stats_months``, and the times of its cases: counts per grid value of each
+    of the six times (``routing.time_grid.pack``), from which the medians and 90th percentiles
+    of any set of rows add up."""
+
+    cases: Mapped[int] = mapped_column(Integer, default=0)
+    routed: Mapped[int] = mapped_column(Integer, default=0)
+    accepted: Mapped[int] = mapped_column(Integer, default=0)
+    resolved: Mapped[int] = mapped_column(Integer, default=0)
+    closed: Mapped[int] = mapped_column(Integer, default=0)
+    closed_fixed: Mapped[int] = mapped_column(Integer, default=0)
+    closed_on_time: Mapped[int] = mapped_column(Integer, default=0)
+    reopened: Mapped[int] = mapped_column(Integer, default=0)
+    rework: Mapped[int] = mapped_column(Integer, default=0)
+    reworked_cases: Mapped[int] = mapped_column(Integer, default=0)
+    handled: Mapped[int] = mapped_column(Integer, default=0)
+    handled_on_time: Mapped[int] = mapped_column(Integer, default=0)
+    extended: Mapped[int] = mapped_column(Integer, default=0)
+    confirmed: Mapped[int] = mapped_column(Integer, default=0)
+    open_without_due: Mapped[int] = mapped_column(Integer, default=0)
+    unhandled_without_due: Mapped[int] = mapped_column(Integer, default=0)
+    unhandled_with_due: Mapped[int] = mapped_column(Integer, default=0)
+    first_rider: Mapped[int] = mapped_column(Integer, default=0)
+    first_courier: Mapped[int] = mapped_column(Integer, default=0)
+    first_driver: Mapped[int] = mapped_column(Integer, default=0)
+    first_citizen: Mapped[int] = mapped_column(Integer, default=0)
+    received: Mapped[int] = mapped_column(Integer, default=0)
+    merged: Mapped[int] = mapped_column(Integer, default=0)
+    times: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class StatsOfficeMonth(_CountsAndTimes, Base):
+    """Per month and office, every category: what the figures of offices read."""
+
+    __tablename__ = "stats_office_months"
+
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    office_key: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class StatsCategoryMonth(_CountsAndTimes, Base):
+    """Per month and category, every office: what the figures of the whole city read."""
+
+    __tablename__ = "stats_category_months"
+
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    category_key: Mapped[str] = mapped_column(String(40), primary_key=True)
+
+
+class StatsOfficeDay(_CountsAndTimes, Base):
+    """Per day and office: the days of a window around its whole months."""
+
+    __tablename__ = "stats_office_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    office_key: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class StatsCategoryDay(_CountsAndTimes, Base):
+    """Per day and category: the days of a window around its whole months."""
+
+    __tablename__ = "stats_category_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    category_key: Mapped[str] = mapped_column(String(40), primary_key=True)
 
 
 EXPORT_STATUSES = ("pending", "done", "failed")

@@ -11,18 +11,21 @@ percentiles from ``case_stats``.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 from sqlalchemy import (
     ARRAY,
     Date,
     Float,
+    LargeBinary,
     and_,
+    bindparam,
     case,
     cast,
     delete,
@@ -33,6 +36,8 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    tuple_,
+    update,
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -45,16 +50,21 @@ from models.entities import (
     OCCUPATIONS,
     Case,
     CaseEvent,
-    CaseReportMonth,
+    CaseReportDay,
     CaseStat,
     Category,
     Office,
     PointsEntry,
     Report,
     Reporter,
+    StatsCategoryDay,
+    StatsCategoryMonth,
     StatsMonth,
+    StatsOfficeDay,
+    StatsOfficeMonth,
 )
 from routing import statistics as st
+from routing import time_grid as tg
 from routing import workflow as wf
 from services.calendars import calendar_context
 from services.errors import Forbidden, InvalidField
@@ -107,7 +117,7 @@ def _week_start(day: date) -> date:
 
 
 def refresh(session: Session, case_ids: Sequence[int], *, months: bool = True) -> int:
-    """Rewrite the ``case_stats`` and ``case_report_months`` rows of ``case_ids`` from their
+    """Rewrite the ``case_stats`` and ``case_report_days`` rows of ``case_ids`` from their
     events and reports, and move what they add to ``stats_months`` by the difference (unless
     ``months`` is false: the caller rebuilds the monthly rows afterwards); answers how many
     rows were written (a case without events has none)."""
@@ -159,7 +169,7 @@ def refresh(session: Session, case_ids: Sequence[int], *, months: bool = True) -
             )
         }
         rows: list[dict[str, Any]] = []
-        report_months: list[dict[str, Any]] = []
+        report_days: list[dict[str, Any]] = []
         for case_id in batch:
             found, history, first = (
                 cases.get(case_id),
@@ -178,18 +188,18 @@ def refresh(session: Session, case_ids: Sequence[int], *, months: bool = True) -
                 calendar=calendar,
             )
             rows.append(_row(case_id, found, first, origin, stats))
-            report_months += _report_months(
+            report_days += _report_days(
                 case_id, arrivals[case_id], first.first_report_id, ZoneInfo(calendar.timezone)
             )
-        old = _contributions(session, batch) if months else {}
+        old = _contributions(session, batch) if months else _Tallies()
         session.execute(delete(CaseStat).where(CaseStat.case_id.in_(batch)))
-        session.execute(delete(CaseReportMonth).where(CaseReportMonth.case_id.in_(batch)))
+        session.execute(delete(CaseReportDay).where(CaseReportDay.case_id.in_(batch)))
         if rows:
             session.execute(insert(CaseStat), rows)
-        if report_months:
-            session.execute(insert(CaseReportMonth), report_months)
+        if report_days:
+            session.execute(insert(CaseReportDay), report_days)
         if months:
-            _add_to_months(session, _difference(_added_by(rows, report_months), old))
+            _add_to_months(session, _difference(_added_by(rows, report_days), old))
         written += len(rows)
     return written
 
@@ -200,29 +210,61 @@ class _FirstReport:
     reports_count: int
 
 
-def _report_months(
+def _report_days(
     case_id: int, arrivals: list[tuple[int, datetime]], first_report_id: int, zone: ZoneInfo
 ) -> list[dict[str, Any]]:
-    by_month: dict[date, list[int]] = defaultdict(lambda: [0, 0])
+    by_day: dict[date, list[int]] = defaultdict(lambda: [0, 0])
     for report_id, received_at in arrivals:
-        tally = by_month[received_at.astimezone(zone).date().replace(day=1)]
+        tally = by_day[received_at.astimezone(zone).date()]
         tally[0] += 1
         tally[1] += report_id != first_report_id
     return [
-        {"case_id": case_id, "month": month, "received": received, "merged": merged}
-        for month, (received, merged) in by_month.items()
+        {"case_id": case_id, "day": day, "received": received, "merged": merged}
+        for day, (received, merged) in by_day.items()
     ]
 
 
-_MonthKey = tuple[date, int, str]
+# The tables of counts added up ahead and the columns that name a row of each.
+_MONTHLY_TABLES: tuple[tuple[type[Any], tuple[str, ...]], ...] = (
+    (StatsMonth, ("month", "office_key", "category_key")),
+    (StatsOfficeMonth, ("month", "office_key")),
+    (StatsCategoryMonth, ("month", "category_key")),
+    (StatsOfficeDay, ("day", "office_key")),
+    (StatsCategoryDay, ("day", "category_key")),
+)
+_WITH_TIMES = (StatsOfficeMonth, StatsCategoryMonth, StatsOfficeDay, StatsCategoryDay)
+# The daily table beside each monthly one that keeps times.
+_DAILY = {StatsOfficeMonth: StatsOfficeDay, StatsCategoryMonth: StatsCategoryDay}
 
 
-def _month_key(month: date, office_id: int | None, category_code: str | None) -> _MonthKey:
-    return (month, office_id or 0, category_code or "")
+def _cells(day: date, office_id: int | None, category_code: str | None) -> dict[Any, tuple]:
+    """The row of each table that a case reported (or a report received) on ``day`` counts in."""
+    office, category, month = office_id or 0, category_code or "", day.replace(day=1)
+    return {
+        StatsMonth: (month, office, category),
+        StatsOfficeMonth: (month, office),
+        StatsCategoryMonth: (month, category),
+        StatsOfficeDay: (day, office),
+        StatsCategoryDay: (day, category),
+    }
+
+
+@dataclass
+class _Tallies:
+    """Counts and counts of times per grid value, by monthly table and row."""
+
+    counts: dict[Any, dict[tuple, dict[str, int]]] = field(
+        default_factory=lambda: defaultdict(
+            lambda: defaultdict(lambda: dict.fromkeys(MONTHLY_COUNTS, 0))
+        )
+    )
+    times: dict[Any, dict[tuple, Counter[int]]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(Counter))
+    )
 
 
 def _case_counts(row: Any) -> dict[str, int]:
-    """What one ``case_stats`` row (a mapping) adds to its month's row of ``stats_months``."""
+    """What one ``case_stats`` row (a mapping) adds to its month's counts."""
     closed = row["status"] == CASE_CLOSED
     unhandled = row["handled_at"] is None
     no_due = row["due_at"] is None
@@ -249,32 +291,47 @@ def _case_counts(row: Any) -> dict[str, int]:
     return {name: int(value) for name, value in counts.items()}
 
 
-def _added_by(rows: Iterable[Any], report_months: Iterable[Any]) -> dict[_MonthKey, dict[str, int]]:
-    """What case rows and their report months add to ``stats_months``, by row."""
-    added: dict[_MonthKey, dict[str, int]] = defaultdict(lambda: dict.fromkeys(MONTHLY_COUNTS, 0))
-    keys: dict[int, tuple[int, str]] = {}
+def _time_keys(row: Any) -> list[int]:
+    """The packed grid keys of a ``case_stats`` row's times (``routing.time_grid``)."""
+    measures = [i for i, name in enumerate(tg.MEASURES) if row[name] is not None]
+    if not measures:
+        return []
+    positions = tg.grid_positions([row[tg.MEASURES[i]] for i in measures])
+    return [i * tg.GRID_SIZE + int(p) for i, p in zip(measures, positions, strict=True)]
+
+
+def _added_by(rows: Iterable[Any], report_days: Iterable[Any]) -> _Tallies:
+    """What case rows and their report days add to the tables, by row."""
+    added = _Tallies()
+    places: dict[int, tuple[int | None, str | None]] = {}
     for row in rows:
-        key = _month_key(row["reported_month"], row["office_id"], row["category_code"])
-        keys[row["case_id"]] = key[1:]
-        for name, value in _case_counts(row).items():
-            added[key][name] += value
-    for month in report_months:
-        office_key, category_key = keys[month["case_id"]]
-        target = added[(month["month"], office_key, category_key)]
-        target["received"] += month["received"]
-        target["merged"] += month["merged"]
+        places[row["case_id"]] = (row["office_id"], row["category_code"])
+        counts, times = _case_counts(row), _time_keys(row)
+        for model, key in _cells(
+            row["reported_day"], row["office_id"], row["category_code"]
+        ).items():
+            target = added.counts[model][key]
+            for name, value in counts.items():
+                target[name] += value
+            if model in _WITH_TIMES:
+                added.times[model][key].update(times)
+    for day in report_days:
+        for model, key in _cells(day["day"], *places[day["case_id"]]).items():
+            target = added.counts[model][key]
+            target["received"] += day["received"]
+            target["merged"] += day["merged"]
     return added
 
 
 _CONTRIBUTING = (
-    "case_id", "office_id", "category_code", "reported_month", "status", "closure", "due_at",
+    "case_id", "office_id", "category_code", "reported_day", "status", "closure", "due_at",
     "routed_at", "accepted_at", "resolved_at", "handled_at", "closed_on_time", "reopened",
-    "rework_count", "handled_on_time", "extended", "confirmed", "occupation",
+    "rework_count", "handled_on_time", "extended", "confirmed", "occupation", *tg.MEASURES,
 )  # fmt: skip
 
 
-def _contributions(session: Session, case_ids: list[int]) -> dict[_MonthKey, dict[str, int]]:
-    """What the cases' present rows add to ``stats_months`` (before they are rewritten)."""
+def _contributions(session: Session, case_ids: list[int]) -> _Tallies:
+    """What the cases' present rows add to the monthly tables (before they are rewritten)."""
     rows = [
         row._mapping
         for row in session.execute(
@@ -284,69 +341,104 @@ def _contributions(session: Session, case_ids: list[int]) -> dict[_MonthKey, dic
         )
     ]
     if not rows:
-        return {}
-    report_months = [
+        return _Tallies()
+    report_days = [
         row._mapping
         for row in session.execute(
             select(
-                CaseReportMonth.case_id,
-                CaseReportMonth.month,
-                CaseReportMonth.received,
-                CaseReportMonth.merged,
-            ).where(CaseReportMonth.case_id.in_([row["case_id"] for row in rows]))
+                CaseReportDay.case_id,
+                CaseReportDay.day,
+                CaseReportDay.received,
+                CaseReportDay.merged,
+            ).where(CaseReportDay.case_id.in_([row["case_id"] for row in rows]))
         )
     ]
-    return _added_by(rows, report_months)
+    return _added_by(rows, report_days)
 
 
-def _difference(
-    new: dict[_MonthKey, dict[str, int]], old: dict[_MonthKey, dict[str, int]]
-) -> dict[_MonthKey, dict[str, int]]:
-    changes: dict[_MonthKey, dict[str, int]] = {}
-    for key in set(new) | set(old):
-        after, before = new.get(key, {}), old.get(key, {})
-        change = {name: after.get(name, 0) - before.get(name, 0) for name in MONTHLY_COUNTS}
-        if any(change.values()):
-            changes[key] = change
+def _difference(new: _Tallies, old: _Tallies) -> _Tallies:
+    changes = _Tallies()
+    for model, _names in _MONTHLY_TABLES:
+        after, before = new.counts.get(model, {}), old.counts.get(model, {})
+        for key in set(after) | set(before):
+            change = {
+                name: after.get(key, {}).get(name, 0) - before.get(key, {}).get(name, 0)
+                for name in MONTHLY_COUNTS
+            }
+            if any(change.values()):
+                changes.counts[model][key] = change
+        times_after, times_before = new.times.get(model, {}), old.times.get(model, {})
+        for key in set(times_after) | set(times_before):
+            moved = Counter(times_after.get(key, Counter()))
+            moved.subtract(times_before.get(key, Counter()))
+            moved = Counter({k: v for k, v in moved.items() if v})
+            if moved:
+                changes.times[model][key] = moved
     return changes
 
 
-def _add_to_months(session: Session, changes: dict[_MonthKey, dict[str, int]]) -> None:
+def _add_to_months(session: Session, changes: _Tallies) -> None:
     """Add ``changes`` to the monthly rows, making the rows that are missing. In key order, so
-    that two transactions changing the same rows lock them in the same order."""
-    if not changes:
-        return
-    statement = (postgresql_insert if _on_postgresql(session) else sqlite_insert)(StatsMonth)
-    statement = statement.on_conflict_do_update(
-        index_elements=["month", "office_key", "category_key"],
-        set_={
-            name: getattr(StatsMonth, name) + getattr(statement.excluded, name)
-            for name in MONTHLY_COUNTS
-        },
-    )
-    session.execute(
-        statement,
-        [
-            {"month": month, "office_key": office, "category_key": category, **changes[key]}
-            for key in sorted(changes)
-            for month, office, category in (key,)
-        ],
-    )
+    that two transactions changing the same rows lock them in the same order; the counts of
+    times are read and written back while the row is locked by its upsert."""
+    upsert = postgresql_insert if _on_postgresql(session) else sqlite_insert
+    for model, names in _MONTHLY_TABLES:
+        counts, times = changes.counts.get(model, {}), changes.times.get(model, {})
+        keys = sorted(set(counts) | set(times))
+        if not keys:
+            continue
+        statement = upsert(model)
+        statement = statement.on_conflict_do_update(
+            index_elements=list(names),
+            set_={
+                name: getattr(model, name) + getattr(statement.excluded, name)
+                for name in MONTHLY_COUNTS
+            },
+        )
+        session.execute(
+            statement,
+            [
+                {
+                    **dict(zip(names, key, strict=True)),
+                    **counts.get(key, dict.fromkeys(MONTHLY_COUNTS, 0)),
+                }
+                for key in keys
+            ],
+        )
+        if not times:
+            continue
+        table = model.__table__
+        columns = [table.c[name] for name in names]
+        stored = {
+            tuple(row[:-1]): row[-1]
+            for row in session.execute(
+                select(*columns, table.c.times).where(tuple_(*columns).in_(sorted(times)))
+            )
+        }
+        written = []
+        for key in sorted(times):
+            counted = Counter(tg.unpack(stored.get(key)))
+            counted.update(times[key])
+            written.append(
+                {**{f"cell_{n}": v for n, v in zip(names, key, strict=True)},
+                 "cell_times": tg.pack(counted)}
+            )  # fmt: skip
+        session.execute(
+            update(table)
+            .where(*(column == bindparam(f"cell_{column.name}") for column in columns))
+            .values(times=bindparam("cell_times")),
+            written,
+        )
 
 
 def rebuild_months(session: Session) -> int:
-    """Add up every ``stats_months`` row again from ``case_stats`` and ``case_report_months``,
-    in the database; answers how many rows were written."""
-    session.execute(delete(StatsMonth))
-    office_key = func.coalesce(CaseStat.office_id, 0)
-    category_key = func.coalesce(CaseStat.category_code, "")
+    """Add up every row of the monthly and daily tables again from ``case_stats`` and
+    ``case_report_days``: the counts in the database, the counts of times per grid value from
+    the times read once; answers how many rows of ``stats_months`` were written."""
     closed = CaseStat.status == CASE_CLOSED
     unhandled = CaseStat.handled_at.is_(None)
     no_due = CaseStat.due_at.is_(None)
-    cases = select(
-        CaseStat.reported_month.label("month"),
-        office_key.label("office_key"),
-        category_key.label("category_key"),
+    counted = (
         func.count().label("cases"),
         _flag(CaseStat.routed_at.is_not(None)).label("routed"),
         _flag(CaseStat.accepted_at.is_not(None)).label("accepted"),
@@ -367,35 +459,104 @@ def rebuild_months(session: Session) -> int:
         *(_flag(CaseStat.occupation == o).label(f"first_{o}") for o in OCCUPATIONS),
         literal(0).label("received"),
         literal(0).label("merged"),
-    ).group_by(CaseStat.reported_month, office_key, category_key)
-    session.execute(
-        insert(StatsMonth).from_select(
-            ["month", "office_key", "category_key", *MONTHLY_COUNTS], cases
-        )
     )
+    keys = {
+        "month": CaseStat.reported_month,
+        "day": CaseStat.reported_day,
+        "office_key": func.coalesce(CaseStat.office_id, 0),
+        "category_key": func.coalesce(CaseStat.category_code, ""),
+    }
+    for model, names in _MONTHLY_TABLES:
+        session.execute(delete(model))
+        session.execute(
+            insert(model).from_select(
+                [*names, *MONTHLY_COUNTS],
+                select(*(keys[name].label(name) for name in names), *counted).group_by(
+                    *(keys[name] for name in names)
+                ),
+            )
+        )
     arrivals = (
         select(
-            CaseReportMonth.month,
-            office_key.label("office_key"),
-            category_key.label("category_key"),
-            func.sum(CaseReportMonth.received).label("received"),
-            func.sum(CaseReportMonth.merged).label("merged"),
+            CaseReportDay.day,
+            keys["office_key"],
+            keys["category_key"],
+            func.sum(CaseReportDay.received).label("received"),
+            func.sum(CaseReportDay.merged).label("merged"),
         )
-        .join(CaseStat, CaseStat.case_id == CaseReportMonth.case_id)
-        .group_by(CaseReportMonth.month, office_key, category_key)
+        .join(CaseStat, CaseStat.case_id == CaseReportDay.case_id)
+        .group_by(CaseReportDay.day, keys["office_key"], keys["category_key"])
     )
-    _add_to_months(
-        session,
-        {
-            (_as_date(row.month), row.office_key, row.category_key): {
-                **dict.fromkeys(MONTHLY_COUNTS, 0),
-                "received": int(row.received),
-                "merged": int(row.merged),
-            }
-            for row in session.execute(arrivals)
-        },
-    )
+    changes = _Tallies()
+    for row in session.execute(arrivals):
+        for model, key in _cells(_as_date(row[0]), row[1], row[2]).items():
+            target = changes.counts[model][key]
+            target["received"] += int(row.received)
+            target["merged"] += int(row.merged)
+    _add_to_months(session, changes)
+    _rebuild_times(session)
     return session.scalar(select(func.count()).select_from(StatsMonth)) or 0
+
+
+def _rebuild_times(session: Session) -> None:
+    """The counts of times per grid value of every row of the tables that keep them."""
+    rows = session.execute(
+        select(
+            CaseStat.reported_month,
+            CaseStat.reported_day,
+            func.coalesce(CaseStat.office_id, 0),
+            func.coalesce(CaseStat.category_code, ""),
+            *(getattr(CaseStat, name) for name in tg.MEASURES),
+        )
+    ).all()
+    if not rows:
+        return
+    values = np.array(
+        [[np.nan if v is None else v for v in row[4:]] for row in rows], dtype=np.float64
+    )
+    for model, names in _MONTHLY_TABLES:
+        if model not in _WITH_TIMES:
+            continue
+        period = 0 if names[0] == "month" else 1
+        place = 2 if names[1] == "office_key" else 3
+        cells: dict[tuple, int] = {}
+        cell_of_row = np.fromiter(
+            (cells.setdefault((_as_date(row[period]), row[place]), len(cells)) for row in rows),
+            dtype=np.int64,
+            count=len(rows),
+        )
+        flat = []
+        for measure in range(len(tg.MEASURES)):
+            present = ~np.isnan(values[:, measure])
+            flat.append(
+                cell_of_row[present] * tg.STRIDE
+                + tg.measure_keys(measure, values[present, measure])
+            )
+        found, counts = np.unique(np.concatenate(flat), return_counts=True)
+        bounds = np.searchsorted(found // tg.STRIDE, np.arange(len(cells) + 1))
+        table = model.__table__
+        columns = [table.c[name] for name in names]
+        session.execute(
+            update(table)
+            .where(*(column == bindparam(f"cell_{column.name}") for column in columns))
+            .values(times=bindparam("cell_times")),
+            [
+                {
+                    f"cell_{names[0]}": key[0],
+                    f"cell_{names[1]}": key[1],
+                    "cell_times": tg.pack(
+                        dict(
+                            zip(
+                                (found[bounds[i] : bounds[i + 1]] % tg.STRIDE).tolist(),
+                                counts[bounds[i] : bounds[i + 1]].tolist(),
+                                strict=True,
+                            )
+                        )
+                    ),
+                }
+                for key, i in cells.items()
+            ],
+        )
 
 
 def _row(case_id: int, found: Any, first: Any, origin: Any, stats: st.CaseStats) -> dict[str, Any]:
@@ -440,7 +601,7 @@ def _row(case_id: int, found: Any, first: Any, origin: Any, stats: st.CaseStats)
 
 def fill_missing(session: Session) -> int:
     """Write the rows of the cases that have none, and of those whose reports were never
-    counted by month (a database from before ``case_report_months``), then add the monthly
+    counted by day (a database from before ``case_report_days``), then add the monthly
     rows up again; answers how many cases were written."""
     missing = session.scalars(
         select(Case.id)
@@ -448,7 +609,7 @@ def fill_missing(session: Session) -> int:
         .where(
             or_(
                 CaseStat.case_id.is_(None),
-                ~select(CaseReportMonth.case_id).where(CaseReportMonth.case_id == Case.id).exists(),
+                ~select(CaseReportDay.case_id).where(CaseReportDay.case_id == Case.id).exists(),
             )
         )
         .order_by(Case.id)
@@ -462,7 +623,7 @@ def fill_missing(session: Session) -> int:
 def rebuild(session: Session) -> int:
     """Rewrite every case's rows from its events and reports, and the monthly rows from them;
     answers how many cases were written."""
-    session.execute(delete(CaseReportMonth))
+    session.execute(delete(CaseReportDay))
     session.execute(delete(CaseStat))
     return fill_missing(session)
 
@@ -694,10 +855,10 @@ def _times(session: Session, query: StatsQuery) -> dict[Any, dict[str, dict[str,
             _, median_working, p90_working = on_working.get(key, (0, None, None))
             found[key][step] = {
                 "count": n,
-                "median_hours": median,
-                "p90_hours": p90,
-                "median_working_hours": median_working,
-                "p90_working_hours": p90_working,
+                "median_hours": tg.on_grid(median),
+                "p90_hours": tg.on_grid(p90),
+                "median_working_hours": tg.on_grid(median_working),
+                "p90_working_hours": tg.on_grid(p90_working),
             }
     return found
 
@@ -870,23 +1031,36 @@ _MONTHLY_GROUPINGS = (None, "office", "category", "group", "month")
 def _figures_by_group(
     session: Session, query: StatsQuery, now: datetime
 ) -> dict[Any, dict[str, Any]]:
-    """The whole months of the window from ``stats_months``, the days before and after them
-    from ``case_stats``; everything from ``case_stats`` when the monthly rows cannot answer."""
-    span = _whole_months(query)
+    """The figures from the rows added up ahead: the whole months of the window from a monthly
+    table, the days around them from a daily one, the times from their counts per grid value.
+    A category within an office's subtree has only monthly counts: its other days and its times
+    come from ``case_stats``. Everything comes from ``case_stats`` (``figures_from_cases``)
+    where the rows cannot answer: by occupation, by channel, by day or by week."""
     if (
-        span is None
-        or query.occupation is not None
+        query.occupation is not None
         or query.channel is not None
         or query.group_by not in _MONTHLY_GROUPINGS
     ):
         return figures_from_cases(session, query, now)
-    tallies = _month_tallies(session, query, span, now)
-    for edge in _edges(query, span):
-        for key, tally in _case_tallies(session, edge, now).items():
-            target = tallies.setdefault(key, dict.fromkeys(_TALLIED, 0))
-            for name, value in tally.items():
-                target[name] += value
-    durations = _durations(session, query)
+    span = _whole_months(query)
+    source = _monthly_source(query)
+    around = _edges(query, span) if span else [query]
+    if source in _WITH_TIMES:
+        parts = [(source, *span)] if span else []
+        parts += [(_DAILY[source], edge.date_from, edge.date_to) for edge in around]
+        tallies = _rolled_tallies(session, query, parts, query, now)
+        durations = _rolled_durations(session, query, parts)
+    else:
+        tallies = {}
+        if span:
+            months = replace(query, date_from=span[0], date_to=_month_end(span[1]))
+            tallies = _rolled_tallies(session, query, [(source, *span)], months, now)
+        for edge in around:
+            for key, tally in _case_tallies(session, edge, now).items():
+                target = tallies.setdefault(key, dict.fromkeys(_TALLIED, 0))
+                for name, value in tally.items():
+                    target[name] += value
+        durations = _durations_on_grid(session, query)
     groups: dict[Any, dict[str, Any]] = {}
     for key, tally in tallies.items():
         counts = st.Counts(
@@ -926,46 +1100,94 @@ def _edges(query: StatsQuery, span: tuple[date, date]) -> list[StatsQuery]:
     return edges
 
 
-def _month_tallies(
-    session: Session, query: StatsQuery, span: tuple[date, date], now: datetime
-) -> dict[Any, dict[str, int]]:
-    """The counts of the whole months ``span`` from their rows. The rows cannot know the time:
-    of the cases whose due time is still ahead (a few days' worth, found by an index) those
-    still open or unhandled are counted here and moved from overdue to not yet due."""
-    first, last = span
-    months = replace(query, date_from=first, date_to=_next_month(last) - timedelta(days=1))
-    keys: dict[str | None, ColumnElement[Any]] = {
+def _monthly_source(query: StatsQuery) -> type[Any]:
+    """The monthly table with the fewest rows that answers ``query``: per month and category
+    for the whole city, per month and office for offices, per month, office and category
+    (counts only) for a category within an office's subtree."""
+    if query.office_ids is None and query.group_by != "office":
+        return StatsCategoryMonth
+    if (
+        query.category is None
+        and query.group is None
+        and query.group_by in (None, "office", "month")
+    ):
+        return StatsOfficeMonth
+    return StatsMonth
+
+
+def _month_end(month: date) -> date:
+    return _next_month(month) - timedelta(days=1)
+
+
+def _rolled_selection(
+    model: type[Any], query: StatsQuery, first: date, last: date, *columns: Any
+) -> Any:
+    """``columns`` of the rows of ``model`` (a monthly or a daily table) from ``first`` to
+    ``last`` that ``query`` selects, with the group key first (``key``)."""
+    period = model.month if hasattr(model, "month") else model.day
+    keys: dict[str | None, Any] = {
         None: literal("all"),
-        "office": StatsMonth.office_key,
-        "category": StatsMonth.category_key,
+        "office": getattr(model, "office_key", None),
+        "category": getattr(model, "category_key", None),
         "group": Category.group_zh,
-        "month": StatsMonth.month,
+        "month": period,
     }
-    key = keys[query.group_by].label("key")
-    statement = select(
-        key, *(func.sum(getattr(StatsMonth, name)).label(name) for name in MONTHLY_COUNTS)
-    ).where(StatsMonth.month >= first, StatsMonth.month <= last)
+    statement = select(keys[query.group_by].label("key"), *columns).where(
+        period >= first, period <= last
+    )
     if query.office_ids is not None:
-        statement = statement.where(StatsMonth.office_key.in_(sorted(query.office_ids)))
+        statement = statement.where(model.office_key.in_(sorted(query.office_ids)))
     if query.category is not None:
-        statement = statement.where(StatsMonth.category_key == query.category)
+        statement = statement.where(model.category_key == query.category)
     if query.group is not None:
         statement = statement.where(
-            StatsMonth.category_key.in_(
-                select(Category.code).where(Category.group_zh == query.group)
-            )
+            model.category_key.in_(select(Category.code).where(Category.group_zh == query.group))
         )
     if query.group_by == "group":
-        statement = statement.outerjoin(Category, Category.code == StatsMonth.category_key)
-    statement = statement.group_by(key).having(
-        or_(func.sum(StatsMonth.cases) > 0, func.sum(StatsMonth.received) > 0)
-    )
+        statement = statement.outerjoin(Category, Category.code == model.category_key)
+    return statement
+
+
+def _rolled_group(query: StatsQuery, key: Any) -> Any:
+    group = _group_key(query, key)
+    if query.group_by in ("office", "category"):
+        return group or None  # office_key 0 and category_key '' stand for none
+    if query.group_by == "month" and group is not None:
+        return group.replace(day=1)  # a daily row counts in its month
+    return group
+
+
+def _rolled_tallies(
+    session: Session,
+    query: StatsQuery,
+    parts: list[tuple[type[Any], date, date]],
+    covered: StatsQuery,
+    now: datetime,
+) -> dict[Any, dict[str, int]]:
+    """The counts of the rows ``parts`` (table, first and last month or day), which cover the
+    days of ``covered``. The rows cannot know the time: of the cases whose due time is still
+    ahead (a few days' worth, found by an index) those still open or unhandled are counted
+    here and moved from overdue to not yet due."""
+    sums: dict[Any, dict[str, int]] = {}
+    for model, first, last in parts:
+        statement = _rolled_selection(
+            model,
+            query,
+            first,
+            last,
+            *(func.sum(getattr(model, name)).label(name) for name in MONTHLY_COUNTS),
+        )
+        statement = statement.group_by(literal_column("key")).having(
+            or_(func.sum(model.cases) > 0, func.sum(model.received) > 0)
+        )
+        for row in session.execute(statement):
+            target = sums.setdefault(
+                _rolled_group(query, row.key), dict.fromkeys(MONTHLY_COUNTS, 0)
+            )
+            for name in MONTHLY_COUNTS:
+                target[name] += int(getattr(row, name))
     tallies: dict[Any, dict[str, int]] = {}
-    for row in session.execute(statement):
-        group = _group_key(query, row.key)
-        if query.group_by in ("office", "category"):
-            group = group or None  # office_key 0 and category_key '' stand for none
-        tally = {name: int(getattr(row, name)) for name in MONTHLY_COUNTS}
+    for group, tally in sums.items():
         tally["open_not_yet_due"] = tally.pop("open_without_due")
         tally["unhandled_not_yet_due"] = tally.pop("unhandled_without_due")
         tally["unhandled_overdue"] = tally.pop("unhandled_with_due")
@@ -975,7 +1197,7 @@ def _month_tallies(
         due_key,
         _flag(CaseStat.status != CASE_CLOSED).label("open"),
         _flag(CaseStat.handled_at.is_(None)).label("unhandled"),
-    ).where(CaseStat.due_at > now, *case_filters(months))
+    ).where(CaseStat.due_at > now, *case_filters(covered))
     if query.group_by == "group":
         ahead = ahead.outerjoin(Category, Category.code == CaseStat.category_code)
     for row in session.execute(ahead.group_by(due_key)):
@@ -984,14 +1206,108 @@ def _month_tallies(
         tally["unhandled_not_yet_due"] += int(row.unhandled)
         tally["unhandled_overdue"] -= int(row.unhandled)
     if query.office_ids is None and query.category is None and query.group is None:
-        for group, found in _received(session, months, unplaced=True).items():
+        for group, found in _received(session, covered, unplaced=True).items():
             tally = tallies.setdefault(group, dict.fromkeys(_TALLIED, 0))
             tally["received"] += found["received"]
     return tallies
 
 
+def _rolled_durations(
+    session: Session, query: StatsQuery, parts: list[tuple[type[Any], date, date]]
+) -> dict[Any, dict[str, Any]]:
+    """The medians and 90th percentiles from the counts of times per grid value of the rows
+    ``parts``: every row's stored counts joined and read at once."""
+    groups: dict[Any, int] = {}
+    stored: list[bytes] = []
+    owners: list[int] = []
+    joined = _on_postgresql(session)
+    for model, first, last in parts:
+        if joined:
+            # one row per group: its rows' stored counts joined in the database
+            times = func.string_agg(model.times, literal(b"", LargeBinary))
+            statement = _rolled_selection(model, query, first, last, times).group_by(
+                literal_column("key")
+            )
+        else:
+            statement = _rolled_selection(model, query, first, last, model.times)
+        for key, found in session.execute(statement).all():
+            if found:
+                stored.append(found)
+                owners.append(groups.setdefault(_rolled_group(query, key), len(groups)))
+    if not stored:
+        return {}
+    keys, counts = tg.unpack_arrays(b"".join(stored))
+    sizes = np.fromiter((len(times) for times in stored), dtype=np.int64, count=len(stored))
+    group_of = np.repeat(np.array(owners, dtype=np.int64), sizes // tg.PACKED_SIZE)
+    return _medians(groups, [group_of * tg.STRIDE + keys], [counts])
+
+
+def _durations_on_grid(session: Session, query: StatsQuery) -> dict[Any, dict[str, Any]]:
+    """The medians and 90th percentiles of the window, counted per grid value from
+    ``case_stats``."""
+    groups: dict[Any, int] = {}
+    flat: list[Any] = []
+    weights: list[Any] = []
+    for key, keys, counts in _grid_counts(session, query):
+        group = groups.setdefault(_group_key(query, key), len(groups))
+        flat.append(group * tg.STRIDE + keys)
+        weights.append(counts)
+    return _medians(groups, flat, weights)
+
+
+def _medians(groups: dict[Any, int], flat: list[Any], weights: list[Any]) -> dict[Any, Any]:
+    """Each group's times from its counts per packed grid key (flat: group * STRIDE + key)."""
+    if not flat:
+        return {}
+    counted = (
+        np.bincount(
+            np.concatenate(flat),
+            weights=np.concatenate(weights),
+            minlength=len(groups) * tg.STRIDE,
+        )
+        .astype(np.int64)
+        .reshape(len(groups), len(tg.MEASURES), tg.GRID_SIZE)
+    )
+    totals, medians, p90s = tg.percentiles(counted)
+    found: dict[Any, dict[str, dict[str, Any]]] = {}
+    for group, index in groups.items():
+        times = _empty_times()
+        for number, step in enumerate(st.STEPS):
+            wall, working = 2 * number, 2 * number + 1
+            times[step] = {
+                "count": int(totals[index, wall]),
+                "median_hours": medians[index][wall],
+                "p90_hours": p90s[index][wall],
+                "median_working_hours": medians[index][working],
+                "p90_working_hours": p90s[index][working],
+            }
+        found[group] = times
+    return found
+
+
+def _grid_counts(session: Session, query: StatsQuery) -> Iterator[tuple[Any, Any, Any]]:
+    """Per group of ``query`` (its raw key): the packed grid keys of its cases' times, each
+    counted once (the selections read here are one office's or one category's: small)."""
+    key = _case_group_key(query.group_by).label("key")
+    statement = select(key, *(getattr(CaseStat, name) for name in tg.MEASURES)).where(
+        *case_filters(query)
+    )
+    if query.group_by == "group":
+        statement = statement.outerjoin(Category, Category.code == CaseStat.category_code)
+    rows: dict[Any, list[Any]] = defaultdict(list)
+    for row in session.execute(statement).all():
+        rows[row[0]].append([np.nan if v is None else v for v in row[1:]])
+    for group, found in rows.items():
+        values = np.array(found, dtype=np.float64)
+        keys = [
+            tg.measure_keys(measure, values[~np.isnan(values[:, measure]), measure])
+            for measure in range(len(tg.MEASURES))
+        ]
+        yield group, np.concatenate(keys), np.ones(sum(k.size for k in keys), dtype=np.int64)
+
+
 def _case_tallies(session: Session, query: StatsQuery, now: datetime) -> dict[Any, dict[str, int]]:
-    """The counts of ``query`` from ``case_stats`` and ``reports``, as ``_month_tallies``."""
+    """The counts of ``query`` from ``case_stats`` and ``reports``, as ``_rolled_tallies``."""
     statement = _counts_select(query, now).add_columns(
         *(_flag(CaseStat.occupation == o).label(f"first_{o}") for o in OCCUPATIONS)
     )
@@ -1038,10 +1354,10 @@ def _times_of(row: Any) -> dict[str, dict[str, Any]]:
         wall, working = getattr(row, f"{step}_wall"), getattr(row, f"{step}_working")
         times[step] = {
             "count": int(getattr(row, f"{step}_count")),
-            "median_hours": wall[0] if wall else None,
-            "p90_hours": wall[1] if wall else None,
-            "median_working_hours": working[0] if working else None,
-            "p90_working_hours": working[1] if working else None,
+            "median_hours": tg.on_grid(wall[0]) if wall else None,
+            "p90_hours": tg.on_grid(wall[1]) if wall else None,
+            "median_working_hours": tg.on_grid(working[0]) if working else None,
+            "p90_working_hours": tg.on_grid(working[1]) if working else None,
         }
     return times
 

@@ -36,7 +36,7 @@ from models.entities import (
     CalendarDay,
     Case,
     CaseEvent,
-    CaseReportMonth,
+    CaseReportDay,
     CaseStat,
     Export,
     OutboxMessage,
@@ -321,7 +321,7 @@ def _delete_rows_added(sessions: sessionmaker[Session], added_after: dict[type, 
                 new_cases = Case.id > added_after[Case]
                 session.execute(delete(CaseStat).where(CaseStat.case_id > added_after[Case]))
                 session.execute(
-                    delete(CaseReportMonth).where(CaseReportMonth.case_id > added_after[Case])
+                    delete(CaseReportDay).where(CaseReportDay.case_id > added_after[Case])
                 )
                 session.execute(
                     update(Report)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models.base import utcnow
 from models.entities import (
+    MONTHLY_COUNTS,
     Case,
     CaseEvent,
     CaseStat,
@@ -25,10 +26,15 @@ from models.entities import (
     Office,
     Report,
     Reporter,
+    StatsCategoryDay,
+    StatsCategoryMonth,
     StatsMonth,
+    StatsOfficeDay,
+    StatsOfficeMonth,
 )
 from models.session import unit_of_work
 from routing import statistics as st
+from routing import time_grid
 from routing import workflow as wf
 from services import statistics
 from services.calendars import calendar_context
@@ -355,25 +361,44 @@ def test_a_row_follows_each_event_as_it_is_written(db: Session, histories: list[
 
 
 MONTH_COLUMNS = [c.key for c in StatsMonth.__table__.columns]
+MONTHLY = (StatsMonth, StatsOfficeMonth, StatsCategoryMonth, StatsOfficeDay, StatsCategoryDay)
 
 
-def month_rows(db: Session) -> dict[tuple[Any, ...], tuple[int, ...]]:
-    """The monthly rows that count something, by key."""
+def month_rows(db: Session) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+    """The rows of the three monthly tables that count something, by table and key, with
+    their counts of times per grid value unpacked."""
     db.expire_all()
-    return {
-        (row.month, row.office_key, row.category_key): tuple(
-            getattr(row, c) for c in MONTH_COLUMNS[3:]
-        )
-        for row in db.scalars(select(StatsMonth))
-        if any(getattr(row, c) for c in MONTH_COLUMNS[3:])
-    }
+    found = {}
+    for model in MONTHLY:
+        names = [c.key for c in model.__table__.columns]
+        keys = [c.key for c in model.__table__.primary_key.columns]
+        for row in db.scalars(select(model)):
+            counts = tuple(getattr(row, n) for n in MONTHLY_COUNTS)
+            times = time_grid.unpack(row.times) if "times" in names else {}
+            if any(counts) or times:
+                found[(model.__tablename__, *(getattr(row, k) for k in keys))] = (counts, times)
+    return found
 
 
 def test_monthly_rows_kept_in_step_equal_a_rebuild(db: Session, histories: list[int]) -> None:
     kept = month_rows(db)
-    assert sum(counts[0] for counts in kept.values()) == len(histories)
-    assert sum(counts[MONTH_COLUMNS[3:].index("received")] for counts in kept.values()) == len(
-        db.scalars(select(Report.id).where(Report.case_id.in_(histories))).all()
+    received = MONTHLY_COUNTS.index("received")
+    reports = db.scalars(select(Report.id).where(Report.case_id.in_(histories))).all()
+    for model in MONTHLY:
+        mine = [v for k, v in kept.items() if k[0] == model.__tablename__]
+        assert sum(counts[0] for counts, _ in mine) == len(histories)
+        assert sum(counts[received] for counts, _ in mine) == len(reports)
+    timed = sum(
+        1 for case in db.scalars(select(CaseStat).where(CaseStat.case_id.in_(histories)))
+        if case.close_hours is not None
+    )  # fmt: skip
+    closing = time_grid.MEASURES.index("close_hours") * time_grid.GRID_SIZE
+    assert timed and timed == sum(
+        n
+        for key, (_, times) in kept.items()
+        if key[0] == "stats_office_months"
+        for k, n in times.items()
+        if closing <= k < closing + time_grid.GRID_SIZE
     )
     statistics.rebuild_months(db)
     assert month_rows(db) == kept

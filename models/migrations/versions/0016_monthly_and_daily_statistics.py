@@ -1,9 +1,13 @@
-"""monthly statistics
+"""monthly and daily statistics
 
 ``stats_months`` adds the ``case_stats`` rows up per month, office and category, so that the
 figures of a year read a few thousand rows instead of half a million cases (benchmarks/
-bench_stats.py); ``case_report_months`` keeps what each case added to the received counts. Both
-are filled by ``cityrelay migrate`` right after this revision, from the cases and their reports.
+bench_stats.py); ``stats_office_months`` and ``stats_category_months`` add them up per month and
+office, and per month and category, with the counts of their times per grid value, from which
+medians and 90th percentiles add up; ``stats_office_days`` and ``stats_category_days`` do the same
+per day, for the days of a window around its whole months; ``case_report_days`` keeps what each
+case added to the received counts. They are filled by ``cityrelay migrate`` right after this
+revision, from the cases and their reports.
 An index on ``case_stats.due_at`` finds the few cases whose due time is still ahead: the only
 ones whose figures change with the clock.
 
@@ -41,19 +45,41 @@ def upgrade() -> None:
             "month", "office_key", "category_key", name=op.f("pk_stats_months")
         ),
     )
+    for table, period, key in (
+        ("stats_office_months", "month", sa.Column("office_key", sa.Integer(), nullable=False)),
+        (
+            "stats_category_months",
+            "month",
+            sa.Column("category_key", sa.String(length=40), nullable=False),
+        ),
+        ("stats_office_days", "day", sa.Column("office_key", sa.Integer(), nullable=False)),
+        (
+            "stats_category_days",
+            "day",
+            sa.Column("category_key", sa.String(length=40), nullable=False),
+        ),
+    ):
+        op.create_table(
+            table,
+            sa.Column(period, sa.Date(), nullable=False),
+            key,
+            *(sa.Column(name, sa.Integer(), nullable=False) for name in COUNTS),
+            sa.Column("times", sa.LargeBinary(), nullable=True),
+            sa.PrimaryKeyConstraint(period, key.name, name=op.f(f"pk_{table}")),
+        )
     op.create_table(
-        "case_report_months",
+        "case_report_days",
         sa.Column("case_id", sa.Integer(), nullable=False),
-        sa.Column("month", sa.Date(), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
         sa.Column("received", sa.Integer(), nullable=False),
         sa.Column("merged", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["case_id"],
             ["cases.id"],
-            name=op.f("fk_case_report_months_case_id_cases"),
+            name=op.f("fk_case_report_days_case_id_cases"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("case_id", "month", name=op.f("pk_case_report_months")),
+        sa.PrimaryKeyConstraint("case_id", "day", name=op.f("pk_case_report_days")),
     )
     op.create_index(
         "ix_case_stats_due_at",
@@ -65,5 +91,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_case_stats_due_at", table_name="case_stats")
-    op.drop_table("case_report_months")
+    op.drop_table("case_report_days")
+    op.drop_table("stats_category_days")
+    op.drop_table("stats_office_days")
+    op.drop_table("stats_category_months")
+    op.drop_table("stats_office_months")
     op.drop_table("stats_months")
