@@ -113,14 +113,38 @@ def current_spikes(
     communities = {office.code: office for office in statistics.communities(session, office_ids)}
     if not communities:
         return []
+    narrowing = []
     if office_ids is not None:
-        statement = statement.where(Case.routing["polygon"].as_string().in_(sorted(communities)))
+        narrowing.append(community_code.in_(sorted(communities)))
     if category is not None:
-        statement = statement.where(Case.category_code == category)
+        narrowing.append(Case.category_code == category)
     if group is not None:
-        statement = statement.where(
+        narrowing.append(
             Case.category_code.in_(select(Category.code).where(Category.group_zh == group))
         )
+    # The last 24 hours first: only the few groups with enough reports in them can be spikes,
+    # and only their 28 days are then added up.
+    candidates = session.execute(
+        select(community_code, Case.category_code)
+        .select_from(Report)
+        .join(Case, Case.id == Report.case_id)
+        .where(
+            Report.received_at >= recent_from,
+            Report.received_at <= now,
+            Case.category_code.is_not(None),
+            *narrowing,
+        )
+        .group_by(community_code, Case.category_code)
+        .having(func.count() >= rule.MIN_REPORTS)
+    ).all()
+    candidates = [(c, k) for c, k in candidates if c in communities]
+    if not candidates:
+        return []
+    statement = statement.where(
+        *narrowing,
+        community_code.in_(sorted({c for c, _ in candidates})),
+        Case.category_code.in_(sorted({k for _, k in candidates})),
+    )
     rows = {
         (row.community, row.category): row
         for row in session.execute(statement)
