@@ -524,7 +524,7 @@ def load_cases(args: argparse.Namespace, city: City, now: datetime) -> Generated
         progress_every = max(args.cases // 10, 1)
         while case_id < args.cases:
             batch_start = time.perf_counter()
-            cases, reports, events, stats, points, report_months = (
+            cases, reports, events, stats, points, report_days = (
                 io.StringIO(),
                 io.StringIO(),
                 io.StringIO(),
@@ -570,14 +570,14 @@ def load_cases(args: argparse.Namespace, city: City, now: datetime) -> Generated
                         f"{lon:.6f}\t\t{rid:064x}\tprocessed\t{_ts(arrival)}\t"
                         f"{_ts(arrival + timedelta(seconds=5))}\t{case_id}\n"
                     )
-                # what services.statistics.refresh keeps per case for the monthly rows
-                months: dict[date, list[int]] = defaultdict(lambda: [0, 0])
+                # what services.statistics.refresh keeps per case for the daily and monthly rows
+                days: dict[date, list[int]] = defaultdict(lambda: [0, 0])
                 for rid, arrival in zip(report_ids, arrivals, strict=True):
-                    tally = months[arrival.astimezone(ZONE).date().replace(day=1)]
+                    tally = days[arrival.astimezone(ZONE).date()]
                     tally[0] += 1
                     tally[1] += rid != report_ids[0]
-                for month, (received, merged) in months.items():
-                    report_months.write(f"{case_id}\t{month}\t{received}\t{merged}\n")
+                for day, (received, merged) in days.items():
+                    report_days.write(f"{case_id}\t{day}\t{received}\t{merged}\n")
                 for at, actor, action, from_status, to_status, event_office, rid in history:
                     event_id += 1
                     events.write(
@@ -640,7 +640,7 @@ def load_cases(args: argparse.Namespace, city: City, now: datetime) -> Generated
             _copy(conn, f"reports ({REPORT_COLUMNS})", reports)
             _copy(conn, f"case_events ({EVENT_COLUMNS})", events)
             _copy(conn, f"case_stats ({STAT_COLUMNS})", stats)
-            _copy(conn, "case_report_months (case_id, month, received, merged)", report_months)
+            _copy(conn, "case_report_days (case_id, day, received, merged)", report_days)
             _copy(conn, f"points_entries ({POINTS_COLUMNS})", points)
             conn.commit()
             out.copy_s += time.perf_counter() - drawn
@@ -678,7 +678,8 @@ def load_cases(args: argparse.Namespace, city: City, now: datetime) -> Generated
         out.vacuum_s = time.perf_counter() - started
         for table in (
             "cases", "reports", "reporters", "case_events", "case_stats", "points_entries",
-            "case_report_months", "stats_months",
+            "case_report_days", "stats_months", "stats_office_months", "stats_category_months",
+            "stats_office_days", "stats_category_days",
         ):  # fmt: skip
             size = conn.execute(f"SELECT pg_total_relation_size('{table}')").fetchone()
             out.table_mb[table] = (size[0] if size else 0) / 2**20
@@ -772,6 +773,14 @@ def statement_kind(sql: str) -> str:
     flat = " ".join(sql.split())
     if "points_entries" in flat:
         return "leaderboard"
+    if ".times" in flat and "FROM stats_" in flat:
+        return "rolled times"
+    if "FROM stats_" in flat:
+        return "rolled counts"
+    if "case_stats.due_at >" in flat:
+        return "due ahead"
+    if "case_stats.accept_hours, case_stats.accept_working_hours" in flat:
+        return "times of days"
     if "row_number() OVER" in flat:
         for column in (
             "accept_working_hours", "resolve_working_hours", "close_working_hours",
@@ -907,6 +916,7 @@ class Measured:
     plans: list[tuple[str, Statement, str]]
     now: datetime
     community: tuple[int, str, int]
+    queries: list[Timing] = field(default_factory=list)  # each dashboard query, by scope
 
 
 def measure(args: argparse.Namespace, engine: Engine, admin_key: str, city: City) -> Measured:
@@ -1010,7 +1020,52 @@ def measure(args: argparse.Namespace, engine: Engine, admin_key: str, city: City
                 continue
             chosen.add((name, family))
             plans.append((name, statement, explain(args, statement)))
-    return Measured(direct, http, breakdown, traced, plans, now, community)
+    queries = dashboard_queries(args, factory, plan, now)
+    return Measured(direct, http, breakdown, traced, plans, now, community, queries)
+
+
+def dashboard_queries(
+    args: argparse.Namespace,
+    factory: Callable[[], Any],
+    plan: Sequence[Scenario],
+    now: datetime,
+) -> list[Timing]:
+    """Each query the dashboard page (dashboards/pages.py) and GET /api/v1/stats make, timed on
+    its own, for the city and the community over a month and a year (scenarios a to d)."""
+    from dataclasses import replace
+
+    from services import dashboard, spikes
+
+    found = []
+    for scenario in plan[:4]:
+        query = scenario.query
+        period = stats_service.trend_period(query)
+        calls: dict[str, Callable[[Any], Any]] = {
+            "figures": lambda s, q=query: stats_service.figures(s, q, now),
+            f"trend (group_by={period})": lambda s, q=query, p=period: stats_service.figures(
+                s, replace(q, group_by=p), now, whole=False
+            ),
+            "by office": lambda s, q=query: stats_service.figures(
+                s, replace(q, group_by="office"), now, whole=False
+            ),
+            "by category": lambda s, q=query: stats_service.figures(
+                s, replace(q, group_by="category"), now, whole=False
+            ),
+            "backlog": lambda s, q=query: stats_service.backlog(s, q, now),
+            "map of open cases": lambda s, q=query: dashboard.open_cases(s, q, now),
+            "spikes": lambda s, q=query: spikes.current_spikes(s, now, office_ids=q.office_ids),
+            "leaderboard (API only)": lambda s, q=query: stats_service.leaderboard(s, q),
+        }
+        for name, call in calls.items():
+
+            def timed(call: Callable[[Any], Any] = call) -> None:
+                with factory() as session:
+                    call(session)
+                    session.rollback()
+
+            print(f"  timing {scenario.name}: {name}", file=sys.stderr, flush=True)
+            found.append(Timing(scenario.name, name, repeat(timed, args.runs, args.warmup)))
+    return found
 
 
 # --------------------------------------------------------------------------- the results
@@ -1061,10 +1116,13 @@ def timing_table(direct: Sequence[Timing], http: Sequence[Timing]) -> list[str]:
 
 
 KIND_ORDER = (
+    "rolled counts",
+    "rolled times",
+    "due ahead",
     "counts",
-    "occupations",
-    "percentiles (6)",
     "received (reports)",
+    "times of days",
+    "percentiles (6)",
     "backlog (3)",
     "leaderboard",
     "other",
@@ -1076,9 +1134,23 @@ def _family(kind: str) -> str:
         return "percentiles (6)"
     if kind.startswith("backlog"):
         return "backlog (3)"
-    if kind in ("counts", "occupations", "received (reports)", "leaderboard"):
+    if kind in KIND_ORDER:
         return kind
     return "other"
+
+
+def query_table(queries: Sequence[Timing], scopes: dict[str, str]) -> list[str]:
+    lines = [
+        "| | scope | query | p50 (ms) | p95 (ms) | under 200 ms p95 |",
+        "|---|---|---|---:|---:|---|",
+    ]
+    for timing in queries:
+        lines.append(
+            f"| {timing.name} | {scopes.get(timing.name, '')} | {timing.label} | "
+            f"{timing.p50:,.0f} | {timing.p95:,.0f} | "
+            f"{'yes' if timing.p95 < TARGET_MS else '**no**'} |"
+        )
+    return lines
 
 
 def breakdown_table(measured: Measured) -> list[str]:
@@ -1137,9 +1209,10 @@ def write_markdown(path: Path, args: argparse.Namespace, gen: Generated, city: C
         f"{gen.generate_s:,.0f} s; COPY: {gen.copy_s:,.0f} s; proposed indexes: "
         f"{gen.index_s:,.0f} s; VACUUM ANALYZE: {gen.vacuum_s:,.0f} s; total "
         f"{gen.generate_s + gen.copy_s + gen.index_s + gen.vacuum_s:,.0f} s",
-        f"- stats_months: {gen.month_rows:,} rows (month × office × category), added up from "
-        f"case_stats and case_report_months by `services.statistics.rebuild_months` in "
-        f"{gen.months_s:,.0f} s",
+        f"- stats_months: {gen.month_rows:,} rows (month × office × category); it and the "
+        f"monthly and daily tables per office and per category with their counts of times "
+        f"were added up from case_stats and case_report_days by "
+        f"`services.statistics.rebuild_months` in {gen.months_s:,.0f} s",
         "- indexes beyond the migrations' (`PROPOSED_INDEXES`, not yet in a migration): "
         + (
             "none (`--without-proposed-indexes`)"
@@ -1165,18 +1238,27 @@ def write_markdown(path: Path, args: argparse.Namespace, gen: Generated, city: C
             else "**missed** by " + ", ".join(f"({t.name})" for t in missed) + "."
         ),
         "",
+        "## Each dashboard query",
+        "",
+        "The queries the dashboard page makes (figures, the trend, the offices, the categories, "
+        "the backlog, the map and the spikes) and the leaderboard that GET /api/v1/stats adds, "
+        f"each timed on its own, {args.runs} runs after {args.warmup} uncounted ones, fresh "
+        "read session each run.",
+        "",
+        *query_table(measured.queries, {t.name: t.label for t in measured.direct}),
+        "",
         "## Where the time goes",
         "",
         "Milliseconds per kind of SQL statement in one call (median of three traced calls), "
-        "as the driver returns them. On PostgreSQL `counts` is one statement for every count, "
-        "the counts by first reporter's occupation and the six percentiles (median and p90 "
-        "of hours and working hours to accept, resolve and close, by `percentile_disc`); on "
-        "SQLite these are separate statements (`occupations`, `percentiles (6)`: window "
-        "functions), so those columns stay empty here. `received` counts reports by arrival "
-        "(reports joined to case_stats), `backlog (3)` by status, overdue now and the oldest "
-        "open case, `leaderboard` the points and valid reports by reporter. Grouped queries "
-        "run figures() twice (the whole selection, then the groups), so their statements "
-        "count twice.",
+        "as the driver returns them. `rolled counts` and `rolled times` read the monthly and "
+        'daily tables (docs/statistics.md, "Speed"), `due ahead` the cases whose due time '
+        "is still ahead; `counts`, `received (reports)` and `times of days` read case_stats "
+        "and reports where no table added up ahead answers (a category within an office's "
+        "subtree, grouping by day); `percentiles (6)` sorts case_stats (grouping by day or "
+        "week, filters by occupation or channel); `backlog (3)` by status, overdue now and "
+        "the oldest open case, `leaderboard` the points and valid reports by reporter. "
+        "Grouped queries run figures() twice (the whole selection, then the groups), so "
+        "their statements count twice.",
         "",
         *breakdown_table(measured),
         "",
