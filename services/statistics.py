@@ -1528,7 +1528,78 @@ def leaderboard(
 ) -> list[dict[str, Any]]:
     """The reporters who earned the most points in the window (the net of their ledger entries
     written in it), then filed the most valid reports in it: by display name and occupation,
-    never by phone or key. Under an office filter, only points and reports of its cases."""
+    never by phone or key. Under an office filter, only points and reports of its cases.
+
+    Points decide first, so only the reporters with at least the ``size``-th best points can
+    place: their valid reports are counted, not every reporter's. Where fewer than ``size``
+    reporters earned anything, every reporter's tallies are added up."""
+    start, end = window_bounds(query)
+    offices = None if query.office_ids is None else sorted(query.office_ids)
+    earned = (
+        select(PointsEntry.reporter_id, func.sum(PointsEntry.points).label("points"))
+        .where(PointsEntry.at >= start, PointsEntry.at < end)
+        .group_by(PointsEntry.reporter_id)
+    )
+    if offices is not None:
+        earned = earned.join(CaseStat, CaseStat.case_id == PointsEntry.case_id).where(
+            CaseStat.office_id.in_(offices)
+        )
+    tallied = earned.subquery()
+    reach = size * 5
+    best = session.execute(
+        select(tallied.c.reporter_id, tallied.c.points)
+        .order_by(tallied.c.points.desc(), tallied.c.reporter_id)
+        .limit(reach)
+    ).all()
+    if len(best) < size or best[size - 1].points <= 0:
+        return _every_reporters_leaderboard(session, query, size)
+    cutoff = best[size - 1].points
+    if len(best) == reach and best[-1].points >= cutoff:
+        # ties at the cutoff reach further than the first rows read: all of them
+        best = session.execute(
+            select(tallied.c.reporter_id, tallied.c.points).where(tallied.c.points >= cutoff)
+        ).all()
+    points = {row.reporter_id: int(row.points) for row in best if row.points >= cutoff}
+    invalid = and_(CaseStat.status == CASE_CLOSED, CaseStat.closure.in_(INVALID_CLOSURES))
+    valid = (
+        select(Report.reporter_id, func.count().label("valid_reports"))
+        .join(CaseStat, CaseStat.case_id == Report.case_id)
+        .where(
+            Report.reporter_id.in_(sorted(points)),
+            Report.received_at >= start,
+            Report.received_at < end,
+            ~invalid,
+        )
+        .group_by(Report.reporter_id)
+    )
+    if offices is not None:
+        valid = valid.where(CaseStat.office_id.in_(offices))
+    reports = {row.reporter_id: int(row.valid_reports) for row in session.execute(valid)}
+    placed = sorted(points, key=lambda r: (-points[r], -reports.get(r, 0), r))[:size]
+    names = {
+        row.id: row
+        for row in session.execute(
+            select(Reporter.id, Reporter.display_name, Reporter.occupation).where(
+                Reporter.id.in_(placed)
+            )
+        )
+    }
+    return [
+        {
+            "place": place,
+            "display_name": names[reporter].display_name,
+            "occupation": names[reporter].occupation,
+            "points": points[reporter],
+            "valid_reports": reports.get(reporter, 0),
+        }
+        for place, reporter in enumerate(placed, start=1)
+    ]
+
+
+def _every_reporters_leaderboard(
+    session: Session, query: StatsQuery, size: int
+) -> list[dict[str, Any]]:
+    """The leaderboard from every reporter's points and valid reports in the window."""
     start, end = window_bounds(query)
     earned = (
         select(PointsEntry.reporter_id, func.sum(PointsEntry.points).label("points"))
