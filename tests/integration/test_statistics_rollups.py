@@ -19,11 +19,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from models.base import utcnow
 from models.entities import (
     MONTHLY_COUNTS,
+    POINTS_AWARD,
     Case,
     CaseEvent,
     CaseStat,
     Category,
     Office,
+    PointsEntry,
     Report,
     Reporter,
     StatsCategoryDay,
@@ -488,3 +490,54 @@ def test_whole_months_from_their_rows_equal_the_cases(
                     expected_rows = statistics._ordered_rows(db, group_by, rows)
                     assert from_months["rows"] == expected_rows, (date_from, date_to, narrowed)
     compare(db, histories, statistics.StatsQuery(windows[0][0], windows[0][1], ZONE), now)
+
+
+def test_the_leaderboard_counts_valid_reports_only_of_those_who_can_place(
+    db: Session, histories: list[int]
+) -> None:
+    """Points decide first: the board built from the few reporters at or above the tenth best
+    points equals the board built from every reporter's tallies, ties at the cut included."""
+    rng = random.Random(5)
+    now = utcnow()
+    today = local_today(now)
+    cases = db.scalars(select(Case).where(Case.id.in_(histories))).all()
+    reporters = sorted({report.reporter_id for case in cases for report in case.reports})
+    assert len(reporters) >= 12
+    # 12 reporters: ten with points (three of them tied at the cut), one with fewer, one below
+    # zero
+    amounts = [40, 30, 25, 20, 20, 15, 12, 10, 10, 10, 5, -5]
+    for reporter_id, amount in zip(reporters, amounts, strict=False):
+        case = rng.choice(
+            [c for c in cases if any(r.reporter_id == reporter_id for r in c.reports)]
+        )
+        for points in (amount, 5, -5) if amount > 0 else (amount,):
+            db.add(
+                PointsEntry(
+                    reporter_id=reporter_id, case_id=case.id, kind=POINTS_AWARD, points=points,
+                    reason="first_report", day=today, at=now - timedelta(hours=1), actor="test",
+                )
+            )  # fmt: skip
+    db.flush()
+    for query in (
+        statistics.StatsQuery(today - timedelta(days=61), today, ZONE),
+        statistics.StatsQuery(today - timedelta(days=20), today, ZONE),
+        statistics.StatsQuery(
+            today - timedelta(days=61),
+            today,
+            ZONE,
+            office_ids=statistics.subtree(
+                db, db.scalar(select(Office.id).where(Office.code == "PD-CJ"))
+            ),
+        ),
+    ):
+        for size in (3, 9, 10, 12):
+            board = statistics.leaderboard(db, query, size)
+            assert board == statistics._every_reporters_leaderboard(db, query, size), (
+                query,
+                size,
+            )
+    whole = statistics.leaderboard(
+        db, statistics.StatsQuery(today - timedelta(days=61), today, ZONE), 10
+    )
+    assert [row["points"] for row in whole][:3] == [40, 30, 25]
+    assert [row["points"] for row in whole][7:] == [10, 10, 10]
