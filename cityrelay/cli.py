@@ -129,7 +129,8 @@ def migrate() -> None:
     help="Rebuild the statistics of every case (the case_stats and case_report_days rows) "
     "from the case events and reports, and the monthly and daily tables (stats_months, "
     "stats_office_months, stats_category_months, stats_office_days, stats_category_days) from "
-    "them, in one transaction: the figures never show a half-built state.",
+    "them, and each reporter's points by year (reporter_points_years) from the ledger, in one "
+    "transaction: the figures never show a half-built state.",
 )
 def rebuild_rollups() -> None:
     from services.statistics import rebuild

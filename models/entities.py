@@ -584,14 +584,15 @@ class PointsEntry(Base):
         CheckConstraint(_in("kind", POINTS_KINDS), name="kind"),
         CheckConstraint("points <> 0", name="points_not_zero"),
         UniqueConstraint("reverses_id", name="uq_points_entries_reverses_id"),
-        # The leaderboard adds up the points written in a window.
+        # The leaderboard adds up the points of a window's days, of the whole city or of an
+        # office's cases.
         Index(
-            "ix_points_entries_at", "at", postgresql_include=["reporter_id", "case_id", "points"]
+            "ix_points_entries_day", "day", postgresql_include=["reporter_id", "case_id", "points"]
         ),
         Index(
-            "ix_points_entries_case_at",
+            "ix_points_entries_case_day",
             "case_id",
-            "at",
+            "day",
             postgresql_include=["reporter_id", "points"],
         ),
     )
@@ -882,6 +883,32 @@ class StatsCategoryDay(_CountsAndTimes, Base):
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     category_key: Mapped[str] = mapped_column(String(40), primary_key=True)
+
+
+class ReporterPointsYear(Base):
+    """A reporter's points per month of one year (by the ledger's own day), one row a year:
+    the leaderboard of a year reads two rows a reporter instead of every ledger entry. Kept
+    in step with the ledger in the flush that writes an entry (services.statistics)."""
+
+    __tablename__ = "reporter_points_years"
+    __table_args__ = (Index("ix_reporter_points_years_year", "year"),)
+
+    reporter_id: Mapped[int] = mapped_column(
+        ForeignKey("reporters.id", ondelete="CASCADE"), primary_key=True
+    )
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    points_01: Mapped[int] = mapped_column(Integer, default=0)
+    points_02: Mapped[int] = mapped_column(Integer, default=0)
+    points_03: Mapped[int] = mapped_column(Integer, default=0)
+    points_04: Mapped[int] = mapped_column(Integer, default=0)
+    points_05: Mapped[int] = mapped_column(Integer, default=0)
+    points_06: Mapped[int] = mapped_column(Integer, default=0)
+    points_07: Mapped[int] = mapped_column(Integer, default=0)
+    points_08: Mapped[int] = mapped_column(Integer, default=0)
+    points_09: Mapped[int] = mapped_column(Integer, default=0)
+    points_10: Mapped[int] = mapped_column(Integer, default=0)
+    points_11: Mapped[int] = mapped_column(Integer, default=0)
+    points_12: Mapped[int] = mapped_column(Integer, default=0)
 
 
 EXPORT_STATUSES = ("pending", "done", "failed")

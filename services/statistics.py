@@ -30,6 +30,7 @@ from sqlalchemy import (
     cast,
     delete,
     event,
+    extract,
     func,
     insert,
     literal,
@@ -37,6 +38,7 @@ from sqlalchemy import (
     or_,
     select,
     tuple_,
+    union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -57,6 +59,7 @@ from models.entities import (
     PointsEntry,
     Report,
     Reporter,
+    ReporterPointsYear,
     StatsCategoryDay,
     StatsCategoryMonth,
     StatsMonth,
@@ -70,6 +73,7 @@ from services.calendars import calendar_context
 from services.errors import Forbidden, InvalidField
 
 _TOUCHED = "cityrelay_cases_with_new_events"
+_NEW_POINTS = "cityrelay_new_points_entries"
 REFRESH_BATCH = 500
 
 
@@ -79,12 +83,24 @@ REFRESH_BATCH = 500
 @event.listens_for(Session, "before_flush")
 def _note_cases_with_new_events(session: Session, _context: Any, _instances: Any) -> None:
     touched = session.info.setdefault(_TOUCHED, [])
+    entries = session.info.setdefault(_NEW_POINTS, [])
     for obj in session.new:
         if isinstance(obj, CaseEvent):
             touched.append(obj)
+        elif isinstance(obj, PointsEntry):
+            entries.append(obj)
     for obj in session.dirty:
         if isinstance(obj, Case):
             touched.append(obj)
+
+
+@event.listens_for(Session, "after_flush")
+def _add_new_points(session: Session, _context: Any) -> None:
+    entries = session.info.pop(_NEW_POINTS, [])
+    if entries:
+        add_to_reporter_points(
+            session, [(entry.reporter_id, entry.day, entry.points) for entry in entries]
+        )
 
 
 @event.listens_for(Session, "after_flush")
@@ -110,6 +126,7 @@ def skip_refresh_of_this_flush(session: Session) -> None:
 def _forget_touched(session: Session, previous_transaction: Any) -> None:
     if previous_transaction.parent is None:
         session.info.pop(_TOUCHED, None)
+        session.info.pop(_NEW_POINTS, None)
 
 
 def _week_start(day: date) -> date:
@@ -433,8 +450,9 @@ def _add_to_months(session: Session, changes: _Tallies) -> None:
 
 def rebuild_months(session: Session) -> int:
     """Add up every row of the monthly and daily tables again from ``case_stats`` and
-    ``case_report_days``: the counts in the database, the counts of times per grid value from
-    the times read once; answers how many rows of ``stats_months`` were written."""
+    ``case_report_days`` (the counts in the database, the counts of times per grid value from
+    the times read once), and the reporters' points by year from the ledger; answers how many
+    rows of ``stats_months`` were written."""
     closed = CaseStat.status == CASE_CLOSED
     unhandled = CaseStat.handled_at.is_(None)
     no_due = CaseStat.due_at.is_(None)
@@ -495,6 +513,7 @@ def rebuild_months(session: Session) -> int:
             target["merged"] += int(row.merged)
     _add_to_months(session, changes)
     _rebuild_times(session)
+    rebuild_reporter_points(session)
     return session.scalar(select(func.count()).select_from(StatsMonth)) or 0
 
 
@@ -599,6 +618,49 @@ def _row(case_id: int, found: Any, first: Any, origin: Any, stats: st.CaseStats)
     }
 
 
+_MONTH_POINTS = tuple(f"points_{month:02d}" for month in range(1, 13))
+
+
+def add_to_reporter_points(session: Session, entries: Iterable[tuple[int, date, int]]) -> None:
+    """Add ledger entries (reporter, day, points) to their reporters' rows of the year, in key
+    order, as the monthly tables are."""
+    sums: dict[tuple[int, int], dict[str, int]] = defaultdict(
+        lambda: dict.fromkeys(_MONTH_POINTS, 0)
+    )
+    for reporter_id, day, points in entries:
+        sums[(reporter_id, day.year)][_MONTH_POINTS[day.month - 1]] += points
+    statement = (postgresql_insert if _on_postgresql(session) else sqlite_insert)(
+        ReporterPointsYear
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=["reporter_id", "year"],
+        set_={
+            name: getattr(ReporterPointsYear, name) + getattr(statement.excluded, name)
+            for name in _MONTH_POINTS
+        },
+    )
+    session.execute(
+        statement,
+        [{"reporter_id": key[0], "year": key[1], **sums[key]} for key in sorted(sums)],
+    )
+
+
+def rebuild_reporter_points(session: Session) -> int:
+    """Every reporter's rows of the year again from the ledger; answers how many."""
+    session.execute(delete(ReporterPointsYear))
+    year, month = extract("year", PointsEntry.day), extract("month", PointsEntry.day)
+    rows = session.execute(
+        select(PointsEntry.reporter_id, year, month, func.sum(PointsEntry.points)).group_by(
+            PointsEntry.reporter_id, year, month
+        )
+    ).all()
+    if rows:
+        add_to_reporter_points(
+            session, [(row[0], date(int(row[1]), int(row[2]), 1), int(row[3])) for row in rows]
+        )
+    return session.scalar(select(func.count()).select_from(ReporterPointsYear)) or 0
+
+
 def fill_missing(session: Session) -> int:
     """Write the rows of the cases that have none, and of those whose reports were never
     counted by day (a database from before ``case_report_days``), then add the monthly
@@ -615,7 +677,11 @@ def fill_missing(session: Session) -> int:
         .order_by(Case.id)
     ).all()
     written = refresh(session, list(missing), months=False)
-    if missing:
+    unsummed_points = (
+        session.scalar(select(func.count()).select_from(ReporterPointsYear)) == 0
+        and session.scalar(select(PointsEntry.id).limit(1)) is not None
+    )
+    if missing or unsummed_points:
         rebuild_months(session)
     return written
 
@@ -1527,7 +1593,7 @@ def leaderboard(
     session: Session, query: StatsQuery, size: int = LEADERBOARD_SIZE
 ) -> list[dict[str, Any]]:
     """The reporters who earned the most points in the window (the net of their ledger entries
-    written in it), then filed the most valid reports in it: by display name and occupation,
+    of its days), then filed the most valid reports in it: by display name and occupation,
     never by phone or key. Under an office filter, only points and reports of its cases.
 
     Points decide first, so only the reporters with at least the ``size``-th best points can
@@ -1535,16 +1601,7 @@ def leaderboard(
     reporters earned anything, every reporter's tallies are added up."""
     start, end = window_bounds(query)
     offices = None if query.office_ids is None else sorted(query.office_ids)
-    earned = (
-        select(PointsEntry.reporter_id, func.sum(PointsEntry.points).label("points"))
-        .where(PointsEntry.at >= start, PointsEntry.at < end)
-        .group_by(PointsEntry.reporter_id)
-    )
-    if offices is not None:
-        earned = earned.join(CaseStat, CaseStat.case_id == PointsEntry.case_id).where(
-            CaseStat.office_id.in_(offices)
-        )
-    tallied = earned.subquery()
+    tallied = _points_by_reporter(query).subquery()
     reach = size * 5
     best = session.execute(
         select(tallied.c.reporter_id, tallied.c.points)
@@ -1596,6 +1653,45 @@ def leaderboard(
     ]
 
 
+def _points_by_reporter(query: StatsQuery) -> Any:
+    """Each reporter's points of the window's days (``reporter_id``, ``points``): for the whole
+    city, the whole months from the reporters' rows of the year and the days around them from
+    the ledger; under an office filter, the ledger entries of its cases."""
+    span = _whole_months(query) if query.office_ids is None else None
+    if span is None:
+        earned = select(
+            PointsEntry.reporter_id, func.sum(PointsEntry.points).label("points")
+        ).where(PointsEntry.day >= query.date_from, PointsEntry.day <= query.date_to)
+        if query.office_ids is not None:
+            earned = earned.join(CaseStat, CaseStat.case_id == PointsEntry.case_id).where(
+                CaseStat.office_id.in_(sorted(query.office_ids))
+            )
+        return earned.group_by(PointsEntry.reporter_id)
+    first, last = span
+    parts: list[Any] = []
+    for year in range(first.year, last.year + 1):
+        months = [m for m in range(1, 13) if first <= date(year, m, 1) <= last]
+        parts.append(
+            select(
+                ReporterPointsYear.reporter_id.label("reporter_id"),
+                sum(
+                    (getattr(ReporterPointsYear, _MONTH_POINTS[m - 1]) for m in months),
+                    start=literal(0),
+                ).label("points"),
+            ).where(ReporterPointsYear.year == year)
+        )
+    for edge in _edges(query, span):
+        parts.append(
+            select(PointsEntry.reporter_id, PointsEntry.points).where(
+                PointsEntry.day >= edge.date_from, PointsEntry.day <= edge.date_to
+            )
+        )
+    every = union_all(*parts).subquery()
+    return select(every.c.reporter_id, func.sum(every.c.points).label("points")).group_by(
+        every.c.reporter_id
+    )
+
+
 def _every_reporters_leaderboard(
     session: Session, query: StatsQuery, size: int
 ) -> list[dict[str, Any]]:
@@ -1604,7 +1700,7 @@ def _every_reporters_leaderboard(
     earned = (
         select(PointsEntry.reporter_id, func.sum(PointsEntry.points).label("points"))
         .outerjoin(CaseStat, CaseStat.case_id == PointsEntry.case_id)
-        .where(PointsEntry.at >= start, PointsEntry.at < end)
+        .where(PointsEntry.day >= query.date_from, PointsEntry.day <= query.date_to)
         .group_by(PointsEntry.reporter_id)
     )
     invalid = and_(CaseStat.status == CASE_CLOSED, CaseStat.closure.in_(INVALID_CLOSURES))

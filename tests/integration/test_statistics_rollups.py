@@ -28,6 +28,7 @@ from models.entities import (
     PointsEntry,
     Report,
     Reporter,
+    ReporterPointsYear,
     StatsCategoryDay,
     StatsCategoryMonth,
     StatsMonth,
@@ -511,10 +512,12 @@ def test_the_leaderboard_counts_valid_reports_only_of_those_who_can_place(
             [c for c in cases if any(r.reporter_id == reporter_id for r in c.reports)]
         )
         for points in (amount, 5, -5) if amount > 0 else (amount,):
+            back = rng.randint(0, 60)  # across whole months and the days around them
             db.add(
                 PointsEntry(
                     reporter_id=reporter_id, case_id=case.id, kind=POINTS_AWARD, points=points,
-                    reason="first_report", day=today, at=now - timedelta(hours=1), actor="test",
+                    reason="first_report", day=today - timedelta(days=back),
+                    at=now - timedelta(days=back), actor="test",
                 )
             )  # fmt: skip
     db.flush()
@@ -536,6 +539,19 @@ def test_the_leaderboard_counts_valid_reports_only_of_those_who_can_place(
                 query,
                 size,
             )
+
+    # the reporters' rows of the year, kept in step with the ledger, equal a rebuild
+    def years() -> list[tuple[Any, ...]]:
+        db.expire_all()
+        return [
+            (row.reporter_id, row.year, *(getattr(row, f"points_{m:02d}") for m in range(1, 13)))
+            for row in db.scalars(select(ReporterPointsYear).order_by("reporter_id", "year"))
+        ]
+
+    kept = years()
+    assert sum(sum(row[2:]) for row in kept) == sum(db.scalars(select(PointsEntry.points)).all())
+    statistics.rebuild_reporter_points(db)
+    assert years() == kept
     whole = statistics.leaderboard(
         db, statistics.StatsQuery(today - timedelta(days=61), today, ZONE), 10
     )

@@ -6,10 +6,11 @@ bench_stats.py); ``stats_office_months`` and ``stats_category_months`` add them 
 office, and per month and category, with the counts of their times per grid value, from which
 medians and 90th percentiles add up; ``stats_office_days`` and ``stats_category_days`` do the same
 per day, for the days of a window around its whole months; ``case_report_days`` keeps what each
-case added to the received counts. They are filled by ``cityrelay migrate`` right after this
-revision, from the cases and their reports.
-An index on ``case_stats.due_at`` finds the few cases whose due time is still ahead: the only
-ones whose figures change with the clock.
+case added to the received counts; ``reporter_points_years`` keeps each reporter's points per
+month of a year, for the leaderboard, whose points are now those of the ledger's own days. They
+are filled by ``cityrelay migrate`` right after this revision, from the cases, their reports
+and the ledger. An index on ``case_stats.due_at`` finds the few cases whose due time is still
+ahead: the only ones whose figures change with the clock.
 
 Revision ID: 0016
 Revises: 0015
@@ -81,6 +82,35 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("case_id", "day", name=op.f("pk_case_report_days")),
     )
+    op.create_table(
+        "reporter_points_years",
+        sa.Column("reporter_id", sa.Integer(), nullable=False),
+        sa.Column("year", sa.Integer(), nullable=False),
+        *(sa.Column(f"points_{month:02d}", sa.Integer(), nullable=False) for month in range(1, 13)),
+        sa.ForeignKeyConstraint(
+            ["reporter_id"],
+            ["reporters.id"],
+            name=op.f("fk_reporter_points_years_reporter_id_reporters"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("reporter_id", "year", name=op.f("pk_reporter_points_years")),
+    )
+    op.create_index("ix_reporter_points_years_year", "reporter_points_years", ["year"])
+    # the leaderboard counts the ledger's own days now, not the moments entries were written
+    op.drop_index("ix_points_entries_at", table_name="points_entries")
+    op.drop_index("ix_points_entries_case_at", table_name="points_entries")
+    op.create_index(
+        "ix_points_entries_day",
+        "points_entries",
+        ["day"],
+        postgresql_include=["reporter_id", "case_id", "points"],
+    )
+    op.create_index(
+        "ix_points_entries_case_day",
+        "points_entries",
+        ["case_id", "day"],
+        postgresql_include=["reporter_id", "points"],
+    )
     op.create_index(
         "ix_case_stats_due_at",
         "case_stats",
@@ -90,6 +120,22 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_points_entries_case_day", table_name="points_entries")
+    op.drop_index("ix_points_entries_day", table_name="points_entries")
+    op.create_index(
+        "ix_points_entries_case_at",
+        "points_entries",
+        ["case_id", "at"],
+        postgresql_include=["reporter_id", "points"],
+    )
+    op.create_index(
+        "ix_points_entries_at",
+        "points_entries",
+        ["at"],
+        postgresql_include=["reporter_id", "case_id", "points"],
+    )
+    op.drop_index("ix_reporter_points_years_year", table_name="reporter_points_years")
+    op.drop_table("reporter_points_years")
     op.drop_index("ix_case_stats_due_at", table_name="case_stats")
     op.drop_table("case_report_days")
     op.drop_table("stats_category_days")
