@@ -98,7 +98,8 @@ RATES_DESCRIPTION = (
 )
 TIMES_DESCRIPTION = (
     "to_accept, to_resolve, to_close: each {count, median_hours, p90_hours, "
-    "median_working_hours, p90_working_hours}, nearest-rank, waiting time left out."
+    "median_working_hours, p90_working_hours}, nearest-rank, waiting time left out, rounded to "
+    "two significant figures (to a tenth of an hour below ten hours)."
 )
 
 
