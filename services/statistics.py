@@ -1091,7 +1091,9 @@ def _in_one_pass(
 
 # Groupings the monthly rows can answer: neither a day nor a week fits in a month's row, and
 # the rows do not keep who filed a report or through which channel.
-_MONTHLY_GROUPINGS = (None, "office", "category", "group", "month")
+_MONTHLY_GROUPINGS = (None, "office", "category", "group", "month", "day", "week")
+# Groupings finer than a month: read from the daily tables alone.
+_BY_DAYS = ("day", "week")
 
 
 def _figures_by_group(
@@ -1100,16 +1102,19 @@ def _figures_by_group(
     """The figures from the rows added up ahead: the whole months of the window from a monthly
     table, the days around them from a daily one, the times from their counts per grid value.
     A category within an office's subtree has only monthly counts: its other days and its times
-    come from ``case_stats``. Everything comes from ``case_stats`` (``figures_from_cases``)
-    where the rows cannot answer: by occupation, by channel, by day or by week."""
+    come from ``case_stats``. Grouped by day or week, every day of the window comes from a
+    daily table. Everything comes from ``case_stats`` (``figures_from_cases``) where the rows
+    cannot answer: by occupation or channel, or by day or week within a category of an
+    office's subtree."""
+    source = _monthly_source(query)
     if (
         query.occupation is not None
         or query.channel is not None
         or query.group_by not in _MONTHLY_GROUPINGS
+        or (query.group_by in _BY_DAYS and source not in _WITH_TIMES)
     ):
         return figures_from_cases(session, query, now)
-    span = _whole_months(query)
-    source = _monthly_source(query)
+    span = None if query.group_by in _BY_DAYS else _whole_months(query)
     around = _edges(query, span) if span else [query]
     if source in _WITH_TIMES:
         parts = [(source, *span)] if span else []
@@ -1175,7 +1180,7 @@ def _monthly_source(query: StatsQuery) -> type[Any]:
     if (
         query.category is None
         and query.group is None
-        and query.group_by in (None, "office", "month")
+        and query.group_by in (None, "office", "month", *_BY_DAYS)
     ):
         return StatsOfficeMonth
     return StatsMonth
@@ -1197,6 +1202,8 @@ def _rolled_selection(
         "category": getattr(model, "category_key", None),
         "group": Category.group_zh,
         "month": period,
+        "day": period,
+        "week": period,
     }
     statement = select(keys[query.group_by].label("key"), *columns).where(
         period >= first, period <= last
@@ -1220,6 +1227,8 @@ def _rolled_group(query: StatsQuery, key: Any) -> Any:
         return group or None  # office_key 0 and category_key '' stand for none
     if query.group_by == "month" and group is not None:
         return group.replace(day=1)  # a daily row counts in its month
+    if query.group_by == "week" and group is not None:
+        return _week_start(group)  # and in its week
     return group
 
 
