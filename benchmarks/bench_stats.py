@@ -1173,6 +1173,7 @@ def write_markdown(path: Path, args: argparse.Namespace, gen: Generated, city: C
     info = machine()
     total = gen.cases
     missed = [t for t in measured.direct if t.p95 >= TARGET_MS]
+    slow_queries = [t for t in measured.queries if t.p95 >= TARGET_MS]
     lines = [
         "# Statistics benchmark",
         "",
@@ -1231,11 +1232,12 @@ def write_markdown(path: Path, args: argparse.Namespace, gen: Generated, city: C
         "",
         *timing_table(measured.direct, measured.http),
         "",
-        f"Target below {TARGET_MS:g} ms p95: "
+        f"Each row is several queries in one call, as a grouped `GET /api/v1/stats` answers "
+        f"them; below {TARGET_MS:g} ms p95: "
         + (
-            "**met** by every query."
+            "every row."
             if not missed
-            else "**missed** by " + ", ".join(f"({t.name})" for t in missed) + "."
+            else "every row but " + ", ".join(f"({t.name})" for t in missed) + "."
         ),
         "",
         "## Each dashboard query",
@@ -1247,6 +1249,14 @@ def write_markdown(path: Path, args: argparse.Namespace, gen: Generated, city: C
         "",
         *query_table(measured.queries, {t.name: t.label for t in measured.direct}),
         "",
+        f"Target, every dashboard query below {TARGET_MS:g} ms p95 for the whole city and one "
+        "community over a month and a year: "
+        + (
+            "**met** by every query."
+            if not slow_queries
+            else "**missed** by " + ", ".join(f"({t.name}) {t.label}" for t in slow_queries) + "."
+        ),
+        "",
         "## Where the time goes",
         "",
         "Milliseconds per kind of SQL statement in one call (median of three traced calls), "
@@ -1254,8 +1264,8 @@ def write_markdown(path: Path, args: argparse.Namespace, gen: Generated, city: C
         'daily tables (docs/statistics.md, "Speed"), `due ahead` the cases whose due time '
         "is still ahead; `counts`, `received (reports)` and `times of days` read case_stats "
         "and reports where no table added up ahead answers (a category within an office's "
-        "subtree, grouping by day); `percentiles (6)` sorts case_stats (grouping by day or "
-        "week, filters by occupation or channel); `backlog (3)` by status, overdue now and "
+        "subtree); `percentiles (6)` sorts case_stats (filters or groupings by occupation or "
+        "channel); `backlog (3)` by status, overdue now and "
         "the oldest open case, `leaderboard` the points and valid reports by reporter. "
         "Grouped queries run figures() twice (the whole selection, then the groups), so "
         "their statements count twice.",
