@@ -782,7 +782,35 @@ class CaseReportDay(Base):
     merged: Mapped[int] = mapped_column(Integer)
 
 
-class StatsMonth(Base):
+class _Counts:
+    """The counts (``MONTHLY_COUNTS``) each table added up ahead keeps per row."""
+
+    cases: Mapped[int] = mapped_column(Integer, default=0)
+    routed: Mapped[int] = mapped_column(Integer, default=0)
+    accepted: Mapped[int] = mapped_column(Integer, default=0)
+    resolved: Mapped[int] = mapped_column(Integer, default=0)
+    closed: Mapped[int] = mapped_column(Integer, default=0)
+    closed_fixed: Mapped[int] = mapped_column(Integer, default=0)
+    closed_on_time: Mapped[int] = mapped_column(Integer, default=0)
+    reopened: Mapped[int] = mapped_column(Integer, default=0)
+    rework: Mapped[int] = mapped_column(Integer, default=0)
+    reworked_cases: Mapped[int] = mapped_column(Integer, default=0)
+    handled: Mapped[int] = mapped_column(Integer, default=0)
+    handled_on_time: Mapped[int] = mapped_column(Integer, default=0)
+    extended: Mapped[int] = mapped_column(Integer, default=0)
+    confirmed: Mapped[int] = mapped_column(Integer, default=0)
+    open_without_due: Mapped[int] = mapped_column(Integer, default=0)
+    unhandled_without_due: Mapped[int] = mapped_column(Integer, default=0)
+    unhandled_with_due: Mapped[int] = mapped_column(Integer, default=0)
+    first_rider: Mapped[int] = mapped_column(Integer, default=0)
+    first_courier: Mapped[int] = mapped_column(Integer, default=0)
+    first_driver: Mapped[int] = mapped_column(Integer, default=0)
+    first_citizen: Mapped[int] = mapped_column(Integer, default=0)
+    received: Mapped[int] = mapped_column(Integer, default=0)
+    merged: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class StatsMonth(_Counts, Base):
     """The ``case_stats`` rows added up per month, office and category, kept in step with them
     in the same flush, so the figures of whole months are read from a few rows per office
     instead of every case. ``office_key`` 0 is no office yet, ``category_key`` '' no category."""
@@ -793,59 +821,12 @@ class StatsMonth(Base):
     office_key: Mapped[int] = mapped_column(Integer, primary_key=True)
     category_key: Mapped[str] = mapped_column(String(40), primary_key=True)
 
-    cases: Mapped[int] = mapped_column(Integer, default=0)
-    routed: Mapped[int] = mapped_column(Integer, default=0)
-    accepted: Mapped[int] = mapped_column(Integer, default=0)
-    resolved: Mapped[int] = mapped_column(Integer, default=0)
-    closed: Mapped[int] = mapped_column(Integer, default=0)
-    closed_fixed: Mapped[int] = mapped_column(Integer, default=0)
-    closed_on_time: Mapped[int] = mapped_column(Integer, default=0)
-    reopened: Mapped[int] = mapped_column(Integer, default=0)
-    rework: Mapped[int] = mapped_column(Integer, default=0)
-    reworked_cases: Mapped[int] = mapped_column(Integer, default=0)
-    handled: Mapped[int] = mapped_column(Integer, default=0)
-    handled_on_time: Mapped[int] = mapped_column(Integer, default=0)
-    extended: Mapped[int] = mapped_column(Integer, default=0)
-    confirmed: Mapped[int] = mapped_column(Integer, default=0)
-    open_without_due: Mapped[int] = mapped_column(Integer, default=0)
-    unhandled_without_due: Mapped[int] = mapped_column(Integer, default=0)
-    unhandled_with_due: Mapped[int] = mapped_column(Integer, default=0)
-    first_rider: Mapped[int] = mapped_column(Integer, default=0)
-    first_courier: Mapped[int] = mapped_column(Integer, default=0)
-    first_driver: Mapped[int] = mapped_column(Integer, default=0)
-    first_citizen: Mapped[int] = mapped_column(Integer, default=0)
-    received: Mapped[int] = mapped_column(Integer, default=0)
-    merged: Mapped[int] = mapped_column(Integer, default=0)
 
-
-class _CountsAndTimes:
+class _CountsAndTimes(_Counts):
     """Counts as in ``stats_months``, and the times of its cases: counts per grid value of each
     of the six times (``routing.time_grid.pack``), from which the medians and 90th percentiles
     of any set of rows add up."""
 
-    cases: Mapped[int] = mapped_column(Integer, default=0)
-    routed: Mapped[int] = mapped_column(Integer, default=0)
-    accepted: Mapped[int] = mapped_column(Integer, default=0)
-    resolved: Mapped[int] = mapped_column(Integer, default=0)
-    closed: Mapped[int] = mapped_column(Integer, default=0)
-    closed_fixed: Mapped[int] = mapped_column(Integer, default=0)
-    closed_on_time: Mapped[int] = mapped_column(Integer, default=0)
-    reopened: Mapped[int] = mapped_column(Integer, default=0)
-    rework: Mapped[int] = mapped_column(Integer, default=0)
-    reworked_cases: Mapped[int] = mapped_column(Integer, default=0)
-    handled: Mapped[int] = mapped_column(Integer, default=0)
-    handled_on_time: Mapped[int] = mapped_column(Integer, default=0)
-    extended: Mapped[int] = mapped_column(Integer, default=0)
-    confirmed: Mapped[int] = mapped_column(Integer, default=0)
-    open_without_due: Mapped[int] = mapped_column(Integer, default=0)
-    unhandled_without_due: Mapped[int] = mapped_column(Integer, default=0)
-    unhandled_with_due: Mapped[int] = mapped_column(Integer, default=0)
-    first_rider: Mapped[int] = mapped_column(Integer, default=0)
-    first_courier: Mapped[int] = mapped_column(Integer, default=0)
-    first_driver: Mapped[int] = mapped_column(Integer, default=0)
-    first_citizen: Mapped[int] = mapped_column(Integer, default=0)
-    received: Mapped[int] = mapped_column(Integer, default=0)
-    merged: Mapped[int] = mapped_column(Integer, default=0)
     times: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
