@@ -457,20 +457,7 @@ def rebuild_months(session: Session) -> int:
     unhandled = CaseStat.handled_at.is_(None)
     no_due = CaseStat.due_at.is_(None)
     counted = (
-        func.count().label("cases"),
-        _flag(CaseStat.routed_at.is_not(None)).label("routed"),
-        _flag(CaseStat.accepted_at.is_not(None)).label("accepted"),
-        _flag(CaseStat.resolved_at.is_not(None)).label("resolved"),
-        _flag(closed).label("closed"),
-        _flag(and_(closed, CaseStat.closure == wf.FIXED)).label("closed_fixed"),
-        _flag(CaseStat.closed_on_time.is_(True)).label("closed_on_time"),
-        _flag(CaseStat.reopened.is_(True)).label("reopened"),
-        func.coalesce(func.sum(CaseStat.rework_count), 0).label("rework"),
-        _flag(CaseStat.rework_count > 0).label("reworked_cases"),
-        _flag(~unhandled).label("handled"),
-        _flag(CaseStat.handled_on_time.is_(True)).label("handled_on_time"),
-        _flag(CaseStat.extended.is_(True)).label("extended"),
-        _flag(CaseStat.confirmed.is_(True)).label("confirmed"),
+        *_clockless_counts(),
         _flag(and_(~closed, no_due)).label("open_without_due"),
         _flag(and_(unhandled, no_due)).label("unhandled_without_due"),
         _flag(and_(unhandled, ~no_due)).label("unhandled_with_due"),
@@ -817,12 +804,11 @@ def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-def _counts_select(query: StatsQuery, now: datetime) -> Any:
+def _clockless_counts() -> tuple[ColumnElement[int], ...]:
+    """The counts over ``case_stats`` rows that do not depend on the time they are read, in the
+    order of ``MONTHLY_COUNTS``."""
     closed = CaseStat.status == CASE_CLOSED
-    not_yet_due = or_(CaseStat.due_at.is_(None), CaseStat.due_at > now)
-    key = _case_group_key(query.group_by).label("key")
-    statement = select(
-        key,
+    return (
         func.count().label("cases"),
         _flag(CaseStat.routed_at.is_not(None)).label("routed"),
         _flag(CaseStat.accepted_at.is_not(None)).label("accepted"),
@@ -833,13 +819,23 @@ def _counts_select(query: StatsQuery, now: datetime) -> Any:
         _flag(CaseStat.reopened.is_(True)).label("reopened"),
         func.coalesce(func.sum(CaseStat.rework_count), 0).label("rework"),
         _flag(CaseStat.rework_count > 0).label("reworked_cases"),
-        _flag(and_(~closed, not_yet_due)).label("open_not_yet_due"),
         _flag(CaseStat.handled_at.is_not(None)).label("handled"),
         _flag(CaseStat.handled_on_time.is_(True)).label("handled_on_time"),
-        _flag(and_(CaseStat.handled_at.is_(None), not_yet_due)).label("unhandled_not_yet_due"),
-        _flag(and_(CaseStat.handled_at.is_(None), ~not_yet_due)).label("unhandled_overdue"),
         _flag(CaseStat.extended.is_(True)).label("extended"),
         _flag(CaseStat.confirmed.is_(True)).label("confirmed"),
+    )
+
+
+def _counts_select(query: StatsQuery, now: datetime) -> Any:
+    closed = CaseStat.status == CASE_CLOSED
+    not_yet_due = or_(CaseStat.due_at.is_(None), CaseStat.due_at > now)
+    key = _case_group_key(query.group_by).label("key")
+    statement = select(
+        key,
+        *_clockless_counts(),
+        _flag(and_(~closed, not_yet_due)).label("open_not_yet_due"),
+        _flag(and_(CaseStat.handled_at.is_(None), not_yet_due)).label("unhandled_not_yet_due"),
+        _flag(and_(CaseStat.handled_at.is_(None), ~not_yet_due)).label("unhandled_overdue"),
     ).where(*case_filters(query))
     if query.group_by == "group":
         statement = statement.outerjoin(Category, Category.code == CaseStat.category_code)
