@@ -413,7 +413,7 @@ def _visible_case(case_id: int) -> Case | ResponseReturnValue:
     return _message_page("error.forbidden.title", "error.forbidden.message", 403)
 
 
-@bp.get("/cases/<int:case_id>")
+@bp.get("/cases/<id:case_id>")
 def case_page(case_id: int) -> ResponseReturnValue:
     found = _visible_case(case_id)
     if not isinstance(found, Case):
@@ -542,7 +542,7 @@ def _action_call(action: str, case_id: int, user: ConsoleUser) -> Callable[[Any]
     return lambda db: casework.rework(db, case_id, caller, note)
 
 
-@bp.post("/cases/<int:case_id>/<action>")
+@bp.post("/cases/<id:case_id>/<action>")
 def act(case_id: int, action: str) -> ResponseReturnValue:
     if action not in CONSOLE_ACTIONS:
         return _message_page("error.not_found.title", "error.not_found.message", 404)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from models.entities import OFFICE_KINDS
+from web import numbers
 
 
 class HealthOut(Schema):
@@ -43,11 +44,11 @@ class CategoryOut(Schema):
     time_limit_source = fields.String(required=True)
     urgent = fields.Boolean(required=True)
     handled_by = fields.String(required=True)
-    merge_radius_m = fields.Float(
+    merge_radius_m = numbers.Float(
         required=True,
         metadata={"description": "A new report this close to an open case joins it."},
     )
-    merge_window_hours = fields.Float(
+    merge_window_hours = numbers.Float(
         required=True,
         metadata={"description": "...if received this soon before or after the case opened."},
     )

@@ -10,6 +10,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 from models.entities import CHANNELS
 from models.limits import MAX_CATEGORY_CODE_CHARS, OCCUPATIONS
 from services.statistics import GROUP_BY
+from web import numbers
 
 # A window longer than this is refused: ten years of daily rows is already more than a page.
 MAX_WINDOW_DAYS = 3660
@@ -104,28 +105,28 @@ TIMES_DESCRIPTION = (
 
 
 class FiguresOut(Schema):
-    received = fields.Integer(required=True, metadata={"description": "Reports received."})
-    merged = fields.Integer(
+    received = numbers.Integer(required=True, metadata={"description": "Reports received."})
+    merged = numbers.Integer(
         required=True, metadata={"description": "Of them, reports joined to an existing case."}
     )
-    cases = fields.Integer(required=True, metadata={"description": "Cases opened (立案)."})
-    routed = fields.Integer(required=True, metadata={"description": "Of them, dispatched (派遣)."})
-    accepted = fields.Integer(required=True, metadata={"description": "Of them, accepted (受理)."})
-    resolved = fields.Integer(required=True, metadata={"description": "Of them, resolved."})
-    closed = fields.Integer(required=True, metadata={"description": "Of them, closed (结案)."})
-    closed_fixed = fields.Integer(required=True)
-    closed_on_time = fields.Integer(required=True)
-    reopened = fields.Integer(required=True)
-    rework = fields.Integer(required=True, metadata={"description": "Rework orders given."})
-    due_to_close = fields.Integer(required=True, metadata={"description": "应结案."})
-    due_to_handle = fields.Integer(required=True, metadata={"description": "应处置."})
-    handled_on_time = fields.Integer(required=True)
-    overdue_unhandled = fields.Integer(required=True)
-    extended = fields.Integer(required=True)
-    confirmed = fields.Integer(required=True)
+    cases = numbers.Integer(required=True, metadata={"description": "Cases opened (立案)."})
+    routed = numbers.Integer(required=True, metadata={"description": "Of them, dispatched (派遣)."})
+    accepted = numbers.Integer(required=True, metadata={"description": "Of them, accepted (受理)."})
+    resolved = numbers.Integer(required=True, metadata={"description": "Of them, resolved."})
+    closed = numbers.Integer(required=True, metadata={"description": "Of them, closed (结案)."})
+    closed_fixed = numbers.Integer(required=True)
+    closed_on_time = numbers.Integer(required=True)
+    reopened = numbers.Integer(required=True)
+    rework = numbers.Integer(required=True, metadata={"description": "Rework orders given."})
+    due_to_close = numbers.Integer(required=True, metadata={"description": "应结案."})
+    due_to_handle = numbers.Integer(required=True, metadata={"description": "应处置."})
+    handled_on_time = numbers.Integer(required=True)
+    overdue_unhandled = numbers.Integer(required=True)
+    extended = numbers.Integer(required=True)
+    confirmed = numbers.Integer(required=True)
     rates = fields.Dict(
         keys=fields.String(),
-        values=fields.Float(allow_none=True),
+        values=numbers.Float(allow_none=True),
         required=True,
         metadata={"description": RATES_DESCRIPTION},
     )
@@ -137,7 +138,7 @@ class FiguresOut(Schema):
     )
     first_reported_by = fields.Dict(
         keys=fields.String(),
-        values=fields.Integer(),
+        values=numbers.Integer(),
         required=True,
         metadata={"description": "Cases by the occupation of their first reporter."},
     )
@@ -157,17 +158,17 @@ class SpikeOut(Schema):
     office_name = fields.String(required=True)
     category = fields.String(required=True, metadata={"description": "The category code."})
     category_name = fields.String(required=True)
-    last_24h = fields.Integer(
+    last_24h = numbers.Integer(
         required=True, metadata={"description": "Reports received in the last 24 hours."}
     )
-    baseline_per_day = fields.Float(
+    baseline_per_day = numbers.Float(
         required=True,
         metadata={"description": "Reports a day in the 28 days before those 24 hours."},
     )
-    threshold = fields.Float(
+    threshold = numbers.Float(
         required=True, metadata={"description": "The count `last_24h` had to exceed."}
     )
-    ratio = fields.Float(
+    ratio = numbers.Float(
         required=True,
         allow_none=True,
         metadata={"description": "last_24h / baseline_per_day; null without a baseline."},
@@ -263,19 +264,19 @@ class CommunityFiguresOut(Schema):
     office = fields.String(required=True, metadata={"description": "The community's code."})
     name = fields.String(required=True)
     name_en = fields.String(required=True)
-    received = fields.Integer(required=True, metadata={"description": "Reports received."})
-    cases = fields.Integer(required=True)
-    closed = fields.Integer(required=True)
-    closed_fixed = fields.Integer(required=True)
-    closed_on_time = fields.Integer(required=True)
-    due_to_close = fields.Integer(required=True)
+    received = numbers.Integer(required=True, metadata={"description": "Reports received."})
+    cases = numbers.Integer(required=True)
+    closed = numbers.Integer(required=True)
+    closed_fixed = numbers.Integer(required=True)
+    closed_on_time = numbers.Integer(required=True)
+    due_to_close = numbers.Integer(required=True)
     rates = fields.Dict(
         keys=fields.String(),
-        values=fields.Float(allow_none=True),
+        values=numbers.Float(allow_none=True),
         required=True,
         metadata={"description": "closure_rate, on_time_closure_rate, fixed_share_of_closed."},
     )
-    median_hours_to_close = fields.Float(required=True, allow_none=True)
+    median_hours_to_close = numbers.Float(required=True, allow_none=True)
     ranked = fields.Boolean(
         required=True,
         metadata={"description": "False with fewer than 20 closed cases: too few to rank."},
@@ -284,19 +285,19 @@ class CommunityFiguresOut(Schema):
 
 class TrendOut(Schema):
     period = fields.String(required=True, metadata={"description": "The day the period starts."})
-    received = fields.Integer(required=True)
-    cases = fields.Integer(required=True)
-    closed = fields.Integer(required=True)
-    on_time_closure_rate = fields.Float(required=True, allow_none=True)
+    received = numbers.Integer(required=True)
+    cases = numbers.Integer(required=True)
+    closed = numbers.Integer(required=True)
+    on_time_closure_rate = numbers.Float(required=True, allow_none=True)
 
 
 class CategoryFiguresOut(Schema):
     category = fields.String(required=True, allow_none=True)
     name_zh = fields.String(required=True, allow_none=True)
     name_en = fields.String(required=True, allow_none=True)
-    cases = fields.Integer(required=True)
-    closed = fields.Integer(required=True)
-    closed_fixed = fields.Integer(required=True)
+    cases = numbers.Integer(required=True)
+    closed = numbers.Integer(required=True)
+    closed_fixed = numbers.Integer(required=True)
 
 
 class PublicStatsOut(Schema):
@@ -320,9 +321,9 @@ class CasesQuery(StatsQuery):
 
 
 class ExportOut(Schema):
-    id = fields.Integer(required=True)
+    id = numbers.Integer(required=True)
     status = fields.String(required=True, validate=validate.OneOf(["pending", "done", "failed"]))
-    rows = fields.Integer(required=True, allow_none=True, metadata={"description": "Once done."})
+    rows = numbers.Integer(required=True, allow_none=True, metadata={"description": "Once done."})
     created_at = fields.DateTime(required=True)
     finished_at = fields.DateTime(required=True, allow_none=True)
     error = fields.String(required=True, allow_none=True, metadata={"description": "If failed."})

@@ -134,7 +134,7 @@ def report_form() -> ResponseReturnValue:
     return render_template("report.html")
 
 
-@bp.get("/report/<int:report_id>")
+@bp.get("/report/<id:report_id>")
 def report_status(report_id: int) -> ResponseReturnValue:
     return render_template("report_status.html", report_id=report_id)
 

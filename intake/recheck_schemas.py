@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
+from web import numbers
 from web.case_state import CaseStateOut
 
 
 class RecheckOfferOut(Schema):
-    case_id = fields.Integer(required=True)
+    case_id = numbers.Integer(required=True)
     category = fields.String(required=True, allow_none=True)
     closed_at = fields.AwareDateTime(
         required=True, metadata={"description": "When the case was closed as fixed."}
     )
-    distance_m = fields.Float(
+    distance_m = numbers.Float(
         required=True, metadata={"description": "From the report to the case, in metres."}
     )
     url = fields.String(
@@ -31,10 +32,10 @@ class RecheckIn(Schema):
 
 
 class RecheckCountsOut(Schema):
-    still_fixed = fields.Integer(
+    still_fixed = numbers.Integer(
         required=True, metadata={"description": 'Reporters who said "still fixed".'}
     )
-    not_fixed = fields.Integer(
+    not_fixed = numbers.Integer(
         required=True, metadata={"description": 'Reporters who said "not fixed".'}
     )
 

@@ -11,6 +11,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, post_load, valid
 from intake.schemas import REPORT_STATUSES, OfficeRef
 from models.entities import CASE_CLOSURES, POINTS_KINDS
 from models.limits import MAX_QUEUE_PAGE, OCCUPATIONS
+from web import numbers
 from web.urls import MAX_ROW_ID
 
 DEFAULT_PAGE = 50
@@ -42,7 +43,7 @@ class _PageQuery(Schema):
 
     cursor_kind = ""
 
-    limit = fields.Integer(
+    limit = numbers.Integer(
         load_default=DEFAULT_PAGE,
         strict=False,
         validate=validate.Range(min=1, max=MAX_QUEUE_PAGE),
@@ -76,14 +77,14 @@ class ReportsQuery(_PageQuery):
 
 
 class PointsEntryOut(Schema):
-    id = fields.Integer(required=True)
+    id = numbers.Integer(required=True)
     at = fields.AwareDateTime(required=True)
     kind = fields.String(
         required=True,
         validate=validate.OneOf(POINTS_KINDS),
         metadata={"description": "award, or reversal (cancels the award named by reverses_id)."},
     )
-    points = fields.Integer(
+    points = numbers.Integer(
         required=True, metadata={"description": "Signed: a reversal takes its award back."}
     )
     reason = fields.String(
@@ -92,17 +93,17 @@ class PointsEntryOut(Schema):
             "description": "first_report, me_too; closed_invalid, closed_duplicate for reversals."
         },
     )
-    case_id = fields.Integer(required=True, allow_none=True)
-    report_id = fields.Integer(required=True, allow_none=True)
-    reverses_id = fields.Integer(required=True, allow_none=True)
+    case_id = numbers.Integer(required=True, allow_none=True)
+    report_id = numbers.Integer(required=True, allow_none=True)
+    reverses_id = numbers.Integer(required=True, allow_none=True)
     note = fields.String(required=True)
 
 
 class ReporterLedgerOut(Schema):
-    reporter_id = fields.Integer(required=True)
+    reporter_id = numbers.Integer(required=True)
     display_name = fields.String(required=True)
     occupation = fields.String(required=True, validate=validate.OneOf(OCCUPATIONS))
-    balance = fields.Integer(
+    balance = numbers.Integer(
         required=True, metadata={"description": "The sum of every entry of the ledger."}
     )
     entries = fields.List(
@@ -114,11 +115,11 @@ class ReporterLedgerOut(Schema):
 
 
 class ReporterReportOut(Schema):
-    id = fields.Integer(required=True)
+    id = numbers.Integer(required=True)
     received_at = fields.AwareDateTime(required=True)
     text = fields.String(required=True)
     category = fields.String(required=True, allow_none=True)
-    case_id = fields.Integer(required=True, allow_none=True)
+    case_id = numbers.Integer(required=True, allow_none=True)
     status = fields.String(
         required=True,
         validate=validate.OneOf(REPORT_STATUSES),
@@ -126,7 +127,7 @@ class ReporterReportOut(Schema):
     )
     closure = fields.String(required=True, allow_none=True, validate=validate.OneOf(CASE_CLOSURES))
     office = fields.Nested(OfficeRef, required=True, allow_none=True)
-    points = fields.Integer(
+    points = numbers.Integer(
         required=True,
         metadata={"description": "Net points this report earned (awards less their reversals)."},
     )

@@ -20,6 +20,7 @@ from models.limits import (
 from routing.workflow import ACTIONS
 from services.errors import InvalidField, InvalidFields
 from services.locations import NO_FIX, check_location
+from web import numbers
 
 # What a report's (or its case's) status can be, and what a case's history records.
 REPORT_STATUSES = (REPORT_RECEIVED, *CASE_STATUSES)
@@ -71,13 +72,13 @@ class ReportIn(Schema):
         validate=validate.Length(max=MAX_TEXT_CHARS),
         metadata={"description": "What is wrong, in any language."},
     )
-    lat = fields.Float(
+    lat = numbers.Float(
         load_default=None,
         allow_nan=False,
         validate=validate.Range(-90, 90),
         metadata={"description": f"WGS-84 latitude, with lon. {NO_FIX}"},
     )
-    lon = fields.Float(
+    lon = numbers.Float(
         load_default=None,
         allow_nan=False,
         validate=validate.Range(-180, 180),
@@ -125,7 +126,7 @@ class ReporterIn(Schema):
 
 
 class ReporterCreated(Schema):
-    id = fields.Integer(required=True)
+    id = numbers.Integer(required=True)
     display_name = fields.String(required=True)
     occupation = fields.String(required=True, validate=validate.OneOf(OCCUPATIONS))
     platform = fields.String(required=True)
@@ -136,7 +137,7 @@ class ReporterCreated(Schema):
 
 
 class ReportAccepted(Schema):
-    id = fields.Integer(required=True)
+    id = numbers.Integer(required=True)
     status = fields.String(
         required=True,
         validate=validate.OneOf(REPORT_STATUSES),
@@ -175,7 +176,7 @@ class EventOut(Schema):
 class PhotoOut(Schema):
     url = fields.String(required=True, metadata={"format": "uri"})
     content_type = fields.String(required=True)
-    size_bytes = fields.Integer(required=True)
+    size_bytes = numbers.Integer(required=True)
 
 
 class TimelineEntryOut(Schema):
@@ -217,17 +218,17 @@ class TimelineEntryOut(Schema):
 
 
 class ReportOut(Schema):
-    id = fields.Integer(required=True)
+    id = numbers.Integer(required=True)
     status = fields.String(required=True, validate=validate.OneOf(REPORT_STATUSES))
     channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
     text = fields.String(required=True)
     lang = fields.String(required=True)
-    lat = fields.Float(required=True, allow_none=True)
-    lon = fields.Float(required=True, allow_none=True)
+    lat = numbers.Float(required=True, allow_none=True)
+    lon = numbers.Float(required=True, allow_none=True)
     address = fields.String(required=True)
     received_at = fields.AwareDateTime(required=True)
     photos = fields.List(fields.Nested(PhotoOut), required=True)
-    case_id = fields.Integer(required=True, allow_none=True)
+    case_id = numbers.Integer(required=True, allow_none=True)
     category = fields.String(required=True, allow_none=True)
     category_name = fields.Dict(
         keys=fields.String(),
@@ -236,7 +237,7 @@ class ReportOut(Schema):
         allow_none=True,
         metadata={"description": "The category's name in Chinese (zh) and English (en)."},
     )
-    confidence = fields.Float(required=True, allow_none=True)
+    confidence = numbers.Float(required=True, allow_none=True)
     classified_by = fields.String(
         required=True,
         allow_none=True,
@@ -265,10 +266,10 @@ class ReportOut(Schema):
         },
     )
     due_at = fields.AwareDateTime(required=True, allow_none=True)
-    reports_in_case = fields.Integer(
+    reports_in_case = numbers.Integer(
         required=True, metadata={"description": "Reports in the case ('me too' included)."}
     )
-    reporters_in_case = fields.Integer(required=True)
+    reporters_in_case = numbers.Integer(required=True)
     events = fields.List(fields.Nested(EventOut), required=True)
     status_url = fields.String(required=True, metadata={"format": "uri"})
     closure = fields.String(

@@ -10,6 +10,7 @@ from models.entities import CASE_CLOSED, CASE_CLOSURES, CASE_STATUSES
 from models.limits import MAX_CATEGORY_CODE_CHARS, MAX_QUEUE_PAGE
 from routing.workflow import ACTIONS
 from services.case_view import CLOCK_STATES
+from web import numbers
 from web.queue_cursors import MAX_CURSOR_CHARS, decode_cursor
 
 # By default the queue lists the open cases: every status but closed.
@@ -48,7 +49,7 @@ class QueueQuery(Schema):
         validate=validate.Length(min=1, max=MAX_ASSIGNEE_CHARS),
         metadata={"description": "Only cases taken on by this assignee, e.g. `key:12`."},
     )
-    limit = fields.Integer(
+    limit = numbers.Integer(
         load_default=DEFAULT_QUEUE_PAGE,
         validate=validate.Range(min=1, max=MAX_QUEUE_PAGE),
         metadata={"description": "At most this many cases."},
@@ -101,12 +102,12 @@ ESCALATED_TO_DESCRIPTION = (
 
 
 class QueueCaseOut(Schema):
-    id = fields.Integer(required=True)
+    id = numbers.Integer(required=True)
     status = fields.String(required=True, validate=validate.OneOf(CASE_STATUSES))
     category = fields.String(required=True, allow_none=True)
     address = fields.String(required=True)
-    lat = fields.Float(required=True, allow_none=True)
-    lon = fields.Float(required=True, allow_none=True)
+    lat = numbers.Float(required=True, allow_none=True)
+    lon = numbers.Float(required=True, allow_none=True)
     assignee = fields.String(required=True, allow_none=True)
     due_at = fields.AwareDateTime(
         required=True, allow_none=True, metadata={"description": "null without a time limit."}
@@ -123,7 +124,7 @@ class QueueCaseOut(Schema):
         validate=validate.OneOf(CLOCK_STATES),
         metadata={"description": CLOCK_DESCRIPTION},
     )
-    reports = fields.Integer(required=True, metadata={"description": "How many reports merged."})
+    reports = numbers.Integer(required=True, metadata={"description": "How many reports merged."})
     opened_at = fields.AwareDateTime(required=True)
     updated_at = fields.AwareDateTime(required=True)
     url = fields.Url(required=True, metadata={"description": "The full case."})
@@ -142,12 +143,12 @@ class QueuePageOut(Schema):
 class CasePhotoOut(Schema):
     url = fields.Url(required=True)
     content_type = fields.String(required=True)
-    size_bytes = fields.Integer(required=True)
+    size_bytes = numbers.Integer(required=True)
 
 
 class CaseReportOut(Schema):
-    id = fields.Integer(required=True)
-    reporter_id = fields.Integer(required=True)
+    id = numbers.Integer(required=True)
+    reporter_id = numbers.Integer(required=True)
     text = fields.String(required=True)
     received_at = fields.AwareDateTime(required=True)
     channel = fields.String(required=True)
@@ -155,8 +156,8 @@ class CaseReportOut(Schema):
 
 
 class CaseLocationOut(Schema):
-    lat = fields.Float(required=True, allow_none=True)
-    lon = fields.Float(required=True, allow_none=True)
+    lat = numbers.Float(required=True, allow_none=True)
+    lon = numbers.Float(required=True, allow_none=True)
     address = fields.String(required=True)
 
 
@@ -171,12 +172,12 @@ class CaseTimelineEventOut(Schema):
 
 
 class CaseRechecksOut(Schema):
-    still_fixed = fields.Integer(required=True)
-    not_fixed = fields.Integer(required=True)
+    still_fixed = numbers.Integer(required=True)
+    not_fixed = numbers.Integer(required=True)
 
 
 class FullCaseOut(Schema):
-    id = fields.Integer(required=True)
+    id = numbers.Integer(required=True)
     status = fields.String(required=True, validate=validate.OneOf(CASE_STATUSES))
     closure = fields.String(
         required=True,

@@ -33,6 +33,7 @@ from models.limits import (
 )
 from routing.attributes import DATATYPES
 from routing.webhooks import MAX_PATTERN_CHARS
+from web import numbers
 from web.urls import MAX_ROW_ID
 
 # ---------- cases ----------
@@ -49,11 +50,11 @@ class SplitIn(Schema):
     class Meta:
         unknown = RAISE
 
-    report_id = fields.Integer(required=True, strict=True)
+    report_id = numbers.Integer(required=True, strict=True)
 
 
 class CaseRouting(Schema):
-    case_id = fields.Integer(required=True)
+    case_id = numbers.Integer(required=True)
     status = fields.String(required=True, validate=validate.OneOf([CASE_ROUTED, CASE_TRIAGE]))
     office = fields.String(
         required=True,
@@ -66,8 +67,8 @@ class CaseRouting(Schema):
 
 
 class SplitAccepted(Schema):
-    case_id = fields.Integer(required=True)
-    report_id = fields.Integer(required=True)
+    case_id = numbers.Integer(required=True)
+    report_id = numbers.Integer(required=True)
     status_url = fields.String(
         required=True, metadata={"format": "uri", "description": "Follow the report here."}
     )
@@ -134,7 +135,7 @@ class ExtendIn(Schema):
     class Meta:
         unknown = RAISE
 
-    hours = fields.Integer(
+    hours = numbers.Integer(
         required=True,
         strict=True,
         validate=validate.Range(1, MAX_EXTENSION_HOURS),
@@ -177,8 +178,8 @@ class MergeSettingsIn(Schema):
     class Meta:
         unknown = RAISE
 
-    radius_m = fields.Float(required=True, validate=validate.Range(*MERGE_RADIUS_RANGE_M))
-    window_hours = fields.Float(required=True, validate=validate.Range(*MERGE_WINDOW_RANGE_HOURS))
+    radius_m = numbers.Float(required=True, validate=validate.Range(*MERGE_RADIUS_RANGE_M))
+    window_hours = numbers.Float(required=True, validate=validate.Range(*MERGE_WINDOW_RANGE_HOURS))
 
 
 class OverrideIn(Schema):
@@ -212,14 +213,14 @@ class RulesOut(Schema):
 
 
 class RuleSetOut(Schema):
-    version = fields.Integer(
+    version = numbers.Integer(
         required=True, allow_none=True, metadata={"description": "null before any version."}
     )
     rules = fields.Nested(RulesOut, required=True)
 
 
 class RuleVersionSummaryOut(Schema):
-    version = fields.Integer(required=True)
+    version = numbers.Integer(required=True)
     created_at = fields.AwareDateTime(required=True)
     actor = fields.String(required=True)
     note = fields.String(required=True)
@@ -231,8 +232,8 @@ class RuleVersionOut(RuleVersionSummaryOut):
 
 class MergeSettingsOut(Schema):
     code = fields.String(required=True)
-    radius_m = fields.Float(required=True)
-    window_hours = fields.Float(required=True)
+    radius_m = numbers.Float(required=True)
+    window_hours = numbers.Float(required=True)
 
 
 # ---------- category settings: the questions a category asks, and its keywords ----------
@@ -275,12 +276,12 @@ class AttributeIn(Schema):
     datatype_description = fields.String(
         load_default="", validate=validate.Length(max=MAX_DATATYPE_DESCRIPTION_CHARS)
     )
-    minimum = fields.Float(
+    minimum = numbers.Float(
         load_default=None,
         allow_none=True,
         metadata={"description": "Smallest answer allowed (number attributes only)."},
     )
-    maximum = fields.Float(
+    maximum = numbers.Float(
         load_default=None,
         allow_none=True,
         metadata={"description": "Largest answer allowed (number attributes only)."},
@@ -352,8 +353,8 @@ class AttributeOut(Schema):
     description_zh = fields.String(required=True)
     description_en = fields.String(required=True)
     datatype_description = fields.String(required=True)
-    minimum = fields.Float(required=True, allow_none=True)
-    maximum = fields.Float(required=True, allow_none=True)
+    minimum = numbers.Float(required=True, allow_none=True)
+    maximum = numbers.Float(required=True, allow_none=True)
     values = fields.List(fields.Nested(ChoiceOut), required=True)
 
 
@@ -364,7 +365,7 @@ class KeywordOut(Schema):
 
 class CategorySettingsOut(Schema):
     code = fields.String(required=True)
-    version = fields.Integer(
+    version = numbers.Integer(
         required=True,
         allow_none=True,
         metadata={"description": "The category settings version in force; null before any."},
@@ -379,7 +380,7 @@ class CategorySnapshotOut(Schema):
 
 
 class CategorySettingsVersionSummaryOut(Schema):
-    version = fields.Integer(required=True)
+    version = numbers.Integer(required=True)
     created_at = fields.AwareDateTime(required=True)
     actor = fields.String(required=True)
     note = fields.String(required=True)
@@ -406,7 +407,7 @@ class WebhookIn(Schema):
     class Meta:
         unknown = RAISE
 
-    id = fields.Integer(
+    id = numbers.Integer(
         load_default=None,
         allow_none=True,
         strict=True,
@@ -469,7 +470,7 @@ class WebhooksIn(Schema):
 
 
 class WebhookOut(Schema):
-    id = fields.Integer(required=True)
+    id = numbers.Integer(required=True)
     url = fields.String(required=True)
     topics = fields.List(fields.String(), required=True)
     recipients = fields.List(
@@ -494,12 +495,12 @@ class OutboxQuery(Schema):
         validate=validate.OneOf(OUTBOX_STATUSES),
         metadata={"description": "Only rows in this state, e.g. dead (the dead letters)."},
     )
-    limit = fields.Integer(
+    limit = numbers.Integer(
         load_default=100,
         validate=validate.Range(min=1, max=MAX_OUTBOX_PAGE),
         metadata={"description": "At most this many rows."},
     )
-    before = fields.Integer(
+    before = numbers.Integer(
         load_default=None,
         validate=validate.Range(min=1, max=MAX_ROW_ID),
         metadata={"description": "Only rows with a smaller id: the next page back."},
@@ -509,18 +510,18 @@ class OutboxQuery(Schema):
 class OutboxReplayOut(Schema):
     at = fields.AwareDateTime(required=True)
     actor = fields.String(required=True)
-    attempts_before = fields.Integer(required=True)
+    attempts_before = numbers.Integer(required=True)
     last_error = fields.String(required=True)
 
 
 class OutboxMessageOut(Schema):
-    id = fields.Integer(required=True)
+    id = numbers.Integer(required=True)
     topic = fields.String(required=True)
     recipient = fields.String(required=True)
-    case_id = fields.Integer(required=True, allow_none=True)
+    case_id = numbers.Integer(required=True, allow_none=True)
     payload = fields.Dict(required=True)
     status = fields.String(required=True, validate=validate.OneOf(OUTBOX_STATUSES))
-    attempts = fields.Integer(
+    attempts = numbers.Integer(
         required=True,
         metadata={"description": "Failed delivery rounds since it was written or replayed."},
     )
@@ -533,7 +534,7 @@ class OutboxMessageOut(Schema):
     delivered_at = fields.AwareDateTime(required=True, allow_none=True)
     dead_at = fields.AwareDateTime(required=True, allow_none=True)
     delivered_to = fields.List(
-        fields.Integer(),
+        numbers.Integer(),
         required=True,
         metadata={"description": "Ids of the webhooks that answered 2xx."},
     )

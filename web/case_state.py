@@ -10,10 +10,11 @@ from marshmallow import Schema, fields, validate
 from models.entities import CASE_CLOSURES, CASE_STATUSES
 from routing.workflow import ACTIONS
 from services.casework import CaseState
+from web import numbers
 
 
 class CaseStateOut(Schema):
-    case_id = fields.Integer(required=True)
+    case_id = numbers.Integer(required=True)
     status = fields.String(required=True, validate=validate.OneOf(CASE_STATUSES))
     closure = fields.String(
         required=True,
