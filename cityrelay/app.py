@@ -28,7 +28,8 @@ from offices.notifications import bp as notifications_bp
 from offices.queue import case_bp as case_view_bp
 from offices.queue import queue_bp
 from web import db, errors, points, sessions
-from web.guards import refuse_nul_characters
+from web.guards import limit_request_size, refuse_unfit_characters
+from web.json_bodies import BoundedJSONProvider
 from web.urls import CONVERTERS
 from workers.base import dispatcher
 
@@ -39,8 +40,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(load_settings())
     if config:
         app.config.update(config)
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable in JSON
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json = BoundedJSONProvider(app)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = instance_secret_key(app.config["INSTANCE_PATH"])
     sessions.init_app(app)
@@ -51,7 +51,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     celery = celery_init_app(app, database)
     db.init_app(app, database, dispatcher(celery, app.logger))
     errors.register_error_handlers(app, {"/open311/": open311_http_error})
-    app.before_request(refuse_nul_characters)
+    app.before_request(limit_request_size)
+    app.before_request(refuse_unfit_characters)
     for blueprint in (
         reports_bp,
         rechecks_bp,

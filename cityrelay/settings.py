@@ -54,6 +54,17 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "OPEN311_CONTACT": ("CityRelay operators", "Open311 discovery `contact`: who runs it."),
     "MAX_PHOTOS": (5, "Photos allowed per report."),
     "MAX_PHOTO_BYTES": (10 * 1024 * 1024, "Largest photo accepted, in bytes."),
+    "MAX_BODY_BYTES": (
+        1024 * 1024,
+        "Largest request body without photos (JSON or a plain form), in bytes; a larger one is "
+        "refused with 413 before it is read. A multipart body may carry MAX_PHOTOS photos of "
+        "MAX_PHOTO_BYTES each on top of this.",
+    ),
+    "MAX_FORM_FIELDS": (
+        60,
+        "Fields a form may carry besides its photos; a multipart body with more parts than this "
+        "and MAX_PHOTOS together is refused with 413 as soon as the part after them arrives.",
+    ),
     "WEBHOOK_HOSTS": (
         "",
         "Comma-separated host names webhook URLs may name; empty allows any host.",

@@ -146,6 +146,15 @@ def from_service_error(error: ServiceError) -> ApiError:
     return ApiError(422, error.code, error.message)
 
 
+def _too_large_words() -> tuple[str, dict[str, list[str]]]:
+    limit = request.max_content_length
+    parts = request.max_form_parts
+    words = f"At most {limit} bytes" if limit else "A smaller body"
+    if request.mimetype == "multipart/form-data" and parts:
+        words += f" and {parts} parts"
+    return "The request body is too large.", {"_body": [f"{words}."]}
+
+
 HttpErrorRenderer = Callable[[HTTPException], Response]
 
 
@@ -177,12 +186,18 @@ def register_error_handlers(
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> ResponseReturnValue:
+        # The exception's own headers (Allow on a 405, RFC 9110) travel with any error shape.
+        headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
         for prefix, render in prefixes.items():
             if request.path.startswith(prefix):
-                return render(error)
+                response = render(error)
+                response.headers.extend(headers)
+                return response
         status = error.code or 500
         code = (error.name or "error").lower().replace(" ", "_")
-        return jsonify(error_body(code, error.description or error.name)), status
+        if status == 413:
+            return jsonify(error_body(code, *_too_large_words())), status, headers
+        return jsonify(error_body(code, error.description or error.name)), status, headers
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> ResponseReturnValue:
