@@ -9,6 +9,7 @@ from flask import Flask
 from cityrelay import openapi
 from cityrelay.celery_app import celery_init_app
 from cityrelay.settings import instance_secret_key, load_settings
+from cityrelay.slow_bodies import SlowBodyGuard
 from console.views import bp as console_bp
 from dashboards.directory import bp as directory_bp
 from dashboards.pages import bp as dashboard_pages_bp
@@ -73,4 +74,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         dashboard_pages_bp,
     ):
         app.register_blueprint(blueprint)
+    config = app.config
+    app.wsgi_app = SlowBodyGuard(  # type: ignore[method-assign]
+        app.wsgi_app,
+        grace_seconds=config["SLOW_BODY_GRACE_SECONDS"],
+        min_bytes_per_second=config["SLOW_BODY_MIN_BYTES_PER_SECOND"],
+        max_bytes=config["MAX_BODY_BYTES"],
+        max_multipart_bytes=config["MAX_PHOTOS"] * config["MAX_PHOTO_BYTES"]
+        + config["MAX_BODY_BYTES"],
+    )
     return app

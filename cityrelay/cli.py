@@ -48,7 +48,15 @@ def up(port: int | None, host: str, concurrency: int) -> None:
 @click.option(
     "--workers", type=int, default=2, show_default=True, help="gunicorn worker processes."
 )
-def web(port: int | None, host: str, workers: int) -> None:
+@click.option(
+    "--threads",
+    type=int,
+    default=8,
+    show_default=True,
+    help="Threads per worker process (gunicorn's gthread workers): a slow client holds one "
+    "thread, not a whole process, and no longer than the slow-body settings allow.",
+)
+def web(port: int | None, host: str, workers: int, threads: int) -> None:
     _require_redis()
     chosen = port if port is not None else int(os.environ.get("PORT") or 8000)
     argv = [
@@ -59,6 +67,10 @@ def web(port: int | None, host: str, workers: int) -> None:
         f"{host}:{chosen}",
         "--workers",
         str(workers),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(threads),
         "--access-logfile",
         "-",
         "--graceful-timeout",

@@ -60,6 +60,15 @@ SETTINGS: dict[str, tuple[Any, str]] = {
         "refused with 413 before it is read. A multipart body may carry MAX_PHOTOS photos of "
         "MAX_PHOTO_BYTES each on top of this.",
     ),
+    "SLOW_BODY_GRACE_SECONDS": (
+        10.0,
+        "Under `cityrelay web`, a request body may take this long before its pace is judged...",
+    ),
+    "SLOW_BODY_MIN_BYTES_PER_SECOND": (
+        1024.0,
+        "...and after that it must have arrived at this average rate at least, or the request "
+        "is answered 408 and its connection closed, so slow clients cannot hold the web threads.",
+    ),
     "MAX_FORM_FIELDS": (
         60,
         "Fields a form may carry besides its photos; a multipart body with more parts than this "

@@ -37,14 +37,15 @@ CHROMIUM_ARGS = [
 
 
 @contextmanager
-def running_web(test_settings: dict[str, Any], log_path: Path) -> Iterator[str]:
-    """Yields the server's base URL once /api/v1/health answers; stops it afterwards."""
+def running_web(test_settings: dict[str, Any], log_path: Path, **env: str) -> Iterator[str]:
+    """Yields the server's base URL once /api/v1/health answers; stops it afterwards. ``env``
+    adds to or overrides the server's environment."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "cityrelay.cli", "web", "--port", str(port)],
-            env=child_env(test_settings),
+            env=child_env(test_settings, **env),
             cwd=PROJECT_ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
