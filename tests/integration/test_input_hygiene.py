@@ -220,3 +220,14 @@ def test_405_names_the_allowed_methods(client: FlaskClient) -> None:
     open311 = client.delete("/open311/v2/requests.xml")
     assert open311.status_code == 405
     assert {"GET", "POST"} <= set(open311.headers["Allow"].split(", "))
+
+
+def test_a_control_character_in_a_name_to_create_is_422_naming_it(
+    client: FlaskClient, sessions: sessionmaker[Session]
+) -> None:
+    admin = bearer(make_key(sessions, "admin"))
+    body = {"timezone": "Asia/Shanghai", "weekly_hours": {}}
+    response = client.put("/api/v1/admin/calendars/%1Bhq", json=body, headers=admin)
+    assert response.status_code == 422
+    assert list(response.get_json()["error"]["fields"]) == ["name"]
+    assert client.get("/api/v1/reports/%1B", headers=admin).status_code == 404
