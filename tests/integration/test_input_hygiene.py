@@ -125,7 +125,7 @@ def test_control_characters_are_refused_through_every_door(
         "/open311/v2/requests.json",
         data={
             "api_key": reporter_key,
-            "service_code": "garbage_overflow",
+            "service_code": "bin_overflow",
             "lat": str(POINT["lat"]),
             "long": str(POINT["lon"]),
             "description": text,
