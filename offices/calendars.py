@@ -72,6 +72,7 @@ def list_calendars() -> ResponseReturnValue:
         400: ERROR,
         401: ERROR,
         403: NOT_ADMIN,
+        404: error("The name holds a control character: it names no calendar, nor can it."),
         422: error(
             "Invalid fields, named like `weekly_hours.mon.1` (periods out of order or "
             "overlapping), `timezone`, `days.3.date` or `name`; nothing is changed."

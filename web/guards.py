@@ -101,14 +101,12 @@ def refuse_unfit_characters() -> None:
     breaks, or a lone surrogate: PostgreSQL cannot store a NUL, XML cannot carry the controls,
     UTF-8 cannot encode a surrogate, and no person types any of them. Refused up front, naming
     the field, whichever door it came through."""
-    path_sources = [_unfit_texts(n, v) for n, v in (request.view_args or {}).items()]
-    if request.method != "PUT" and any(True for source in path_sources for _ in source):
-        # Nothing CityRelay names (a code, a token) has such a character in it; a PUT, which
-        # may create what its path names, hears about the name below instead.
+    if any(True for _ in _unfit_texts("", dict(request.view_args or {}))):
+        # Nothing CityRelay names (a code, a token) has such a character in it, nor can a PUT
+        # create a thing so named.
         raise ApiError(404, "not_found", "No such thing: its name holds a control character.")
     sources: list[Iterator[tuple[str, str]]] = [
-        *path_sources,
-        *(_unfit_texts(name, value) for name, value in request.args.items(multi=True)),
+        _unfit_texts(name, value) for name, value in request.args.items(multi=True)
     ]
     if request.method in {"POST", "PUT", "PATCH"}:
         if request.is_json:

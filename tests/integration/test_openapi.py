@@ -566,6 +566,7 @@ def test_admin_calendars(contract: Contract, client: FlaskClient, keys: dict) ->
     put.call(client, {"name": "default"}, json=["x"], headers=admin, expect=400)
     put.call(client, {"name": "default"}, json=same, expect=401)
     put.call(client, {"name": "default"}, json=same, headers=keys["reporter"], expect=403)
+    put.call(client, {"name": "night\x1bshift"}, json=same, headers=admin, expect=404)
     put.assert_every_declared_status_seen()
 
     choose = contract["put", "/api/v1/admin/offices/{code}/calendar"]
