@@ -54,6 +54,10 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "OPEN311_CONTACT": ("CityRelay operators", "Open311 discovery `contact`: who runs it."),
     "MAX_PHOTOS": (5, "Photos allowed per report."),
     "MAX_PHOTO_BYTES": (10 * 1024 * 1024, "Largest photo accepted, in bytes."),
+    "MAX_PHOTO_PIXELS": (
+        40_000_000,
+        "Largest photo accepted, in pixels (width × height), checked before it is decoded.",
+    ),
     "WEBHOOK_HOSTS": (
         "",
         "Comma-separated host names webhook URLs may name; empty allows any host.",
