@@ -74,6 +74,10 @@ SETTINGS: dict[str, tuple[Any, str]] = {
         "Fields a form may carry besides its photos; a multipart body with more parts than this "
         "and MAX_PHOTOS together is refused with 413 as soon as the part after them arrives.",
     ),
+    "MAX_PHOTO_PIXELS": (
+        40_000_000,
+        "Largest photo accepted, in pixels (width × height), checked before it is decoded.",
+    ),
     "WEBHOOK_HOSTS": (
         "",
         "Comma-separated host names webhook URLs may name; empty allows any host.",

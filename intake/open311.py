@@ -45,9 +45,10 @@ from services.locations import (
     NO_POSITION_FIX,
     check_location,
 )
+from services.photos import photo_location
 from web.db import read_session, unit_of_work
 from web.errors import ApiError, from_service_error
-from web.uploads import read_and_store_photos
+from web.uploads import read_photos, store_read_photos
 from web.urls import MAX_ROW_ID
 
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
@@ -599,11 +600,15 @@ def create_request(fmt: str) -> Response:
     if category is None:
         raise Open311Error(404, f"Unknown service_code '{code}'.")
 
+    # Decoded first: without lat and long, the first photo's EXIF GPS places the request.
+    photos = read_photos(request.files.getlist("media"))
     lat_raw, lon_raw = form.get("lat", "").strip(), form.get("long", "").strip()
     address = (form.get("address_string") or "").strip()
     address_id = (form.get("address_id") or "").strip()
     lat = _float("lat", lat_raw) if lat_raw else None
     lon = _float("long", lon_raw) if lon_raw else None
+    if lat is None and lon is None and (location := photo_location(photos)) is not None:
+        lat, lon = location
     try:
         check_location(lat, lon, address, address_id)
     except (InvalidField, InvalidFields) as error:
@@ -618,7 +623,7 @@ def create_request(fmt: str) -> Response:
         raise Open311Error(400, *(f"attribute[{k}]: {v}" for k, v in errors.items()))
     media_urls = _media_urls()
     idempotency_key = idempotency_key_header()
-    photos = read_and_store_photos(request.files.getlist("media"))
+    store_read_photos(photos)
     contact = {
         name: form[name].strip()[:MAX_CONTACT_VALUE_CHARS]
         for name in ("email", "device_id", "account_id", "first_name", "last_name", "phone")

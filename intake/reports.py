@@ -34,12 +34,13 @@ from services.accounts import Caller, find_key
 from services.accounts import register_reporter as register
 from services.filing import IdempotencyConflict, NewReport, file_report
 from services.locations import NO_FIX
+from services.photos import UploadedPhoto, photo_location
 from web.auth import authenticate
 from web.case_state import CaseStateOut, case_state_body
 from web.db import read_session, unit_of_work
 from web.errors import ApiError, json_object_body
 from web.openapi import ERROR, Answer, Header, error, operation
-from web.uploads import read_and_store_photos
+from web.uploads import read_photos, store_read_photos
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -85,7 +86,13 @@ def register_reporter() -> ResponseReturnValue:
         f"goes to triage for a person to place). {NO_FIX} It is refused with 422 naming `lat` "
         "(code `validation_failed`). What: some `text`, a `category`, or a photo. "
         "As JSON, or as a form with the same fields (multipart with up to the configured number "
-        "of `photos`: JPEG, PNG, WebP or HEIC, sniffed from their bytes). The report is "
+        "of `photos`: JPEG, PNG, WebP or HEIC, sniffed from their bytes). Each photo is "
+        "decoded and stored re-encoded (HEIC as JPEG), upright, without EXIF, GPS, XMP, ICC "
+        "profile or comments; one that does not decode is refused with 422 naming "
+        "`photos.<index>`, one over the configured pixel count (`CITYRELAY_MAX_PHOTO_PIXELS`, "
+        "by default 40 megapixels) with 413. A form without `lat` and `lon` whose first photo "
+        "carries an EXIF GPS position is placed there (degrees from the EXIF rationals with "
+        "their N/S and E/W references, taken as WGS-84). The report is "
         "committed before the answer; classification and routing follow (see `status_url`). "
         '`recheck` offers a one-tap "still fixed?" for each case closed as `fixed` lately '
         "near the report (`POST /api/v1/cases/<id>/recheck`); a retry answers the same."
@@ -124,10 +131,11 @@ def register_reporter() -> ResponseReturnValue:
         400: error("The body is not a JSON object, or a bad Idempotency-Key header."),
         401: ERROR,
         403: error("The key is not a reporter's."),
-        413: error("A photo is larger than allowed."),
+        413: error("A photo is larger than allowed, in bytes or in pixels."),
         415: error("Neither JSON nor a form."),
         422: error(
-            "Invalid fields (no position fix at 0,0 among them), too many or non-image photos, "
+            "Invalid fields (no position fix at 0,0 among them), too many, non-image or "
+            "undecodable photos, "
             "or an Idempotency-Key reused with another body."
         ),
     },
@@ -138,9 +146,10 @@ def create_report() -> ResponseReturnValue:
     caller = authenticate("reporter")
     assert caller.reporter_id is not None
     fields, files = _report_input()
-    data = ReportIn().load(fields)
+    photos = read_photos(files)
+    data = ReportIn().load(_placed_by_photo(fields, photos))
     idempotency_key = idempotency_key_header()
-    photos = read_and_store_photos(files)
+    store_read_photos(photos)
     new = NewReport(
         reporter_id=caller.reporter_id,
         channel="api",
@@ -367,6 +376,17 @@ def _report_input() -> tuple[dict[str, Any], list[Any]]:
         "Send application/json or multipart/form-data.",
         {"Content-Type": [f"'{request.mimetype or 'none'}' is not accepted."]},
     )
+
+
+def _placed_by_photo(fields: dict[str, Any], photos: list[UploadedPhoto]) -> dict[str, Any]:
+    """A report without coordinates (neither ``lat`` nor ``lon``, or both empty) placed where
+    its first photo was taken, when that photo's EXIF has a GPS position."""
+    if not all(fields.get(name) in (None, "") for name in ("lat", "lon")):
+        return fields
+    location = photo_location(photos)
+    if location is None:
+        return fields
+    return {**fields, "lat": location[0], "lon": location[1]}
 
 
 def idempotency_key_header() -> str | None:

@@ -11,6 +11,7 @@ Screenshots (phone-sized, Chinese and English) go to test-artifacts/ and, for a 
 
 from __future__ import annotations
 
+import io
 import shutil
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
+from PIL import Image
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.e2e import test_reporter_page as reporter_page
@@ -185,7 +187,11 @@ def test_the_reporter_follows_answers_confirms_and_reopens_a_case(
     expect(after).to_have_count(1)
     size = after.evaluate("img => img.decode().then(() => [img.naturalWidth, img.naturalHeight])")
     assert size == [320, 240], size
-    assert requests.get(after.get_attribute("src") or "", timeout=10).content == after_photo
+    served = requests.get(after.get_attribute("src") or "", timeout=10)
+    # Stored re-encoded without metadata: the same pixels, not the same bytes.
+    assert served.headers["Content-Type"] == "image/png"
+    with Image.open(io.BytesIO(served.content)) as got, Image.open(io.BytesIO(after_photo)) as sent:
+        assert got.size == sent.size and got.tobytes() == sent.tobytes()
     confirm = page.get_by_role("button", name="确认已修好")
     expect(confirm).to_be_visible()
     box = confirm.bounding_box()
