@@ -53,9 +53,14 @@ from web.urls import MAX_ROW_ID
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
 
 FORMATS = {"json": "application/json", "xml": "text/xml"}
+# What every answer says it is: clients that guess decode Chinese XML as Latin-1 otherwise.
+CONTENT_TYPES = {fmt: f"{mimetype}; charset=utf-8" for fmt, mimetype in FORMATS.items()}
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2026-11-23T00:00:00+08:00"
 DEFAULT_WINDOW = timedelta(days=90)
+# What XML 1.0 cannot hold: C0 controls but tab, newline and carriage return, lone surrogates,
+# U+FFFE and U+FFFF. Reports stored before input was checked may have them; answers drop them.
+NOT_XML_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 # Open311 knows two statuses; every case status maps onto one of them: closed is closed, any
 # other (triage, routed, accepted, in_progress, waiting, resolved) is open, and so is a report
@@ -159,6 +164,17 @@ class Open311Error(Exception):
 # ---------------------------------------------------------------- rendering
 
 
+def _clean(value: Any) -> Any:
+    """``value`` without the characters XML cannot hold, in every text it contains."""
+    if isinstance(value, str):
+        return NOT_XML_CHARACTERS.sub("", value)
+    if isinstance(value, dict):
+        return {key: _clean(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [_clean(inner) for inner in value]
+    return value
+
+
 def _xml_value(parent: ET.Element, tag: str, value: Any) -> None:
     element = ET.SubElement(parent, tag)
     if isinstance(value, dict):
@@ -182,10 +198,12 @@ def to_xml(root: str, value: Any) -> bytes:
 
 
 def render(fmt: str, root: str, value: Any, status: int = 200) -> Response:
+    """The answer in ``fmt``; JSON and XML say the same, without characters XML cannot hold."""
+    value = _clean(value)
     if fmt == "xml":
-        return Response(to_xml(root, value), status, content_type=FORMATS["xml"])
+        return Response(to_xml(root, value), status, content_type=CONTENT_TYPES["xml"])
     body = json.dumps(value, ensure_ascii=False)
-    return Response(body, status, content_type=FORMATS["json"])
+    return Response(body, status, content_type=CONTENT_TYPES["json"])
 
 
 def render_errors(fmt: str, status: int, descriptions: tuple[str, ...]) -> Response:
@@ -214,6 +232,15 @@ def _api_error(error: ApiError) -> Response:
     fields = error.fields or {}
     descriptions = tuple(f"{name}: {m}" for name, ms in fields.items() for m in ms)
     return render_errors(_format_of_request(), status, descriptions or (error.message,))
+
+
+@bp.errorhandler(Exception)
+def _unexpected(error: Exception) -> Response:
+    """Whatever else goes wrong: 500 in Open311's shape and the requested format, logged."""
+    if isinstance(error, HTTPException):
+        return open311_http_error(error)
+    current_app.logger.error("unhandled error in Open311", exc_info=error)
+    return render_errors(_format_of_request(), 500, ("Something went wrong on our side.",))
 
 
 def open311_http_error(error: HTTPException) -> Response:
@@ -398,8 +425,9 @@ def _request_view(report: Report, lang: str, extensions: bool) -> dict[str, Any]
         "zipcode": "",
         "lat": report.lat,
         "long": report.lon,
-        "media_url": media[0] if media else "",
     }
+    if media:  # absent, not "", without one: the Open311 schema wants a URL
+        view["media_url"] = media[0]
     if extensions:
         view["notes"] = [
             {

@@ -1,0 +1,117 @@
+"""Open311 answers every input in its own shape, never 500, always well-formed and labelled UTF-8:
+numbers only in ASCII, a body that is not UTF-8 refused by name, an unexpected fault in the
+requested format, stored control characters kept out of the XML, no empty ``media_url``,
+FixMyStreet's own attributes kept, and only what the public may see, at about 100 m."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+from xml.etree import ElementTree as ET
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from intake import open311
+from tests.factories import make_report
+from tests.helpers import OPEN311, open311_errors, open311_post
+
+JSON_TYPE = "application/json; charset=utf-8"
+XML_TYPE = "text/xml; charset=utf-8"
+
+
+def _descriptions(response: Any, status: int) -> str:
+    return " | ".join(str(e["description"]) for e in open311_errors(response, status))
+
+
+# ---------------------------------------------------------------- 2. a fault, in Open311's shape
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_an_unexpected_fault_answers_500_in_open311_shape(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch, caplog: Any, fmt: str
+) -> None:
+    def broken() -> Any:
+        raise RuntimeError("the query broke")
+
+    monkeypatch.setattr(open311.queries, "report_with_case", broken)
+    with caplog.at_level(logging.ERROR):
+        response = client.get(f"{OPEN311}/requests.{fmt}")
+    errors = open311_errors(response, 500)
+    assert response.content_type == (XML_TYPE if fmt == "xml" else JSON_TYPE)
+    assert str(errors[0]["code"]) == "500"
+    assert "the query broke" not in response.get_data(as_text=True)
+    assert any("the query broke" in (r.exc_text or "") for r in caplog.records)
+
+
+# ---------------------------------------------------------------- 4. control characters
+
+
+def test_stored_control_characters_never_break_the_xml(
+    client: FlaskClient, sessions: sessionmaker[Session]
+) -> None:
+    report_id = make_report(
+        sessions, text="井盖\x01没了\x0b很危险\x1f\ttab\nline", address="春江路\x08口"
+    )
+    for path in ("requests", f"requests/{report_id}"):
+        response = client.get(f"{OPEN311}/{path}.xml")
+        assert response.status_code == 200
+        root = ET.fromstring(response.data)  # well-formed
+        mine = next(
+            r for r in root.iter("request") if r.findtext("service_request_id") == str(report_id)
+        )
+        assert mine.findtext("description") == "井盖没了很危险\ttab\nline"
+        assert mine.findtext("address") == "春江路口"
+        as_json = client.get(f"{OPEN311}/{path}.json")
+        (one,) = [r for r in json.loads(as_json.data) if r["service_request_id"] == str(report_id)]
+        assert one["description"] == "井盖没了很危险\ttab\nline"
+
+
+def test_errors_echoing_control_characters_stay_well_formed(client: FlaskClient) -> None:
+    response = client.get(f"{OPEN311}/services/bad%01code.xml")
+    assert response.status_code == 404
+    root = ET.fromstring(response.data)
+    assert "badcode" in root.findtext("error/description")
+
+
+# ---------------------------------------------------------------- 5. charset
+
+
+def test_answers_and_errors_say_utf8(client: FlaskClient, reporter_key: str) -> None:
+    for fmt, expected in (("json", JSON_TYPE), ("xml", XML_TYPE)):
+        for path, status in (
+            (f"discovery.{fmt}", 200),
+            (f"services.{fmt}", 200),
+            (f"requests.{fmt}", 200),
+            (f"requests/999999.{fmt}", 404),
+            (f"requests.{fmt}?page=x", 400),
+            (f"nothing/here.{fmt}", 404),
+        ):
+            response = client.get(f"{OPEN311}/{path}")
+            assert (response.status_code, response.content_type) == (status, expected), path
+        created = open311_post(client, reporter_key, fmt=fmt)
+        assert (created.status_code, created.content_type) == (201, expected)
+        refused = open311_post(client, None, fmt=fmt)
+        assert (refused.status_code, refused.content_type) == (403, expected)
+    xml = client.get(f"{OPEN311}/services.xml", headers={"Accept-Language": "zh"})
+    assert "井盖" in xml.get_data(as_text=True)
+
+
+# ---------------------------------------------------------------- 6. no empty media_url
+
+
+def test_media_url_is_absent_without_a_photo(client: FlaskClient, reporter_key: str) -> None:
+    request_id = open311_post(client, reporter_key).get_json()[0]["service_request_id"]
+    for extensions in ("false", "true"):
+        query = {"extensions": extensions}
+        for path in (f"requests/{request_id}", "requests"):
+            listed = client.get(f"{OPEN311}/{path}.json", query_string=query).get_json()
+            one = next(r for r in listed if r["service_request_id"] == request_id)
+            assert "media_url" not in one
+            root = ET.fromstring(client.get(f"{OPEN311}/{path}.xml", query_string=query).data)
+            mine = next(
+                r for r in root.iter("request") if r.findtext("service_request_id") == request_id
+            )
+            assert mine.find("media_url") is None
