@@ -10,14 +10,17 @@ import json
 import re
 from collections import defaultdict
 from datetime import datetime, timedelta
-from typing import Any
-from urllib.parse import urlparse
+from typing import IO, Any
+from urllib.parse import unquote_to_bytes, urlparse
 from xml.etree import ElementTree as ET
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, current_app, request, url_for
 from sqlalchemy import func, or_, select
-from werkzeug.exceptions import HTTPException
+from werkzeug.datastructures import FileStorage, MultiDict
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.formparser import FormDataParser, MultiPartParser
+from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
 from intake.reports import idempotency_key_header
 from models import queries
@@ -58,6 +61,11 @@ CONTENT_TYPES = {fmt: f"{mimetype}; charset=utf-8" for fmt, mimetype in FORMATS.
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2026-11-23T00:00:00+08:00"
 DEFAULT_WINDOW = timedelta(days=90)
+
+# Numbers as Open311 clients write them: ASCII digits only (str.isdigit, int and float also take
+# "²", "١", "５" and "3_1"), a float with its sign, dot and exponent.
+ASCII_DIGITS = re.compile(r"[0-9]+")
+ASCII_FLOAT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 # What XML 1.0 cannot hold: C0 controls but tab, newline and carriage return, lone surrogates,
 # U+FFFE and U+FFFF. Reports stored before input was checked may have them; answers drop them.
 NOT_XML_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -248,6 +256,114 @@ def open311_http_error(error: HTTPException) -> Response:
     status = error.code or 500
     status = status if status in {403, 404, 405} else 400
     return render_errors(_format_of_request(), status, (error.description or error.name,))
+
+
+# ---------------------------------------------------------------- form bodies
+
+
+def _text(data: bytes, name: str | None, charset: str = "utf-8") -> str:
+    """``data`` decoded; a body that is not text in its charset is refused, naming the part."""
+    try:
+        return data.decode(charset)
+    except UnicodeDecodeError:
+        label = "UTF-8" if charset.lower() == "utf-8" else charset
+        if name is None:
+            raise Open311Error(
+                400, f"The form body holds a parameter name that is not valid {label}."
+            ) from None
+        raise Open311Error(400, f"{name[:100]}: not valid {label} text.") from None
+
+
+class Utf8MultiPartParser(MultiPartParser):
+    """Werkzeug's multipart parsing, except that a field that is not text in its charset is
+    refused instead of read with replacement characters (an api_key would then be unknown)."""
+
+    def parse(
+        self, stream: IO[bytes], boundary: bytes, content_length: int | None
+    ) -> tuple[MultiDict[str, str], MultiDict[str, FileStorage]]:
+        decoder = MultipartDecoder(
+            boundary, max_form_memory_size=self.max_form_memory_size, max_parts=self.max_form_parts
+        )
+        fields: list[tuple[str, str]] = []
+        files: list[tuple[str, FileStorage]] = []
+        part: Field | File | None = None
+        chunks: list[bytes] = []
+        size = 0
+        container: IO[bytes] | None = None
+        while True:
+            data = stream.read(self.buffer_size)
+            decoder.receive_data(data or None)
+            event = decoder.next_event()
+            while not isinstance(event, (Epilogue, NeedData)):
+                if isinstance(event, Field):
+                    part, chunks, size = event, [], 0
+                elif isinstance(event, File):
+                    part, container = event, self.start_file_streaming(event, content_length)
+                elif isinstance(event, Data) and isinstance(part, Field):
+                    chunks.append(event.data)
+                    size += len(event.data)
+                    if self.max_form_memory_size is not None and size > self.max_form_memory_size:
+                        raise RequestEntityTooLarge()
+                    if not event.more_data:
+                        charset = self.get_part_charset(part.headers)
+                        fields.append((part.name, _text(b"".join(chunks), part.name, charset)))
+                elif isinstance(event, Data) and isinstance(part, File) and container is not None:
+                    container.write(event.data)
+                    if not event.more_data:
+                        container.seek(0)
+                        storage = FileStorage(
+                            container, part.filename, part.name, headers=part.headers
+                        )
+                        files.append((part.name, storage))
+                event = decoder.next_event()
+            if not data:
+                return self.cls(fields), self.cls(files)
+
+
+class Utf8FormDataParser(FormDataParser):
+    """Form bodies whose every name and value must be UTF-8 (werkzeug's parser reads a body that
+    is not as an empty form, or with replacement characters): 400 naming the parameter."""
+
+    def _parse_urlencoded(
+        self,
+        stream: IO[bytes],
+        mimetype: str,
+        content_length: int | None,
+        options: dict[str, str],
+    ) -> tuple[IO[bytes], MultiDict[str, Any], MultiDict[str, Any]]:
+        items = []
+        for piece in stream.read().split(b"&"):
+            if not piece:
+                continue
+            raw_name, _, raw_value = piece.partition(b"=")
+            name = _text(unquote_to_bytes(raw_name.replace(b"+", b" ")), None)
+            items.append((name, _text(unquote_to_bytes(raw_value.replace(b"+", b" ")), name)))
+        return stream, self.cls(items), self.cls()
+
+    def _parse_multipart(
+        self,
+        stream: IO[bytes],
+        mimetype: str,
+        content_length: int | None,
+        options: dict[str, str],
+    ) -> tuple[IO[bytes], MultiDict[str, Any], MultiDict[str, Any]]:
+        parser = Utf8MultiPartParser(
+            stream_factory=self.stream_factory,
+            max_form_memory_size=self.max_form_memory_size,
+            max_form_parts=self.max_form_parts,
+            cls=self.cls,
+        )
+        boundary = options.get("boundary", "").encode("ascii")
+        if not boundary:
+            raise ValueError("Missing boundary")
+        form, files = parser.parse(stream, boundary, content_length)
+        return stream, form, files
+
+
+@bp.url_value_preprocessor
+def _utf8_forms(_endpoint: str | None, _values: dict[str, Any] | None) -> None:
+    """Before anything reads the form (the app's checks of every request come after this)."""
+    request.form_data_parser_class = Utf8FormDataParser
 
 
 def _check_format(fmt: str) -> str:
@@ -462,13 +578,40 @@ def _parse_when(name: str) -> datetime | None:
     return moment
 
 
+def _whole_number(raw: str, highest: int) -> int | None:
+    """``raw`` as a number from 1 to ``highest`` when it is one in ASCII digits, else None."""
+    if not ASCII_DIGITS.fullmatch(raw) or len(raw.lstrip("0")) > len(str(highest)):
+        return None
+    number = int(raw)
+    return number if 1 <= number <= highest else None
+
+
 def _positive_int(name: str, default: int, highest: int) -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= highest:
+    number = _whole_number(raw, highest)
+    if number is None:
         raise Open311Error(400, f"{name} must be a whole number from 1 to {highest}.")
-    return int(raw)
+    return number
+
+
+def _request_ids(raw: str) -> list[int]:
+    """The ids of a service_request_id list; an id no row can have (past the integer column)
+    matches nothing."""
+    wanted = []
+    for part in (part.strip() for part in raw.split(",")):
+        if not part:
+            continue
+        if not ASCII_DIGITS.fullmatch(part):
+            raise Open311Error(
+                400,
+                f"service_request_id must be whole numbers separated by commas, not '{part[:20]}'.",
+            )
+        number = _whole_number(part, MAX_ROW_ID)
+        if number is not None:
+            wanted.append(number)
+    return wanted
 
 
 def _extensions() -> bool:
@@ -485,12 +628,7 @@ def list_requests(fmt: str) -> Response:
     query = queries.report_with_case().outerjoin(Case, Report.case_id == Case.id)
     ids = request.args.get("service_request_id")
     if ids:
-        wanted = [
-            int(part)
-            for part in ids.split(",")
-            if part.strip().isdigit() and 1 <= int(part) <= MAX_ROW_ID
-        ]
-        query = query.where(Report.id.in_(wanted))
+        query = query.where(Report.id.in_(_request_ids(ids)))
     else:
         start, end = _parse_when("start_date"), _parse_when("end_date")
         if start is None and end is None:
@@ -533,10 +671,9 @@ def get_request(request_id: str, fmt: str) -> Response:
     _check_format(fmt)
     _check_jurisdiction()
     report = None
-    if request_id.isdigit() and 1 <= int(request_id) <= MAX_ROW_ID:
-        report = read_session().scalar(
-            queries.report_with_case().where(Report.id == int(request_id))
-        )
+    report_id = _whole_number(request_id, MAX_ROW_ID)
+    if report_id is not None:
+        report = read_session().scalar(queries.report_with_case().where(Report.id == report_id))
     if report is None:
         raise Open311Error(404, f"Unknown service_request_id '{request_id}'.")
     return render(fmt, "service_requests", [_request_view(report, _lang(), _extensions())])
@@ -553,10 +690,9 @@ def get_token(token: str, fmt: str) -> Response:
 
 
 def _float(name: str, raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise Open311Error(400, f"{name} must be a number.") from None
+    if not ASCII_FLOAT.fullmatch(raw):
+        raise Open311Error(400, f"{name} must be a number in ASCII digits, like 31.2304.")
+    value = float(raw)
     if value != value or value in {float("inf"), float("-inf")}:
         raise Open311Error(400, f"{name} must be a finite number.")
     return value
@@ -582,6 +718,21 @@ def _open311_words(error: InvalidField | InvalidFields) -> list[str]:
         for message in messages:
             fields_by_message[message].append(OPEN311_FIELD_NAMES.get(name, name))
     return [f"{', '.join(names)}: {message}" for message, names in fields_by_message.items()]
+
+
+def _check_number_answers(
+    definitions: tuple[Attribute, ...], answers: dict[str, list[str]]
+) -> None:
+    """Number answers in ASCII, like lat and long (float() also takes "５" and "3_0")."""
+    for attribute in definitions:
+        if attribute.datatype != "number":
+            continue
+        for value in (v.strip() for v in answers.get(attribute.code, [])):
+            if value and not ASCII_FLOAT.fullmatch(value):
+                raise Open311Error(
+                    400,
+                    f"attribute[{attribute.code}]: '{value[:50]}' is not a number in ASCII digits.",
+                )
 
 
 def _attribute_answers() -> dict[str, list[str]]:
@@ -641,7 +792,9 @@ def create_request(fmt: str) -> Response:
         raise Open311Error(400, f"description is at most {MAX_TEXT_CHARS} characters.")
 
     definitions = attributes_for(read_session(), code)
-    answers, errors = validate_answers(code, definitions, _attribute_answers())
+    sent = _attribute_answers()
+    _check_number_answers(definitions, sent)
+    answers, errors = validate_answers(code, definitions, sent)
     if errors:
         raise Open311Error(400, *(f"attribute[{k}]: {v}" for k, v in errors.items()))
     media_urls = _media_urls()

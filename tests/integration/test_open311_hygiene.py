@@ -12,11 +12,13 @@ from xml.etree import ElementTree as ET
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake import open311
+from models.entities import Report
 from tests.factories import make_report
-from tests.helpers import OPEN311, open311_errors, open311_post
+from tests.helpers import OPEN311, open311_errors, open311_post, sample_point
 
 JSON_TYPE = "application/json; charset=utf-8"
 XML_TYPE = "text/xml; charset=utf-8"
@@ -24,6 +26,76 @@ XML_TYPE = "text/xml; charset=utf-8"
 
 def _descriptions(response: Any, status: int) -> str:
     return " | ".join(str(e["description"]) for e in open311_errors(response, status))
+
+
+# ---------------------------------------------------------------- 1. numbers in ASCII only
+
+
+def test_page_page_size_and_ids_take_ascii_digits_only(client: FlaskClient) -> None:
+    refused = [
+        ("page", "²"),
+        ("page", "١"),
+        ("page", "５"),
+        ("page", "1_0"),
+        ("page", " 2"),
+        ("page", "9" * 5000),
+        ("page_size", "²"),
+        ("page_size", "٣"),
+        ("page_size", "１0"),
+        ("page_size", "1_0"),
+        ("service_request_id", "²"),
+        ("service_request_id", "１"),
+        ("service_request_id", "1,١"),
+        ("service_request_id", "3_1"),
+        ("service_request_id", "1,abc"),
+    ]
+    for name, value in refused:
+        for fmt in ("json", "xml"):
+            response = client.get(f"{OPEN311}/requests.{fmt}", query_string={name: value})
+            assert name in _descriptions(response, 400), (name, value, fmt)
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_ids_past_the_integer_column_name_no_request(
+    client: FlaskClient, sessions: sessionmaker[Session], fmt: str
+) -> None:
+    report_id = make_report(sessions)
+    for path_id in ("2147483648", "²", "١٢", "1_0", "9" * 5000):
+        open311_errors(client.get(f"{OPEN311}/requests/{path_id}.{fmt}"), 404)
+    listed = client.get(
+        f"{OPEN311}/requests.json",
+        query_string={"service_request_id": f"2147483648,{report_id},{'9' * 5000}"},
+    )
+    assert listed.status_code == 200
+    assert [r["service_request_id"] for r in listed.get_json()] == [str(report_id)]
+
+
+def test_coordinates_and_number_answers_take_ascii_only(
+    client: FlaskClient, reporter_key: str, db: Session
+) -> None:
+    flood = {"service_code": "waterlogging", "attribute[cover_state]": None}
+    refused = [
+        ({"lat": "3_1.15"}, "lat"),
+        ({"lat": "３1.15"}, "lat"),
+        ({"long": "１２１.73"}, "long"),
+        ({"lat": "٣١.١٥"}, "lat"),
+        ({**flood, "attribute[depth_cm]": "３0"}, "attribute[depth_cm]"),
+        ({**flood, "attribute[depth_cm]": "3_0"}, "attribute[depth_cm]"),
+    ]
+    for form, named in refused:
+        response = open311_post(client, reporter_key, **form)
+        assert named in _descriptions(response, 400), form
+    assert db.scalar(select(Report.id)) is None
+    point = sample_point()
+    accepted = [
+        {"lat": f"+{point['lat']}"},
+        {"lat": f"{point['lat']}e0", "long": f" {point['lon']} "},
+        {"lat": f"{point['lat'] * 10}E-1"},
+        {**flood, "attribute[depth_cm]": "3.5e1"},
+    ]
+    for form in accepted:
+        response = open311_post(client, reporter_key, **form)
+        assert response.status_code == 201, (form, response.get_data(as_text=True))
 
 
 # ---------------------------------------------------------------- 2. a fault, in Open311's shape
@@ -44,6 +116,68 @@ def test_an_unexpected_fault_answers_500_in_open311_shape(
     assert str(errors[0]["code"]) == "500"
     assert "the query broke" not in response.get_data(as_text=True)
     assert any("the query broke" in (r.exc_text or "") for r in caplog.records)
+
+
+# ---------------------------------------------------------------- 3. a body that is not UTF-8
+
+
+def test_urlencoded_body_not_utf8_is_400_naming_the_parameter(
+    client: FlaskClient, reporter_key: str, db: Session
+) -> None:
+    def post(body: bytes) -> Any:
+        return client.post(
+            f"{OPEN311}/requests.json",
+            data=body,
+            content_type="application/x-www-form-urlencoded",
+        )
+
+    assert "api_key" in _descriptions(post(b"api_key=\xff\xfe&service_code=x"), 400)
+    assert "api_key" in _descriptions(post(b"api_key=%FF%FE&service_code=x"), 400)
+    point = sample_point()
+    good = (
+        f"api_key={reporter_key}&service_code=bin_overflow"
+        f"&lat={point['lat']}&long={point['lon']}&description="
+    ).encode()
+    text = _descriptions(post(good + b"%E4%BA%95%FF"), 400)
+    assert "description" in text and "UTF-8" in text
+    assert "description" in _descriptions(post(good + b"\xe4\xba"), 400)
+    assert db.scalar(select(Report.id)) is None
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_multipart_field_not_utf8_is_400_naming_it(
+    client: FlaskClient, reporter_key: str, db: Session, fmt: str
+) -> None:
+    point = sample_point()
+    fields = [
+        (b"api_key", reporter_key.encode()),
+        (b"service_code", b"bin_overflow"),
+        (b"lat", str(point["lat"]).encode()),
+        (b"long", str(point["lon"]).encode()),
+        (b"description", b"\xe4\xba\x95\xff\xfe"),
+    ]
+    boundary = b"cityrelay-boundary"
+    body = b"".join(
+        b"--" + boundary + b'\r\nContent-Disposition: form-data; name="' + name + b'"\r\n\r\n'
+        b"" + value + b"\r\n"
+        for name, value in fields
+    )
+    body += b"--" + boundary + b"--\r\n"
+    response = client.post(
+        f"{OPEN311}/requests.{fmt}",
+        data=body,
+        content_type=f"multipart/form-data; boundary={boundary.decode()}",
+    )
+    text = _descriptions(response, 400)
+    assert "description" in text and "UTF-8" in text
+    bad_key = body.replace(reporter_key.encode(), b"\xff\xfe")
+    response = client.post(
+        f"{OPEN311}/requests.{fmt}",
+        data=bad_key,
+        content_type=f"multipart/form-data; boundary={boundary.decode()}",
+    )
+    assert "api_key" in _descriptions(response, 400)
+    assert db.scalar(select(Report.id)) is None
 
 
 # ---------------------------------------------------------------- 4. control characters
