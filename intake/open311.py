@@ -61,6 +61,12 @@ CONTENT_TYPES = {fmt: f"{mimetype}; charset=utf-8" for fmt, mimetype in FORMATS.
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2026-11-23T00:00:00+08:00"
 DEFAULT_WINDOW = timedelta(days=90)
+# attribute[…] values a client sends that the service does not ask about (FixMyStreet's
+# report_url, fixmystreet_id) are kept with the report, within these bounds.
+MAX_EXTRA_ATTRIBUTES = 20
+MAX_EXTRA_ATTRIBUTE_NAME_CHARS = 64
+MAX_EXTRA_ATTRIBUTE_VALUE_CHARS = 500
+MAX_EXTRA_ATTRIBUTE_VALUES = 20
 
 # Numbers as Open311 clients write them: ASCII digits only (str.isdigit, int and float also take
 # "²", "١", "５" and "3_1"), a float with its sign, dot and exponent.
@@ -735,6 +741,38 @@ def _check_number_answers(
                 )
 
 
+def _extra_attributes(answers: dict[str, list[str]]) -> dict[str, str | list[str]]:
+    """The answers to attributes the service does not ask about, kept as sent (one value as a
+    string, several as a list), within bounds."""
+    if len(answers) > MAX_EXTRA_ATTRIBUTES:
+        name = list(answers)[MAX_EXTRA_ATTRIBUTES][:MAX_EXTRA_ATTRIBUTE_NAME_CHARS]
+        raise Open311Error(
+            400,
+            f"attribute[{name}]: at most {MAX_EXTRA_ATTRIBUTES} attributes that the service "
+            "does not ask about.",
+        )
+    extra: dict[str, str | list[str]] = {}
+    for name, values in answers.items():
+        if len(name) > MAX_EXTRA_ATTRIBUTE_NAME_CHARS:
+            raise Open311Error(
+                400,
+                f"attribute[{name[:MAX_EXTRA_ATTRIBUTE_NAME_CHARS]}…]: an attribute name is at "
+                f"most {MAX_EXTRA_ATTRIBUTE_NAME_CHARS} characters.",
+            )
+        if len(values) > MAX_EXTRA_ATTRIBUTE_VALUES:
+            raise Open311Error(
+                400, f"attribute[{name}]: at most {MAX_EXTRA_ATTRIBUTE_VALUES} values."
+            )
+        if any(len(value) > MAX_EXTRA_ATTRIBUTE_VALUE_CHARS for value in values):
+            raise Open311Error(
+                400,
+                f"attribute[{name}]: a value is at most {MAX_EXTRA_ATTRIBUTE_VALUE_CHARS} "
+                "characters.",
+            )
+        extra[name] = values[0] if len(values) == 1 else list(values)
+    return extra
+
+
 def _attribute_answers() -> dict[str, list[str]]:
     answers: dict[str, list[str]] = defaultdict(list)
     pattern = re.compile(r"^attribute\[([^\]]+)\](\[\])?$")
@@ -792,9 +830,13 @@ def create_request(fmt: str) -> Response:
         raise Open311Error(400, f"description is at most {MAX_TEXT_CHARS} characters.")
 
     definitions = attributes_for(read_session(), code)
+    asked = {attribute.code for attribute in definitions}
     sent = _attribute_answers()
-    _check_number_answers(definitions, sent)
-    answers, errors = validate_answers(code, definitions, sent)
+    # What the service does not ask about (FixMyStreet's report_url, say) is kept, unchecked.
+    extra = _extra_attributes({k: v for k, v in sent.items() if k not in asked})
+    known = {k: v for k, v in sent.items() if k in asked}
+    _check_number_answers(definitions, known)
+    answers, errors = validate_answers(code, definitions, known)
     if errors:
         raise Open311Error(400, *(f"attribute[{k}]: {v}" for k, v in errors.items()))
     media_urls = _media_urls()
@@ -815,6 +857,7 @@ def create_request(fmt: str) -> Response:
         address_id=address_id,
         category=code,
         attributes=answers,
+        extra_attributes=extra,
         media_urls=media_urls,
         contact=contact,
         photos=photos,

@@ -249,3 +249,43 @@ def test_media_url_is_absent_without_a_photo(client: FlaskClient, reporter_key: 
                 r for r in root.iter("request") if r.findtext("service_request_id") == request_id
             )
             assert mine.find("media_url") is None
+
+
+# ---------------------------------------------------------------- 7. FixMyStreet's attributes
+
+
+def test_unknown_attributes_are_kept_as_extra_data(
+    client: FlaskClient, reporter_key: str, db: Session
+) -> None:
+    response = open311_post(
+        client,
+        reporter_key,
+        **{
+            "attribute[report_url]": "https://www.fixmystreet.com/report/123",
+            "attribute[fixmystreet_id]": "123",
+            "attribute[tags][]": ["a", "b"],
+        },
+    )
+    assert response.status_code == 201, response.get_data(as_text=True)
+    request_id = int(response.get_json()[0]["service_request_id"])
+    report = db.get(Report, request_id)
+    assert report is not None
+    assert report.attributes == {"cover_state": "missing"}
+    assert report.extra_attributes == {
+        "report_url": "https://www.fixmystreet.com/report/123",
+        "fixmystreet_id": "123",
+        "tags": ["a", "b"],
+    }
+    capped = [
+        ({f"attribute[x{i}]": "1" for i in range(21)}, "attribute[x"),
+        ({f"attribute[{'k' * 65}]": "1"}, "attribute[kkk"),
+        ({"attribute[report_url]": "u" * 501}, "attribute[report_url]"),
+        ({"attribute[cover_state]": "stolen", "attribute[report_url]": "x"}, "cover_state"),
+    ]
+    for extra, named in capped:
+        assert named in _descriptions(open311_post(client, reporter_key, **extra), 400)
+    widest = {f"attribute[{str(i).zfill(64)}]": "v" * 500 for i in range(20)}
+    assert open311_post(client, reporter_key, **widest).status_code == 201
+    plain = open311_post(client, reporter_key)
+    assert plain.status_code == 201
+    assert db.get(Report, int(plain.get_json()[0]["service_request_id"])).extra_attributes is None
