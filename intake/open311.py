@@ -61,6 +61,10 @@ CONTENT_TYPES = {fmt: f"{mimetype}; charset=utf-8" for fmt, mimetype in FORMATS.
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2026-11-23T00:00:00+08:00"
 DEFAULT_WINDOW = timedelta(days=90)
+# Open311 reads are anonymous: a point to 3 decimals, about 100 m, never the reporter's spot.
+PUBLIC_COORDINATE_DECIMALS = 3
+# extensions=true carries each case's history: fewer of them per page.
+EXTENSIONS_MAX_PAGE_SIZE = 100
 # attribute[…] values a client sends that the service does not ask about (FixMyStreet's
 # report_url, fixmystreet_id) are kept with the report, within these bounds.
 MAX_EXTRA_ATTRIBUTES = 20
@@ -91,6 +95,8 @@ PUBLIC_NOTE_ACTIONS = frozenset({"accept", "start", "ask", "resolve", "transfer"
 PIPELINE_ACTIONS = frozenset({"received", "classified", "routed", "triaged", "reject", "split"})
 # Notes that stay inside CityRelay (Open311 is public): extension reasons and decisions, rework
 # orders to the office, reporters' own words, escalations. Their events are described in our words.
+# The public report (intake.report_timeline) keeps these notes inside too: an office's reason for
+# rejecting a case, and reporters' rechecks.
 INTERNAL_NOTE_ACTIONS = frozenset(
     {
         "extend",
@@ -101,6 +107,8 @@ INTERNAL_NOTE_ACTIONS = frozenset(
         "confirm",
         "reopen",
         "escalate",
+        "rejected",
+        "recheck",
     }
 )
 
@@ -113,6 +121,7 @@ EVENT_WORDS: dict[str, tuple[str, str]] = {
     "merged": ("与同一问题的其他报告合并。", "Joined other reports of the same problem."),
     "split": ("与原工单拆分。", "Split from a case about a different problem."),
     "reject": ("原单位退回，已重新派单。", "Sent back by the office and routed again."),
+    "rejected": ("原单位退回，已重新派单。", "Sent back by the office and routed again."),
     "accept": ("已受理。", "Accepted by the office."),
     "start": ("正在处理。", "Work has started."),
     "ask": ("需要补充信息。", "The office asked for more information."),
@@ -505,6 +514,10 @@ def _last_change(case: Case) -> datetime:
     return max(moment for moment in moments if moment is not None)
 
 
+def _public_coordinate(value: float | None) -> float | None:
+    return None if value is None else round(value, PUBLIC_COORDINATE_DECIMALS)
+
+
 def _request_view(report: Report, lang: str, extensions: bool) -> dict[str, Any]:
     case = report.case
     category = case.category if case and case.category else None
@@ -545,8 +558,8 @@ def _request_view(report: Report, lang: str, extensions: bool) -> dict[str, Any]
         "address": report.address,
         "address_id": report.address_id,
         "zipcode": "",
-        "lat": report.lat,
-        "long": report.lon,
+        "lat": _public_coordinate(report.lat),
+        "long": _public_coordinate(report.lon),
     }
     if media:  # absent, not "", without one: the Open311 schema wants a URL
         view["media_url"] = media[0]
@@ -592,13 +605,13 @@ def _whole_number(raw: str, highest: int) -> int | None:
     return number if 1 <= number <= highest else None
 
 
-def _positive_int(name: str, default: int, highest: int) -> int:
+def _positive_int(name: str, default: int, highest: int, why: str = "") -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
     number = _whole_number(raw, highest)
     if number is None:
-        raise Open311Error(400, f"{name} must be a whole number from 1 to {highest}.")
+        raise Open311Error(400, f"{name} must be a whole number from 1 to {highest}{why}.")
     return number
 
 
@@ -630,7 +643,15 @@ def list_requests(fmt: str) -> Response:
     _check_jurisdiction()
     lang, extensions = _lang(), _extensions()
     page = _positive_int("page", 1, 1_000_000)
-    page_size = _positive_int("page_size", MAX_PAGE_SIZE, MAX_PAGE_SIZE)
+    if extensions:
+        page_size = _positive_int(
+            "page_size",
+            EXTENSIONS_MAX_PAGE_SIZE,
+            EXTENSIONS_MAX_PAGE_SIZE,
+            " with extensions=true",
+        )
+    else:
+        page_size = _positive_int("page_size", MAX_PAGE_SIZE, MAX_PAGE_SIZE)
     query = queries.report_with_case().outerjoin(Case, Report.case_id == Case.id)
     ids = request.args.get("service_request_id")
     if ids:

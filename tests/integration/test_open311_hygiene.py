@@ -17,8 +17,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from intake import open311
 from models.entities import Report
-from tests.factories import make_report
-from tests.helpers import OPEN311, open311_errors, open311_post, sample_point
+from models.session import unit_of_work
+from services import casework
+from services.accounts import Caller, find_key
+from tests.factories import make_case, make_key, make_report, process
+from tests.helpers import OPEN311, from_xml, open311_errors, open311_post, sample_point
 
 JSON_TYPE = "application/json; charset=utf-8"
 XML_TYPE = "text/xml; charset=utf-8"
@@ -289,3 +292,97 @@ def test_unknown_attributes_are_kept_as_extra_data(
     plain = open311_post(client, reporter_key)
     assert plain.status_code == 201
     assert db.get(Report, int(plain.get_json()[0]["service_request_id"])).extra_attributes is None
+
+
+# ---------------------------------------------------------------- 8. what the public may see
+
+
+def _caller(sessions: sessionmaker[Session], role: str, office: str) -> Caller:
+    key = make_key(sessions, role=role, office_code=office)
+    with unit_of_work(sessions) as session:
+        caller = find_key(session, key)
+    assert caller is not None
+    return caller
+
+
+PEOPLE_WORDS = ("reporter", "contact", "email", "phone", "name", "account", "device", "actor")
+
+
+def _names_about_people(value: Any) -> list[str]:
+    """Every key in ``value`` that names a person or their contact (service_name aside)."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key != "service_name" and any(word in key for word in PEOPLE_WORDS):
+                found.append(key)
+            found += _names_about_people(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            found += _names_about_people(inner)
+    return found
+
+
+def test_extensions_show_no_reporter_and_only_public_notes(
+    client: FlaskClient, reporter_key: str, sessions: sessionmaker[Session], db: Session
+) -> None:
+    contact = {
+        "email": "wang.rider@example.com",
+        "first_name": "Shifu",
+        "last_name": "Wang",
+        "phone": "13800138000",
+        "device_id": "device-7f3a",
+        "account_id": "acct-991",
+    }
+    created = open311_post(client, reporter_key, service_code="bin_overflow", **contact)
+    request_id = int(created.get_json()[0]["service_request_id"])
+    process(sessions, request_id)
+    report = db.get(Report, request_id)
+    assert report is not None and report.case_id is not None
+    office = report.case.office.code
+    staff = _caller(sessions, "office", office)
+    with unit_of_work(sessions) as session:
+        casework.reject_and_reroute(session, report.case_id, staff, "不归我们管，骑手王师傅说过")
+
+    for fmt in ("json", "xml"):
+        for path in ("requests", f"requests/{request_id}"):
+            response = client.get(
+                f"{OPEN311}/{path}.{fmt}", query_string={"extensions": "true", "page_size": "100"}
+            )
+            assert response.status_code == 200
+            text = response.get_data(as_text=True)
+            for value in contact.values():
+                assert value not in text
+            assert "王师傅" not in text  # the office's reason for rejecting stays inside
+            assert not _names_about_people(
+                json.loads(text) if fmt == "json" else from_xml(ET.fromstring(response.data))
+            )
+
+
+def test_lat_long_rounded_to_about_100_m_everywhere(
+    client: FlaskClient, sessions: sessionmaker[Session]
+) -> None:
+    point = sample_point()
+    lat, lon = point["lat"] + 0.0000049, point["lon"] + 0.0000049
+    case = make_case(sessions, lat=lat, lon=lon)
+    report_id = str(case.reports[0].id)
+    rounded = (round(lat, 3), round(lon, 3))
+    assert rounded != (lat, lon)
+    for extensions in ("false", "true"):
+        query = {"extensions": extensions}
+        for path in ("requests", f"requests/{report_id}"):
+            listed = client.get(f"{OPEN311}/{path}.json", query_string=query).get_json()
+            one = next(r for r in listed if r["service_request_id"] == report_id)
+            assert (one["lat"], one["long"]) == rounded
+            root = ET.fromstring(client.get(f"{OPEN311}/{path}.xml", query_string=query).data)
+            mine = next(
+                r for r in root.iter("request") if r.findtext("service_request_id") == report_id
+            )
+            assert (mine.findtext("lat"), mine.findtext("long")) == tuple(map(str, rounded))
+            assert str(lat) not in json.dumps(listed)
+
+
+def test_extensions_page_size_is_at_most_100(client: FlaskClient) -> None:
+    response = client.get(f"{OPEN311}/requests.json?extensions=true&page_size=101")
+    assert "page_size" in _descriptions(response, 400)
+    assert client.get(f"{OPEN311}/requests.json?extensions=true&page_size=100").status_code == 200
+    assert client.get(f"{OPEN311}/requests.json?page_size=1000").status_code == 200
