@@ -10,14 +10,17 @@ import json
 import re
 from collections import defaultdict
 from datetime import datetime, timedelta
-from typing import Any
-from urllib.parse import urlparse
+from typing import IO, Any
+from urllib.parse import unquote_to_bytes, urlparse
 from xml.etree import ElementTree as ET
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, current_app, request, url_for
 from sqlalchemy import func, or_, select
-from werkzeug.exceptions import HTTPException
+from werkzeug.datastructures import FileStorage, MultiDict
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.formparser import FormDataParser, MultiPartParser
+from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
 from intake.reports import idempotency_key_header
 from models import queries
@@ -54,9 +57,29 @@ from web.urls import MAX_ROW_ID
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
 
 FORMATS = {"json": "application/json", "xml": "text/xml"}
+# What every answer says it is: clients that guess decode Chinese XML as Latin-1 otherwise.
+CONTENT_TYPES = {fmt: f"{mimetype}; charset=utf-8" for fmt, mimetype in FORMATS.items()}
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2026-11-23T00:00:00+08:00"
 DEFAULT_WINDOW = timedelta(days=90)
+# Open311 reads are anonymous: a point to 3 decimals, about 100 m, never the reporter's spot.
+PUBLIC_COORDINATE_DECIMALS = 3
+# extensions=true carries each case's history: fewer of them per page.
+EXTENSIONS_MAX_PAGE_SIZE = 100
+# attribute[…] values a client sends that the service does not ask about (FixMyStreet's
+# report_url, fixmystreet_id) are kept with the report, within these bounds.
+MAX_EXTRA_ATTRIBUTES = 20
+MAX_EXTRA_ATTRIBUTE_NAME_CHARS = 64
+MAX_EXTRA_ATTRIBUTE_VALUE_CHARS = 500
+MAX_EXTRA_ATTRIBUTE_VALUES = 20
+
+# Numbers as Open311 clients write them: ASCII digits only (str.isdigit, int and float also take
+# "²", "١", "５" and "3_1"), a float with its sign, dot and exponent.
+ASCII_DIGITS = re.compile(r"[0-9]+")
+ASCII_FLOAT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+# What XML 1.0 cannot hold: C0 controls but tab, newline and carriage return, lone surrogates,
+# U+FFFE and U+FFFF. Reports stored before input was checked may have them; answers drop them.
+NOT_XML_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 # Open311 knows two statuses; every case status maps onto one of them: closed is closed, any
 # other (triage, routed, accepted, in_progress, waiting, resolved) is open, and so is a report
@@ -73,6 +96,8 @@ PUBLIC_NOTE_ACTIONS = frozenset({"accept", "start", "ask", "resolve", "transfer"
 PIPELINE_ACTIONS = frozenset({"received", "classified", "routed", "triaged", "reject", "split"})
 # Notes that stay inside CityRelay (Open311 is public): extension reasons and decisions, rework
 # orders to the office, reporters' own words, escalations. Their events are described in our words.
+# The public report (intake.report_timeline) keeps these notes inside too: an office's reason for
+# rejecting a case, and reporters' rechecks.
 INTERNAL_NOTE_ACTIONS = frozenset(
     {
         "extend",
@@ -83,6 +108,8 @@ INTERNAL_NOTE_ACTIONS = frozenset(
         "confirm",
         "reopen",
         "escalate",
+        "rejected",
+        "recheck",
     }
 )
 
@@ -95,6 +122,7 @@ EVENT_WORDS: dict[str, tuple[str, str]] = {
     "merged": ("与同一问题的其他报告合并。", "Joined other reports of the same problem."),
     "split": ("与原工单拆分。", "Split from a case about a different problem."),
     "reject": ("原单位退回，已重新派单。", "Sent back by the office and routed again."),
+    "rejected": ("原单位退回，已重新派单。", "Sent back by the office and routed again."),
     "accept": ("已受理。", "Accepted by the office."),
     "start": ("正在处理。", "Work has started."),
     "ask": ("需要补充信息。", "The office asked for more information."),
@@ -160,6 +188,17 @@ class Open311Error(Exception):
 # ---------------------------------------------------------------- rendering
 
 
+def _clean(value: Any) -> Any:
+    """``value`` without the characters XML cannot hold, in every text it contains."""
+    if isinstance(value, str):
+        return NOT_XML_CHARACTERS.sub("", value)
+    if isinstance(value, dict):
+        return {key: _clean(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [_clean(inner) for inner in value]
+    return value
+
+
 def _xml_value(parent: ET.Element, tag: str, value: Any) -> None:
     element = ET.SubElement(parent, tag)
     if isinstance(value, dict):
@@ -183,10 +222,12 @@ def to_xml(root: str, value: Any) -> bytes:
 
 
 def render(fmt: str, root: str, value: Any, status: int = 200) -> Response:
+    """The answer in ``fmt``; JSON and XML say the same, without characters XML cannot hold."""
+    value = _clean(value)
     if fmt == "xml":
-        return Response(to_xml(root, value), status, content_type=FORMATS["xml"])
+        return Response(to_xml(root, value), status, content_type=CONTENT_TYPES["xml"])
     body = json.dumps(value, ensure_ascii=False)
-    return Response(body, status, content_type=FORMATS["json"])
+    return Response(body, status, content_type=CONTENT_TYPES["json"])
 
 
 def render_errors(fmt: str, status: int, descriptions: tuple[str, ...]) -> Response:
@@ -217,11 +258,128 @@ def _api_error(error: ApiError) -> Response:
     return render_errors(_format_of_request(), status, descriptions or (error.message,))
 
 
+@bp.errorhandler(Exception)
+def _unexpected(error: Exception) -> Response:
+    """Whatever else goes wrong: 500 in Open311's shape and the requested format, logged."""
+    if isinstance(error, HTTPException):
+        return open311_http_error(error)
+    current_app.logger.error("unhandled error in Open311", exc_info=error)
+    return render_errors(_format_of_request(), 500, ("Something went wrong on our side.",))
+
+
 def open311_http_error(error: HTTPException) -> Response:
     """Unknown paths and methods under /open311/ answer in Open311's error shape too."""
     status = error.code or 500
     status = status if status in {403, 404, 405} else 400
     return render_errors(_format_of_request(), status, (error.description or error.name,))
+
+
+# ---------------------------------------------------------------- form bodies
+
+
+def _text(data: bytes, name: str | None, charset: str = "utf-8") -> str:
+    """``data`` decoded; a body that is not text in its charset is refused, naming the part."""
+    try:
+        return data.decode(charset)
+    except UnicodeDecodeError:
+        label = "UTF-8" if charset.lower() == "utf-8" else charset
+        if name is None:
+            raise Open311Error(
+                400, f"The form body holds a parameter name that is not valid {label}."
+            ) from None
+        raise Open311Error(400, f"{name[:100]}: not valid {label} text.") from None
+
+
+class Utf8MultiPartParser(MultiPartParser):
+    """Werkzeug's multipart parsing, except that a field that is not text in its charset is
+    refused instead of read with replacement characters (an api_key would then be unknown)."""
+
+    def parse(
+        self, stream: IO[bytes], boundary: bytes, content_length: int | None
+    ) -> tuple[MultiDict[str, str], MultiDict[str, FileStorage]]:
+        decoder = MultipartDecoder(
+            boundary, max_form_memory_size=self.max_form_memory_size, max_parts=self.max_form_parts
+        )
+        fields: list[tuple[str, str]] = []
+        files: list[tuple[str, FileStorage]] = []
+        part: Field | File | None = None
+        chunks: list[bytes] = []
+        size = 0
+        container: IO[bytes] | None = None
+        while True:
+            data = stream.read(self.buffer_size)
+            decoder.receive_data(data or None)
+            event = decoder.next_event()
+            while not isinstance(event, (Epilogue, NeedData)):
+                if isinstance(event, Field):
+                    part, chunks, size = event, [], 0
+                elif isinstance(event, File):
+                    part, container = event, self.start_file_streaming(event, content_length)
+                elif isinstance(event, Data) and isinstance(part, Field):
+                    chunks.append(event.data)
+                    size += len(event.data)
+                    if self.max_form_memory_size is not None and size > self.max_form_memory_size:
+                        raise RequestEntityTooLarge()
+                    if not event.more_data:
+                        charset = self.get_part_charset(part.headers)
+                        fields.append((part.name, _text(b"".join(chunks), part.name, charset)))
+                elif isinstance(event, Data) and isinstance(part, File) and container is not None:
+                    container.write(event.data)
+                    if not event.more_data:
+                        container.seek(0)
+                        storage = FileStorage(
+                            container, part.filename, part.name, headers=part.headers
+                        )
+                        files.append((part.name, storage))
+                event = decoder.next_event()
+            if not data:
+                return self.cls(fields), self.cls(files)
+
+
+class Utf8FormDataParser(FormDataParser):
+    """Form bodies whose every name and value must be UTF-8 (werkzeug's parser reads a body that
+    is not as an empty form, or with replacement characters): 400 naming the parameter."""
+
+    def _parse_urlencoded(
+        self,
+        stream: IO[bytes],
+        mimetype: str,
+        content_length: int | None,
+        options: dict[str, str],
+    ) -> tuple[IO[bytes], MultiDict[str, Any], MultiDict[str, Any]]:
+        items = []
+        for piece in stream.read().split(b"&"):
+            if not piece:
+                continue
+            raw_name, _, raw_value = piece.partition(b"=")
+            name = _text(unquote_to_bytes(raw_name.replace(b"+", b" ")), None)
+            items.append((name, _text(unquote_to_bytes(raw_value.replace(b"+", b" ")), name)))
+        return stream, self.cls(items), self.cls()
+
+    def _parse_multipart(
+        self,
+        stream: IO[bytes],
+        mimetype: str,
+        content_length: int | None,
+        options: dict[str, str],
+    ) -> tuple[IO[bytes], MultiDict[str, Any], MultiDict[str, Any]]:
+        parser = Utf8MultiPartParser(
+            stream_factory=self.stream_factory,
+            max_form_memory_size=self.max_form_memory_size,
+            max_form_parts=self.max_form_parts,
+            cls=self.cls,
+        )
+        boundary = options.get("boundary", "").encode("ascii")
+        if not boundary:
+            raise ValueError("Missing boundary")
+        form, files = parser.parse(stream, boundary, content_length)
+        return stream, form, files
+
+
+@bp.url_value_preprocessor
+def _utf8_forms(_endpoint: str | None, _values: dict[str, Any] | None) -> None:
+    """Before anything reads the form (the app's checks of every request come after this)."""
+    request.form_data_parser_class = Utf8FormDataParser
 
 
 def _check_format(fmt: str) -> str:
@@ -357,6 +515,10 @@ def _last_change(case: Case) -> datetime:
     return max(moment for moment in moments if moment is not None)
 
 
+def _public_coordinate(value: float | None) -> float | None:
+    return None if value is None else round(value, PUBLIC_COORDINATE_DECIMALS)
+
+
 def _request_view(report: Report, lang: str, extensions: bool) -> dict[str, Any]:
     case = report.case
     category = case.category if case and case.category else None
@@ -397,10 +559,11 @@ def _request_view(report: Report, lang: str, extensions: bool) -> dict[str, Any]
         "address": report.address,
         "address_id": report.address_id,
         "zipcode": "",
-        "lat": report.lat,
-        "long": report.lon,
-        "media_url": media[0] if media else "",
+        "lat": _public_coordinate(report.lat),
+        "long": _public_coordinate(report.lon),
     }
+    if media:  # absent, not "", without one: the Open311 schema wants a URL
+        view["media_url"] = media[0]
     if extensions:
         view["notes"] = [
             {
@@ -435,13 +598,40 @@ def _parse_when(name: str) -> datetime | None:
     return moment
 
 
-def _positive_int(name: str, default: int, highest: int) -> int:
+def _whole_number(raw: str, highest: int) -> int | None:
+    """``raw`` as a number from 1 to ``highest`` when it is one in ASCII digits, else None."""
+    if not ASCII_DIGITS.fullmatch(raw) or len(raw.lstrip("0")) > len(str(highest)):
+        return None
+    number = int(raw)
+    return number if 1 <= number <= highest else None
+
+
+def _positive_int(name: str, default: int, highest: int, why: str = "") -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= highest:
-        raise Open311Error(400, f"{name} must be a whole number from 1 to {highest}.")
-    return int(raw)
+    number = _whole_number(raw, highest)
+    if number is None:
+        raise Open311Error(400, f"{name} must be a whole number from 1 to {highest}{why}.")
+    return number
+
+
+def _request_ids(raw: str) -> list[int]:
+    """The ids of a service_request_id list; an id no row can have (past the integer column)
+    matches nothing."""
+    wanted = []
+    for part in (part.strip() for part in raw.split(",")):
+        if not part:
+            continue
+        if not ASCII_DIGITS.fullmatch(part):
+            raise Open311Error(
+                400,
+                f"service_request_id must be whole numbers separated by commas, not '{part[:20]}'.",
+            )
+        number = _whole_number(part, MAX_ROW_ID)
+        if number is not None:
+            wanted.append(number)
+    return wanted
 
 
 def _extensions() -> bool:
@@ -454,16 +644,19 @@ def list_requests(fmt: str) -> Response:
     _check_jurisdiction()
     lang, extensions = _lang(), _extensions()
     page = _positive_int("page", 1, 1_000_000)
-    page_size = _positive_int("page_size", MAX_PAGE_SIZE, MAX_PAGE_SIZE)
+    if extensions:
+        page_size = _positive_int(
+            "page_size",
+            EXTENSIONS_MAX_PAGE_SIZE,
+            EXTENSIONS_MAX_PAGE_SIZE,
+            " with extensions=true",
+        )
+    else:
+        page_size = _positive_int("page_size", MAX_PAGE_SIZE, MAX_PAGE_SIZE)
     query = queries.report_with_case().outerjoin(Case, Report.case_id == Case.id)
     ids = request.args.get("service_request_id")
     if ids:
-        wanted = [
-            int(part)
-            for part in ids.split(",")
-            if part.strip().isdigit() and 1 <= int(part) <= MAX_ROW_ID
-        ]
-        query = query.where(Report.id.in_(wanted))
+        query = query.where(Report.id.in_(_request_ids(ids)))
     else:
         start, end = _parse_when("start_date"), _parse_when("end_date")
         if start is None and end is None:
@@ -506,10 +699,9 @@ def get_request(request_id: str, fmt: str) -> Response:
     _check_format(fmt)
     _check_jurisdiction()
     report = None
-    if request_id.isdigit() and 1 <= int(request_id) <= MAX_ROW_ID:
-        report = read_session().scalar(
-            queries.report_with_case().where(Report.id == int(request_id))
-        )
+    report_id = _whole_number(request_id, MAX_ROW_ID)
+    if report_id is not None:
+        report = read_session().scalar(queries.report_with_case().where(Report.id == report_id))
     if report is None:
         raise Open311Error(404, f"Unknown service_request_id '{request_id}'.")
     return render(fmt, "service_requests", [_request_view(report, _lang(), _extensions())])
@@ -526,10 +718,9 @@ def get_token(token: str, fmt: str) -> Response:
 
 
 def _float(name: str, raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise Open311Error(400, f"{name} must be a number.") from None
+    if not ASCII_FLOAT.fullmatch(raw):
+        raise Open311Error(400, f"{name} must be a number in ASCII digits, like 31.2304.")
+    value = float(raw)
     if value != value or value in {float("inf"), float("-inf")}:
         raise Open311Error(400, f"{name} must be a finite number.")
     return value
@@ -555,6 +746,53 @@ def _open311_words(error: InvalidField | InvalidFields) -> list[str]:
         for message in messages:
             fields_by_message[message].append(OPEN311_FIELD_NAMES.get(name, name))
     return [f"{', '.join(names)}: {message}" for message, names in fields_by_message.items()]
+
+
+def _check_number_answers(
+    definitions: tuple[Attribute, ...], answers: dict[str, list[str]]
+) -> None:
+    """Number answers in ASCII, like lat and long (float() also takes "５" and "3_0")."""
+    for attribute in definitions:
+        if attribute.datatype != "number":
+            continue
+        for value in (v.strip() for v in answers.get(attribute.code, [])):
+            if value and not ASCII_FLOAT.fullmatch(value):
+                raise Open311Error(
+                    400,
+                    f"attribute[{attribute.code}]: '{value[:50]}' is not a number in ASCII digits.",
+                )
+
+
+def _extra_attributes(answers: dict[str, list[str]]) -> dict[str, str | list[str]]:
+    """The answers to attributes the service does not ask about, kept as sent (one value as a
+    string, several as a list), within bounds."""
+    if len(answers) > MAX_EXTRA_ATTRIBUTES:
+        name = list(answers)[MAX_EXTRA_ATTRIBUTES][:MAX_EXTRA_ATTRIBUTE_NAME_CHARS]
+        raise Open311Error(
+            400,
+            f"attribute[{name}]: at most {MAX_EXTRA_ATTRIBUTES} attributes that the service "
+            "does not ask about.",
+        )
+    extra: dict[str, str | list[str]] = {}
+    for name, values in answers.items():
+        if len(name) > MAX_EXTRA_ATTRIBUTE_NAME_CHARS:
+            raise Open311Error(
+                400,
+                f"attribute[{name[:MAX_EXTRA_ATTRIBUTE_NAME_CHARS]}…]: an attribute name is at "
+                f"most {MAX_EXTRA_ATTRIBUTE_NAME_CHARS} characters.",
+            )
+        if len(values) > MAX_EXTRA_ATTRIBUTE_VALUES:
+            raise Open311Error(
+                400, f"attribute[{name}]: at most {MAX_EXTRA_ATTRIBUTE_VALUES} values."
+            )
+        if any(len(value) > MAX_EXTRA_ATTRIBUTE_VALUE_CHARS for value in values):
+            raise Open311Error(
+                400,
+                f"attribute[{name}]: a value is at most {MAX_EXTRA_ATTRIBUTE_VALUE_CHARS} "
+                "characters.",
+            )
+        extra[name] = values[0] if len(values) == 1 else list(values)
+    return extra
 
 
 def _attribute_answers() -> dict[str, list[str]]:
@@ -618,7 +856,13 @@ def create_request(fmt: str) -> Response:
         raise Open311Error(400, f"description is at most {MAX_TEXT_CHARS} characters.")
 
     definitions = attributes_for(read_session(), code)
-    answers, errors = validate_answers(code, definitions, _attribute_answers())
+    asked = {attribute.code for attribute in definitions}
+    sent = _attribute_answers()
+    # What the service does not ask about (FixMyStreet's report_url, say) is kept, unchecked.
+    extra = _extra_attributes({k: v for k, v in sent.items() if k not in asked})
+    known = {k: v for k, v in sent.items() if k in asked}
+    _check_number_answers(definitions, known)
+    answers, errors = validate_answers(code, definitions, known)
     if errors:
         raise Open311Error(400, *(f"attribute[{k}]: {v}" for k, v in errors.items()))
     media_urls = _media_urls()
@@ -639,6 +883,7 @@ def create_request(fmt: str) -> Response:
         address_id=address_id,
         category=code,
         attributes=answers,
+        extra_attributes=extra,
         media_urls=media_urls,
         contact=contact,
         photos=photos,

@@ -390,6 +390,9 @@ class Report(Base):
     )
     # Answers to the category's questions (Open311 service attributes), by attribute code.
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Open311 ``attribute[…]`` values that are not questions of the category (FixMyStreet's
+    # report_url, say), kept as sent; None when there were none.
+    extra_attributes: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     media_urls: Mapped[list[str]] = mapped_column(JSON, default=list)
     # What an integrator sent about the person (Open311 email, names, phone, device_id).
     contact: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -36,6 +36,8 @@ class NewReport:
     address_id: str = ""
     category: str | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
+    # What an Open311 client sent as attributes the category does not ask (kept, not checked).
+    extra_attributes: dict[str, Any] | None = None
     media_urls: list[str] = field(default_factory=list)
     contact: dict[str, str] = field(default_factory=dict)
     photos: list[UploadedPhoto] = field(default_factory=list)
@@ -87,6 +89,7 @@ def file_report(session: Session, new: NewReport) -> tuple[Report, bool]:
         address_id=new.address_id,
         requested_category=new.category,
         attributes=new.attributes,
+        extra_attributes=new.extra_attributes or None,
         media_urls=new.media_urls,
         contact=new.contact,
         token=secrets.token_urlsafe(16) if new.with_token else None,

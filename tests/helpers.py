@@ -83,8 +83,8 @@ def open311_get_both(client: FlaskClient, path: str, **kwargs: Any) -> tuple[Any
     as_json = client.get(f"{OPEN311}/{path}.json", **kwargs)
     as_xml = client.get(f"{OPEN311}/{path}.xml", **kwargs)
     assert as_json.status_code == 200 and as_xml.status_code == 200
-    assert as_json.content_type == "application/json"
-    assert as_xml.content_type == "text/xml"
+    assert as_json.content_type == "application/json; charset=utf-8"
+    assert as_xml.content_type == "text/xml; charset=utf-8"
     return as_json.get_json(), ET.fromstring(as_xml.data)
 
 
@@ -109,7 +109,7 @@ def open311_post(client: FlaskClient, key: str | None, fmt: str = "json", **form
 def open311_errors(response: Any, status: int) -> list[dict[str, Any]]:
     """The Open311 error list of an answer with ``status``, read from JSON or XML."""
     assert response.status_code == status, response.get_data(as_text=True)
-    if response.content_type == "text/xml":
+    if response.mimetype == "text/xml":
         root = ET.fromstring(response.data)
         assert root.tag == "errors"
         errors: list[dict[str, Any]] = from_xml(root)

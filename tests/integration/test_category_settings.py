@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.category_settings import current_settings
-from models.entities import CategorySettingsVersion
+from models.entities import CategorySettingsVersion, Report
 from models.seed import category_settings_defaults, load_category_settings
 from models.session import unit_of_work
 from tests.factories import make_key
@@ -71,7 +71,7 @@ def test_the_seeded_settings_are_the_defaults(client: FlaskClient, admin) -> Non
 
 
 def test_admin_change_shows_in_the_open311_definition_and_checks_requests(
-    client: FlaskClient, admin, reporter_key: str
+    client: FlaskClient, admin, reporter_key: str, db: Session
 ) -> None:
     flood = {"service_code": "waterlogging", "attribute[cover_state]": None}
     # Before: at most 300 cm, and `passable` is a question.
@@ -126,19 +126,28 @@ def test_admin_change_shows_in_the_open311_definition_and_checks_requests(
         ({"attribute[depth_cm]": "20"}, "attribute[cause]"),
         ({"attribute[depth_cm]": "20", "attribute[cause]": "snow"}, "attribute[cause]"),
         ({"attribute[depth_cm]": "1001", "attribute[cause]": "rain"}, "attribute[depth_cm]"),
-        (
-            {"attribute[depth_cm]": "20", "attribute[cause]": "rain", "attribute[passable]": "no"},
-            "attribute[passable]",
-        ),
     ]:
         errors = open311_errors(open311_post(client, reporter_key, **flood, **answers), 400)
         assert any(named in e["description"] for e in errors), (answers, errors)
+    # a question no longer asked (passable) is kept as extra data, not checked
+    no_longer = {
+        "attribute[depth_cm]": "20",
+        "attribute[cause]": "rain",
+        "attribute[passable]": "no",
+    }
+    kept = open311_post(client, reporter_key, **flood, **no_longer)
+    assert kept.status_code == 201, kept.get_data(as_text=True)
+    report = db.get(Report, int(kept.get_json()[0]["service_request_id"]))
+    assert report.attributes == {"depth_cm": 20.0, "cause": "rain"}
+    assert report.extra_attributes == {"passable": "no"}
 
     services, _ = open311_get_both(client, "services")
     assert next(s for s in services if s["service_code"] == "waterlogging")["metadata"] is True
 
 
-def test_a_category_can_stop_asking(client: FlaskClient, admin, reporter_key: str) -> None:
+def test_a_category_can_stop_asking(
+    client: FlaskClient, admin, reporter_key: str, db: Session
+) -> None:
     response = client.put(
         f"{SETTINGS}/manhole_cover/attributes", json={"attributes": []}, headers=admin
     )
@@ -147,10 +156,12 @@ def test_a_category_can_stop_asking(client: FlaskClient, admin, reporter_key: st
     assert definition["attributes"] == []
     services, _ = open311_get_both(client, "services")
     assert services[0]["service_code"] == "manhole_cover" and services[0]["metadata"] is False
-    # cover_state was required; now it is no question at all
+    # cover_state was required; now it is no question at all, and an answer is extra data
     assert open311_post(client, reporter_key, **{"attribute[cover_state]": None}).status_code == 201
-    errors = open311_errors(open311_post(client, reporter_key), 400)
-    assert any("attribute[cover_state]" in e["description"] for e in errors)
+    answered = open311_post(client, reporter_key)
+    assert answered.status_code == 201
+    report = db.get(Report, int(answered.get_json()[0]["service_request_id"]))
+    assert report.attributes == {} and report.extra_attributes == {"cover_state": "missing"}
 
 
 def test_changes_are_versions_listed_newest_first(client: FlaskClient, admin) -> None:

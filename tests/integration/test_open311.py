@@ -164,7 +164,6 @@ def test_media_file_and_urls(client: FlaskClient, reporter_key: str) -> None:
         ({"lat": "north"}, 400, "lat"),
         ({"attribute[cover_state]": None}, 400, "attribute[cover_state]"),
         ({"attribute[cover_state]": "stolen"}, 400, "attribute[cover_state]"),
-        ({"attribute[colour]": "red"}, 400, "attribute[colour]"),
         ({"description": "x" * 4001}, 400, "description"),
         ({"media_url": "ftp://files/x.jpg"}, 400, "media_url"),
         ({"jurisdiction_id": "elsewhere"}, 404, "jurisdiction"),
