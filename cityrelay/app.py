@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from cityrelay import openapi
 from cityrelay.celery_app import celery_init_app
@@ -27,7 +28,7 @@ from offices.cases import bp as cases_bp
 from offices.notifications import bp as notifications_bp
 from offices.queue import case_bp as case_view_bp
 from offices.queue import queue_bp
-from web import db, errors, points, sessions
+from web import db, errors, points, rate_limits, sessions
 from web.guards import refuse_nul_characters
 from web.urls import CONVERTERS
 from workers.base import dispatcher
@@ -52,6 +53,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app, database, dispatcher(celery, app.logger))
     errors.register_error_handlers(app, {"/open311/": open311_http_error})
     app.before_request(refuse_nul_characters)
+    rate_limits.init_app(app)
+    if hops := int(app.config.get("PROXY_FIX_HOPS") or 0):
+        # The client's address and scheme as the proxies in front of us saw them.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     for blueprint in (
         reports_bp,
         rechecks_bp,

@@ -55,7 +55,9 @@ the cases in their queue; admins change the routing rules (every change is a new
 **Errors** all have one shape, and name the fields (or headers) at fault:
 `{"error": {"code": "validation_failed", "message": "...", "fields": {"lat": ["..."]}}}`.
 400 malformed body or header; 404 unknown id or code; 409 not in a state that allows it;
-413 photo too large; 415 unsupported content type; 422 invalid fields.
+413 photo too large; 415 unsupported content type; 422 invalid fields; 429 too many requests
+(code `rate_limited`, with `Retry-After` in seconds): filing, a reporter's actions and
+self-registration are limited per key and per client address (see the server's configuration).
 
 **Locations** are WGS-84 `lat`/`lon`; `0,0` is refused as "no position fix".
 """
