@@ -115,6 +115,15 @@ SETTINGS: dict[str, tuple[Any, str]] = {
         "Proxies in front of the web server that set X-Forwarded-For and -Proto; the client "
         "address the rate limits count by is taken from them. 0: none, the peer's address.",
     ),
+    "CONSOLE_SESSION_HOURS": (
+        12,
+        "A console login lasts this long; then the user logs in again.",
+    ),
+    "SESSION_COOKIE_SECURE": (
+        False,
+        "Mark the console's session cookie Secure on every answer (set it when the site is "
+        "served over https only); without it, only answers to https requests carry it.",
+    ),
     "POINTS_FIRST_REPORT": (10, "Points for the first report of a problem fixed."),
     "POINTS_ME_TOO": (3, "Points for a later report merged into a case fixed (me too)."),
     "POINTS_DAILY_CAP": (30, "Most points a reporter is awarded on one local day."),

@@ -50,7 +50,7 @@ from web.page_headers import add_page_headers, content_security_policy
 from web.points import points_policy
 from web.queue_cursors import MAX_CURSOR_CHARS, decode_cursor, encode_cursor
 from web.rate_limits import RateLimited
-from web.sessions import SESSION_EPOCH, SESSION_USER_ID
+from web.sessions import SESSION_EPOCH, SESSION_USER_ID, start_login
 from web.uploads import read_and_store_photos
 from web.urls import MAX_ROW_ID
 
@@ -241,8 +241,7 @@ def login() -> ResponseReturnValue:
     # A new session on login: whatever a visitor's cookie held before is not carried over.
     lang = session.get("lang")
     session.clear()
-    session[SESSION_USER_ID] = user.id
-    session[SESSION_EPOCH] = user.session_epoch
+    start_login(user.id, user.session_epoch)
     session[CSRF_FIELD] = secrets.token_urlsafe(32)
     if lang:
         session["lang"] = lang
