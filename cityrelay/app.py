@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from cityrelay import openapi
 from cityrelay.celery_app import celery_init_app
@@ -28,7 +29,7 @@ from offices.cases import bp as cases_bp
 from offices.notifications import bp as notifications_bp
 from offices.queue import case_bp as case_view_bp
 from offices.queue import queue_bp
-from web import db, errors, points, sessions
+from web import db, errors, points, rate_limits, sessions
 from web.guards import limit_request_size, refuse_unfit_characters
 from web.json_bodies import BoundedJSONProvider
 from web.urls import CONVERTERS
@@ -54,6 +55,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     errors.register_error_handlers(app, {"/open311/": open311_http_error})
     app.before_request(limit_request_size)
     app.before_request(refuse_unfit_characters)
+    rate_limits.init_app(app)
+    if hops := int(app.config.get("PROXY_FIX_HOPS") or 0):
+        # The client's address and scheme as the proxies in front of us saw them.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     for blueprint in (
         reports_bp,
         rechecks_bp,

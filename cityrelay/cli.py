@@ -210,7 +210,8 @@ def seed_history(cases: int, seed: int | None) -> None:
     "create-key",
     help="Create an API key and print it. Roles: reporter, office:<office code> (staff of that "
     "office), supervisor:<office code> (of that office and every office under it), admin. "
-    "A reporter key also creates its reporter.",
+    "A reporter key also creates its reporter. Only the key is printed (on stdout); it is shown "
+    "once. With --expires-in-days the key is refused (401) from then on, like a revoked one.",
 )
 @click.option(
     "--role",
@@ -226,10 +227,23 @@ def seed_history(cases: int, seed: int | None) -> None:
     help="For reporter keys.",
 )
 @click.option("--platform", default="", help="For reporter keys: the rider's platform.")
-def create_key(role: str, name: str, occupation: str, platform: str) -> None:
+@click.option(
+    "--expires-in-days",
+    type=click.IntRange(min=1, max=36500),
+    default=None,
+    help="The key expires this many days from now (default: never); the expiry time goes to "
+    "stderr.",
+)
+def create_key(
+    role: str, name: str, occupation: str, platform: str, expires_in_days: int | None
+) -> None:
+    from datetime import timedelta
+
+    from models.base import utcnow
     from services.accounts import issue_key, register_reporter
     from services.errors import ServiceError
 
+    expires_at = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
     with _unit_of_work() as session:
         try:
             if role == "reporter":
@@ -239,12 +253,15 @@ def create_key(role: str, name: str, occupation: str, platform: str) -> None:
                     occupation=occupation,
                     platform=platform,
                     label=name,
+                    expires_at=expires_at,
                 )
             elif role.startswith(("office:", "supervisor:")):
                 key_role, _, office_code = role.partition(":")
-                _row, key = issue_key(session, key_role, office_code=office_code, label=name)
+                _row, key = issue_key(
+                    session, key_role, office_code=office_code, label=name, expires_at=expires_at
+                )
             elif role == "admin":
-                _row, key = issue_key(session, "admin", label=name)
+                _row, key = issue_key(session, "admin", label=name, expires_at=expires_at)
             else:
                 raise click.BadParameter(
                     "reporter, office:<code>, supervisor:<code> or admin", param_hint="--role"
@@ -252,6 +269,29 @@ def create_key(role: str, name: str, occupation: str, platform: str) -> None:
         except ServiceError as error:
             raise click.BadParameter(error.message, param_hint="--role") from None
     click.echo(key)
+    if expires_at is not None:
+        click.echo(f"expires {expires_at.isoformat(timespec='seconds')}", err=True)
+
+
+@main.command(
+    "revoke-key",
+    help="Revoke an API key at once: from now on it answers 401. KEY is the key's id (the "
+    "api_keys row), its prefix (its first 12 characters) or the whole key. Revoking a revoked "
+    "key changes nothing.",
+)
+@click.argument("key")
+def revoke_key(key: str) -> None:
+    from services.accounts import revoke_key as revoke
+    from services.errors import ServiceError
+
+    with _unit_of_work() as session:
+        try:
+            row, revoked_now = revoke(session, key)
+        except ServiceError as error:
+            raise click.BadParameter(error.message, param_hint="KEY") from None
+        described = f"key {row.id} ({row.role}{': ' + row.label if row.label else ''})"
+        when = row.revoked_at.isoformat(timespec="seconds") if row.revoked_at else ""
+    click.echo(f"{described} revoked" if revoked_now else f"{described} was revoked at {when}")
 
 
 @main.command(

@@ -50,12 +50,15 @@ the cases in their queue; admins change the routing rules (every change is a new
 
 **Authentication**: `Authorization: Bearer <key>`. A reporter key comes from
 `POST /api/v1/reporters` or `cityrelay create-key`; office and admin keys from
-`cityrelay create-key`. A missing, unknown or revoked key is 401; a key of another role 403.
+`cityrelay create-key`. A missing, unknown, revoked (`cityrelay revoke-key`) or expired key is
+401; a key of another role 403.
 
 **Errors** all have one shape, and name the fields (or headers) at fault:
 `{"error": {"code": "validation_failed", "message": "...", "fields": {"lat": ["..."]}}}`.
 400 malformed body or header; 404 unknown id or code; 409 not in a state that allows it;
-413 photo too large; 415 unsupported content type; 422 invalid fields.
+413 photo too large; 415 unsupported content type; 422 invalid fields; 429 too many requests
+(code `rate_limited`, with `Retry-After` in seconds): filing, a reporter's actions and
+self-registration are limited per key and per client address (see the server's configuration).
 
 **Locations** are WGS-84 `lat`/`lon`; `0,0` is refused as "no position fix".
 """
@@ -71,7 +74,7 @@ TAGS = {
 # Said of the one error shape when an operation does not say more.
 ERROR_DESCRIPTIONS = {
     400: "Malformed body or header.",
-    401: "Missing, unknown or revoked key.",
+    401: "Missing, unknown, revoked or expired key.",
     403: "This key's role may not do this.",
     404: "Not found.",
     409: "Not in a state that allows this.",
@@ -81,7 +84,7 @@ ERROR_DESCRIPTIONS = {
 }
 SUCCESS_DESCRIPTIONS = {200: "OK.", 201: "Created.", 202: "Accepted."}
 WWW_AUTHENTICATE = Header(
-    'The scheme to use: Bearer (error="invalid_token" for an unknown or revoked key).',
+    'The scheme to use: Bearer (error="invalid_token" for an unknown, revoked or expired key).',
     required=True,
 )
 PHOTO_TYPES = "image/jpeg, image/png, image/webp, image/heic"

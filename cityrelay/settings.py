@@ -108,6 +108,46 @@ SETTINGS: dict[str, tuple[Any, str]] = {
         "How often beat looks for spikes (a category out of line in a community over the last "
         "24 hours) and announces each new one on the stats.spike topic.",
     ),
+    "RATE_LIMITS_ENABLED": (
+        True,
+        "Count requests in Redis and answer 429 over the RATE_LIMIT_* limits; false: no limits.",
+    ),
+    "RATE_LIMIT_REPORTS_PER_KEY": (
+        "30/minute;300/hour",
+        "Reports one API key may file, through /api/v1 and Open311 together (retries count).",
+    ),
+    "RATE_LIMIT_ACTIONS_PER_KEY": (
+        "30/minute;300/hour",
+        'Answers, confirmations, reopenings and "still fixed?" answers of one reporter key.',
+    ),
+    "RATE_LIMIT_INTAKE_PER_IP": (
+        "600/minute",
+        "Every intake POST (reports, Open311 requests, a reporter's actions) from one client "
+        "address: generous, because thousands of riders can share one carrier NAT address.",
+    ),
+    "RATE_LIMIT_REGISTRATIONS_PER_IP": (
+        "10/minute;60/hour;300/day",
+        "Anonymous self-registrations (POST /api/v1/reporters) from one client address.",
+    ),
+    "RATE_LIMIT_LOGINS_PER_IP": (
+        "60/minute;600/hour",
+        "Console login attempts from one client address, besides the failures counted per "
+        "username.",
+    ),
+    "PROXY_FIX_HOPS": (
+        0,
+        "Proxies in front of the web server that set X-Forwarded-For and -Proto; the client "
+        "address the rate limits count by is taken from them. 0: none, the peer's address.",
+    ),
+    "CONSOLE_SESSION_HOURS": (
+        12,
+        "A console login lasts this long; then the user logs in again.",
+    ),
+    "SESSION_COOKIE_SECURE": (
+        False,
+        "Mark the console's session cookie Secure on every answer (set it when the site is "
+        "served over https only); without it, only answers to https requests carry it.",
+    ),
     "POINTS_FIRST_REPORT": (10, "Points for the first report of a problem fixed."),
     "POINTS_ME_TOO": (3, "Points for a later report merged into a case fixed (me too)."),
     "POINTS_DAILY_CAP": (30, "Most points a reporter is awarded on one local day."),

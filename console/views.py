@@ -43,12 +43,14 @@ from services import case_view, casework, console, rechecks, response_templates,
 from services.access import may_see
 from services.errors import Conflict, Forbidden, InvalidField, NotFound, ServiceError
 from services.users import ConsoleUser
+from web import rate_limits
 from web.db import read_session, unit_of_work
 from web.i18n import remembered_language
 from web.page_headers import add_page_headers, content_security_policy
 from web.points import points_policy
 from web.queue_cursors import MAX_CURSOR_CHARS, decode_cursor, encode_cursor
-from web.sessions import SESSION_EPOCH, SESSION_USER_ID
+from web.rate_limits import RateLimited
+from web.sessions import SESSION_EPOCH, SESSION_USER_ID, start_login
 from web.uploads import read_and_store_photos
 from web.urls import MAX_ROW_ID
 
@@ -215,13 +217,17 @@ def login() -> ResponseReturnValue:
     password = request.form.get("password", "")
     name = users.normalize_username(username)
     address = request.remote_addr or "unknown"
-    wait = throttle.locked_for(name, address)
+    try:
+        rate_limits.check("logins")
+        wait = throttle.locked_for(name, address)
+    except RateLimited as limited:
+        wait = limited.retry_after
     if wait:
         minutes = (wait + 59) // 60
         page = render_template(
             "console/login.html", next_url=next_url, locked_minutes=minutes, username=username
         )
-        return page, 429
+        return page, 429, {"Retry-After": str(wait)}
     with unit_of_work() as write:
         user = users.authenticate(write, username, password) if username and password else None
     if user is None:
@@ -235,8 +241,7 @@ def login() -> ResponseReturnValue:
     # A new session on login: whatever a visitor's cookie held before is not carried over.
     lang = session.get("lang")
     session.clear()
-    session[SESSION_USER_ID] = user.id
-    session[SESSION_EPOCH] = user.session_epoch
+    start_login(user.id, user.session_epoch)
     session[CSRF_FIELD] = secrets.token_urlsafe(32)
     if lang:
         session["lang"] = lang

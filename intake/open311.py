@@ -51,6 +51,7 @@ from services.locations import (
 from services.photos import photo_location
 from web.db import read_session, unit_of_work
 from web.errors import ApiError, from_service_error
+from web.rate_limits import RateLimited, rate_limited
 from web.uploads import read_photos, store_read_photos
 from web.urls import MAX_ROW_ID
 
@@ -267,10 +268,19 @@ def _unexpected(error: Exception) -> Response:
     return render_errors(_format_of_request(), 500, ("Something went wrong on our side.",))
 
 
+@bp.errorhandler(RateLimited)
+def _rate_limited(error: RateLimited) -> Response:
+    response = render_errors(_format_of_request(), 429, (error.message,))
+    response.headers["Retry-After"] = str(error.retry_after)
+    return response
+
+
 def open311_http_error(error: HTTPException) -> Response:
     """Unknown paths and methods under /open311/ answer in Open311's error shape too."""
     status = error.code or 500
-    status = status if status in {403, 404, 405} else 400
+    # Statuses a client acts on keep their meaning (and headers: Allow, Retry-After); any other
+    # refusal of the request is Open311's 400.
+    status = status if status in {403, 404, 405, 408, 413, 429, 503} else 400
     return render_errors(_format_of_request(), status, (error.description or error.name,))
 
 
@@ -393,6 +403,10 @@ def _param(name: str) -> str | None:
     if value is None and request.method == "POST":
         value = request.form.get(name)
     return value
+
+
+def _api_key() -> str | None:
+    return _param("api_key")
 
 
 def _check_jurisdiction() -> None:
@@ -821,10 +835,11 @@ def _media_urls() -> list[str]:
 
 
 @bp.post("/requests.<fmt>")
+@rate_limited("reports", _api_key)
 def create_request(fmt: str) -> Response:
     _check_format(fmt)
     _check_jurisdiction()
-    api_key = _param("api_key")
+    api_key = _api_key()
     caller = find_key(read_session(), api_key) if api_key else None
     if caller is None or caller.role != "reporter" or caller.reporter_id is None:
         raise Open311Error(403, "A valid api_key (a CityRelay reporter key) is required.")

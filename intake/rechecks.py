@@ -17,6 +17,7 @@ from web.auth import authenticate
 from web.db import unit_of_work
 from web.errors import ApiError, json_object_body
 from web.openapi import ERROR, error, operation
+from web.rate_limits import RATE_LIMITED, bearer_token, rate_limited
 
 bp = Blueprint("rechecks", __name__, url_prefix="/api/v1")
 
@@ -48,6 +49,7 @@ def offers_body(session: Session, report: Report) -> list[dict[str, Any]]:
 
 
 @bp.post("/cases/<id:case_id>/recheck")
+@rate_limited("reporter_actions", bearer_token)
 @operation(
     summary='Say whether a fix holds ("still fixed?")',
     description=(
@@ -75,6 +77,7 @@ def offers_body(session: Session, report: Report) -> list[dict[str, Any]]:
             "action changed the case first (`case_changed`). `status` and `allowed_actions` say "
             "what the case is now and what the reporter may do."
         ),
+        429: RATE_LIMITED,
     },
     security="bearer",
     tags=["reports"],

@@ -40,18 +40,20 @@ from web.case_state import CaseStateOut, case_state_body
 from web.db import read_session, unit_of_work
 from web.errors import ApiError, json_object_body
 from web.openapi import ERROR, Answer, Header, error, operation
+from web.rate_limits import RATE_LIMITED, bearer_token, rate_limited
 from web.uploads import read_photos, store_read_photos
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
 @bp.post("/reporters")
+@rate_limited("registrations")
 @operation(
     summary="Register as a reporter and get a reporter key (shown once)",
     description="For riders without an app: the reporter page calls this once per phone.",
     body=ReporterIn,
     body_example={"display_name": "王师傅", "occupation": "rider", "platform": "美团"},
-    responses={201: ReporterCreated, 400: ERROR, 422: ERROR},
+    responses={201: ReporterCreated, 400: ERROR, 422: ERROR, 429: RATE_LIMITED},
     tags=["reports"],
 )
 def register_reporter() -> ResponseReturnValue:
@@ -79,6 +81,7 @@ def register_reporter() -> ResponseReturnValue:
 
 
 @bp.post("/reports")
+@rate_limited("reports", bearer_token)
 @operation(
     summary="File a report",
     description=(
@@ -138,6 +141,7 @@ def register_reporter() -> ResponseReturnValue:
             "undecodable photos, "
             "or an Idempotency-Key reused with another body."
         ),
+        429: RATE_LIMITED,
     },
     security="bearer",
     tags=["reports"],
@@ -227,10 +231,12 @@ REPORTER_ACTION_ERRORS = {
         "the reporter may do."
     ),
     422: error("Invalid or missing fields, named in `fields`."),
+    429: RATE_LIMITED,
 }
 
 
 @bp.post("/reports/<id:report_id>/answer")
+@rate_limited("reporter_actions", bearer_token)
 @operation(
     summary="Answer the office's question; the case goes back to where it was",
     description="The reporter's own key only; the case must be `waiting`.",
@@ -249,6 +255,7 @@ def answer_question(report_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/reports/<id:report_id>/confirm")
+@rate_limited("reporter_actions", bearer_token)
 @operation(
     summary="Confirm the fix (核查)",
     description=(
@@ -272,6 +279,7 @@ def confirm_fix(report_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/reports/<id:report_id>/reopen")
+@rate_limited("reporter_actions", bearer_token)
 @operation(
     summary="Reopen a closed case: it is not done",
     description=(

@@ -349,6 +349,8 @@ class ApiKey(Base):
     label: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # None: never expires; from then on the key answers 401 like a revoked one.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     reporter: Mapped[Reporter | None] = relationship()
     office: Mapped[Office | None] = relationship()

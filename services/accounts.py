@@ -7,10 +7,12 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from models.base import utcnow
 from models.entities import KEY_ROLES, ApiKey, Office, Reporter
 from services.errors import InvalidField, NotFound
 
@@ -49,8 +51,11 @@ class Caller:
 
 
 def find_key(session: Session, key: str) -> Caller | None:
+    """The caller holding ``key``; None for an unknown, revoked or expired key."""
     row = session.scalar(select(ApiKey).where(ApiKey.prefix == key[:KEY_PREFIX_CHARS]))
     if row is None or row.revoked_at is not None:
+        return None
+    if row.expires_at is not None and row.expires_at <= utcnow():
         return None
     if not hmac.compare_digest(row.key_hash, hash_key(key)):
         return None
@@ -70,11 +75,13 @@ def issue_key(
     reporter: Reporter | None = None,
     office_code: str | None = None,
     label: str = "",
+    expires_at: datetime | None = None,
 ) -> tuple[ApiKey, str]:
     """A new key row and the key itself, which is shown once and never stored.
 
     ``role`` is "reporter" (with ``reporter``), "office" (staff of ``office_code``),
-    "supervisor" (of ``office_code`` and every office under it) or "admin"."""
+    "supervisor" (of ``office_code`` and every office under it) or "admin". From
+    ``expires_at`` on (None: never) the key is refused like a revoked one."""
     if role not in KEY_ROLES:
         raise InvalidField(
             "role", "reporter, office:<office code>, supervisor:<office code> or admin"
@@ -94,10 +101,34 @@ def issue_key(
         reporter=reporter,
         office=office,
         label=label,
+        expires_at=expires_at,
     )
     session.add(row)
     session.flush()
     return row, key
+
+
+def revoke_key(session: Session, which: str) -> tuple[ApiKey, bool]:
+    """Revokes the key named by ``which``: its id, its prefix (the first
+    ``KEY_PREFIX_CHARS`` characters of the key) or the whole key. Returns the row and whether
+    this call revoked it (False: it was revoked before, and keeps its first revocation time)."""
+    which = which.strip()
+    if which.isascii() and which.isdigit():
+        # Beyond the integer column (PostgreSQL refuses the comparison) no row can match.
+        row = session.get(ApiKey, int(which)) if int(which) < 2**31 else None
+    elif len(which) >= KEY_PREFIX_CHARS:
+        row = session.scalar(select(ApiKey).where(ApiKey.prefix == which[:KEY_PREFIX_CHARS]))
+    else:
+        raise InvalidField(
+            "key", f"A key id, or a key prefix of {KEY_PREFIX_CHARS} characters, or the key."
+        )
+    if row is None:
+        raise NotFound(f"No key '{which[:KEY_PREFIX_CHARS]}'.", field="key")
+    if row.revoked_at is not None:
+        return row, False
+    row.revoked_at = utcnow()
+    session.flush()
+    return row, True
 
 
 def register_reporter(
@@ -107,13 +138,16 @@ def register_reporter(
     occupation: str = "rider",
     platform: str = "",
     label: str = "",
+    expires_at: datetime | None = None,
 ) -> tuple[Reporter, str]:
-    """A new reporter with its key (the key is shown once)."""
+    """A new reporter with its key (the key is shown once; see ``issue_key``)."""
     reporter = Reporter(
         display_name=display_name.strip() or DEFAULT_DISPLAY_NAME,
         occupation=occupation,
         platform=platform,
     )
     session.add(reporter)
-    _row, key = issue_key(session, "reporter", reporter=reporter, label=label)
+    _row, key = issue_key(
+        session, "reporter", reporter=reporter, label=label, expires_at=expires_at
+    )
     return reporter, key

@@ -58,9 +58,13 @@ from services import processing, statistics
 from tests.factories import make_key
 from tests.helpers import wait_until_broker_idle
 from web.db import DATABASE
+from web.rate_limits import SETTING_NAMES as RATE_LIMIT_SETTINGS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 WEBHOOK_TEST_HOSTS = "127.0.0.1,localhost"
+# The rate limits stay on in every test, far above what any test sends from its one address;
+# the tests of the limits themselves set low ones.
+TEST_RATE_LIMITS = {name: "100000/minute" for name in RATE_LIMIT_SETTINGS}
 
 
 @pytest.fixture(scope="session")
@@ -135,6 +139,7 @@ def test_settings(
         "CELERY_QUEUE": f"cityrelay-test-{uuid.uuid4().hex[:8]}",
         # Webhooks reach this machine only, whatever URL a test (or generated data) names.
         "WEBHOOK_HOSTS": WEBHOOK_TEST_HOSTS,
+        **TEST_RATE_LIMITS,
     }
 
 
@@ -372,6 +377,7 @@ def child_env(test_settings: dict[str, Any], **overrides: str) -> dict[str, str]
         CITYRELAY_WEBHOOK_HOSTS=test_settings["WEBHOOK_HOSTS"],
         PYTHONUNBUFFERED="1",
     )
+    env.update({f"CITYRELAY_{name}": value for name, value in TEST_RATE_LIMITS.items()})
     env.update(overrides)
     return env
 

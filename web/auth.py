@@ -27,8 +27,8 @@ def authenticate(*roles: str) -> Caller:
         raise ApiError(
             401,
             "unauthorized",
-            "The API key is unknown or revoked.",
-            {"Authorization": ["Unknown or revoked key."]},
+            "The API key is unknown, revoked or expired.",
+            {"Authorization": ["Unknown, revoked or expired key."]},
             {"WWW-Authenticate": 'Bearer realm="cityrelay", error="invalid_token"'},
         )
     if caller.role not in roles:

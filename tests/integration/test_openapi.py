@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import re
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -157,7 +158,8 @@ def test_filing_is_described_with_its_forms_headers_and_the_0_0_refusal(document
     accepted = post["responses"]["202"]["headers"]
     assert accepted["Location"]["required"] is True
     assert accepted["Idempotent-Replayed"]["schema"] == {"type": "string", "enum": ["true"]}
-    assert set(post["responses"]) == {"202", "400", "401", "403", "413", "415", "422"}
+    assert set(post["responses"]) == {"202", "400", "401", "403", "413", "415", "422", "429"}
+    assert post["responses"]["429"]["headers"]["Retry-After"]["required"] is True
 
 
 def test_admin_operations_declare_401_and_403(document: dict) -> None:
@@ -199,7 +201,18 @@ def test_the_docs_page_loads_swagger_ui_from_this_server(client: FlaskClient) ->
 # ---------- every operation, good and bad requests ----------
 
 
-def test_register_reporter(contract: Contract, client: FlaskClient) -> None:
+def over_the_limit(
+    monkeypatch: pytest.MonkeyPatch, app: Flask, setting: str, client: FlaskClient
+) -> FlaskClient:
+    """``client`` at an address of its own, with ``setting`` lowered to one request an hour."""
+    monkeypatch.setitem(app.config, setting, "1/hour")
+    client.environ_base["REMOTE_ADDR"] = f"10.9.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"
+    return client
+
+
+def test_register_reporter(
+    contract: Contract, client: FlaskClient, app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
     op = contract["post", "/api/v1/reporters"]
     created = op.call(client, json={"display_name": "王师傅", "platform": "美团"}, expect=201)
     assert created.get_json()["key"].startswith("cr_")
@@ -207,6 +220,9 @@ def test_register_reporter(contract: Contract, client: FlaskClient) -> None:
     op.call(client, data="[]", content_type="application/json", expect=400)
     op.call(client, json={"occupation": "pilot"}, expect=422)
     op.call(client, json={"unknown": 1}, expect=422)
+    limited = over_the_limit(monkeypatch, app, "RATE_LIMIT_REGISTRATIONS_PER_IP", client)
+    op.call(limited, json={}, expect=201)
+    op.call(limited, json={}, expect=429)
     op.assert_every_declared_status_seen()
 
 
@@ -257,6 +273,9 @@ def test_file_report(
         headers=keys["reporter"],
         expect=413,
     )
+    monkeypatch.setitem(app.config, "RATE_LIMIT_REPORTS_PER_KEY", "1/hour")
+    op.call(client, json=GOOD_REPORT, headers=keys["reporter"], expect=202)
+    op.call(client, json=GOOD_REPORT, headers=keys["reporter"], expect=429)
     op.assert_every_declared_status_seen()
 
 
@@ -423,7 +442,13 @@ REPORTER_ACTIONS: dict[str, tuple[list[tuple[str, dict[str, Any]]], dict, dict]]
 
 @pytest.mark.parametrize("action", sorted(REPORTER_ACTIONS))
 def test_reporter_case_actions(
-    contract: Contract, client: FlaskClient, sessions, keys: dict, action: str
+    contract: Contract,
+    client: FlaskClient,
+    sessions,
+    keys: dict,
+    action: str,
+    app: Flask,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     op = contract["post", f"/api/v1/reports/{{report_id}}/{action}"]
     steps, good, bad = REPORTER_ACTIONS[action]
@@ -441,6 +466,9 @@ def test_reporter_case_actions(
     op.call(client, params, json=good, headers=keys["office"], expect=403)
     op.call(client, {"report_id": 999_999}, json=good, headers=mine, expect=404)
     op.call(client, params, json=good, headers=mine, expect=200)
+    monkeypatch.setitem(app.config, "RATE_LIMIT_ACTIONS_PER_KEY", "1/hour")
+    op.call(client, params, json=good, headers=keys["reporter"], expect=403)
+    op.call(client, params, json=good, headers=keys["reporter"], expect=429)
     op.assert_every_declared_status_seen()
 
 
@@ -738,7 +766,14 @@ def test_public_statistics(contract: Contract, client: FlaskClient, sessions) ->
     op.assert_every_declared_status_seen()
 
 
-def test_recheck(contract: Contract, client: FlaskClient, sessions, keys: dict) -> None:
+def test_recheck(
+    contract: Contract,
+    client: FlaskClient,
+    sessions,
+    keys: dict,
+    app: Flask,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     op = contract["post", "/api/v1/cases/{case_id}/recheck"]
     case = make_case(sessions)
     params = {"case_id": case.id}
@@ -756,6 +791,9 @@ def test_recheck(contract: Contract, client: FlaskClient, sessions, keys: dict) 
     op.call(client, {"case_id": 999_999}, json={"still_fixed": True}, headers=rider, expect=404)
     op.call(client, params, json={"still_fixed": True}, headers=rider, expect=200)
     op.call(client, params, json={"still_fixed": False}, headers=rider, expect=409)
+    monkeypatch.setitem(app.config, "RATE_LIMIT_ACTIONS_PER_KEY", "1/hour")
+    op.call(client, params, json={"still_fixed": True}, headers=keys["office"], expect=403)
+    op.call(client, params, json={"still_fixed": True}, headers=keys["office"], expect=429)
     op.assert_every_declared_status_seen()
 
 
