@@ -180,3 +180,54 @@ def test_the_public_pages_escape_what_reporters_wrote_and_name_none(
         assert HOSTILE not in html and "<script>alert" not in html, path
         assert NAME not in html and PLATFORM not in html and "reporter:" not in html, path
         assert f"{LAT}" not in html and f"{LON}" not in html, path
+
+
+# ---------- another office's case answers like a missing one ----------
+
+CASE_POSTS = {
+    "accept": {},
+    "start": {},
+    "ask": {"question": "哪里？"},
+    "resolve": {"note": "好了"},
+    "transfer": {"office": NEIGHBOUR, "reason": "隔壁"},
+    "extend": {"hours": 4, "reason": "等配件"},
+    "approve-extension": {},
+    "deny-extension": {},
+    "close": {"closure": "fixed"},
+    "rework": {"note": "再来"},
+    "reject": {"reason": "不是我们的"},
+    "split": {"report_id": 1},
+}
+MISSING = 2_000_000_000
+
+
+def shape(body: dict[str, Any], case_id: int) -> dict[str, Any]:
+    """The error with the case's id taken out of its message."""
+    error = dict(body["error"])
+    error["message"] = re.sub(rf"\b{case_id}\b", "<id>", error["message"])
+    return error
+
+
+@pytest.mark.parametrize("who", ["neighbour staff", "neighbour supervisor"])
+def test_another_offices_case_is_404_like_a_missing_one(
+    client: FlaskClient, sessions: sessionmaker[Session], who: str
+) -> None:
+    case = make_case(sessions)
+    assert case.office is not None and case.office.code == OFFICE
+    role = "office" if who == "neighbour staff" else "supervisor"
+    key = bearer(make_key(sessions, role=role, office_code=NEIGHBOUR))
+    answers = {}
+    for case_id in (case.id, MISSING):
+        read = client.get(f"/api/v1/cases/{case_id}", headers=key)
+        answers[("GET", case_id)] = (read.status_code, shape(read.get_json(), case_id))
+        for action, body in CASE_POSTS.items():
+            if action == "split" and role == "supervisor":
+                continue  # staff keys only: a supervisor's key is refused for its role
+            acted = client.post(f"/api/v1/cases/{case_id}/{action}", json=body, headers=key)
+            answers[(action, case_id)] = (acted.status_code, shape(acted.get_json(), case_id))
+    for (what, case_id), answer in answers.items():
+        if case_id == MISSING:
+            continue
+        assert answer == answers[(what, MISSING)], what
+        assert answer[0] == 404 and answer[1]["code"] == "not_found", what
+    assert client.get(f"/api/v1/cases/{case.id}", headers=key).status_code == 404
