@@ -415,7 +415,8 @@ def _visible_case(case_id: int) -> Case | ResponseReturnValue:
         return _message_page("error.not_found.title", "error.not_found.message", 404)
     if user.role == "admin" or may_see(user.caller, case.office):
         return case
-    return _message_page("error.forbidden.title", "error.forbidden.message", 403)
+    # Another office's case looks like no case at all (docs/privacy.md).
+    return _message_page("error.not_found.title", "error.not_found.message", 404)
 
 
 @bp.get("/cases/<id:case_id>")

@@ -16,6 +16,7 @@ What is public:
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -49,8 +50,29 @@ _REPORTER_ACTIONS = frozenset(wf.REPORTER_ACTIONS)
 _INTERNAL_ACTIONS = (frozenset(wf.ACTIONS) | {"rejected", "escalate"}) - PUBLIC_NOTE_ACTIONS
 # Detail keys that name people or what they earned: never in a public answer.
 _PRIVATE_DETAIL_KEYS = frozenset(
-    {"key_id", "user_id", "reporter_id", "points", "recheck_ids", "report_ids"}
+    {
+        "key_id",
+        "user_id",
+        "reporter_id",
+        "points",
+        "recheck_id",
+        "recheck_ids",
+        "report_id",
+        "report_ids",
+    }
 )
+# The pipeline's notes of these actions name a report of the case by its id ("Report 12
+# received via api."): the public reads "A report" instead, so that no reader of one report
+# learns the ids of the others in its case.
+_NOTES_NAMING_REPORTS = frozenset({"received", "merged", "split"})
+_REPORT_ID_IN_NOTE = re.compile(r"\bReport \d+\b")
+# Decimals of a public latitude or longitude: 0.001 degree is about 100 m.
+PUBLIC_COORDINATE_DECIMALS = 3
+
+
+def public_coordinate(value: float | None) -> float | None:
+    """A latitude or longitude as the public reads it: rounded to about 100 m."""
+    return None if value is None else round(value, PUBLIC_COORDINATE_DECIMALS)
 
 
 def office_ref(office: Office | None) -> dict[str, str] | None:
@@ -98,6 +120,8 @@ def public_event(event: CaseEvent) -> dict[str, Any]:
         detail = {key: detail[key] for key in PUBLIC_DETAIL_KEYS if key in detail}
     else:
         note = event.note
+        if event.action in _NOTES_NAMING_REPORTS:
+            note = _REPORT_ID_IN_NOTE.sub("A report", note)
         detail = {k: v for k, v in detail.items() if k not in _PRIVATE_DETAIL_KEYS}
     return {
         "at": event.at,

@@ -12,6 +12,7 @@ from intake.rechecks import offers_body
 from intake.report_timeline import (
     after_photos,
     office_ref,
+    public_coordinate,
     public_event,
     public_timeline,
     reopen_until,
@@ -30,6 +31,7 @@ from models import queries
 from models.entities import Report
 from models.limits import MAX_IDEMPOTENCY_KEY_CHARS
 from services import casework
+from services.access import may_see
 from services.accounts import Caller, find_key
 from services.accounts import register_reporter as register
 from services.filing import IdempotencyConflict, NewReport, file_report
@@ -184,11 +186,15 @@ def create_report() -> ResponseReturnValue:
 @operation(
     summary="A report and the progress of its case",
     description=(
-        "Public. `timeline` is the case's history as its reporters may see it (no staff "
+        "Public (docs/privacy.md): `lat` and `lon` rounded to 3 decimals (about 100 m) and "
+        "`address` empty, except for the report's own reporter, staff and supervisors of its "
+        "case's office and the admin (`Authorization: Bearer`), who read them exactly. "
+        "`timeline` is the case's history as its reporters may see it (no staff "
         "identities, no key ids; the notes written for reporters, the after-photos). `events` is "
         "the full event list with the pipeline's explanations, but names no reporter (they act "
-        "as `reporter`), no points and none of the office's internal notes. With the key of a "
-        "reporter of the case (`Authorization: Bearer`), `allowed_actions` says what that "
+        "as `reporter`), no other report of the case, no points and none of the office's "
+        "internal notes. With the key of a "
+        "reporter of the case, `allowed_actions` says what that "
         "reporter may do now; any other key, or none, gets the same report with none."
     ),
     responses={200: ReportOut, 404: error("No such report.")},
@@ -198,21 +204,30 @@ def get_report(report_id: int) -> ResponseReturnValue:
     report = queries.report_by_id(read_session(), report_id)
     if report is None:
         raise ApiError(404, "not_found", f"No report {report_id}.")
-    view = report_view(report)
-    caller = _reporter_if_any()
-    if report.case is not None and caller is not None:
+    caller = _caller_if_any()
+    view = report_view(report, exact=caller is not None and sees_exactly(report, caller))
+    if report.case is not None and caller is not None and caller.role == "reporter":
         view["allowed_actions"] = casework.allowed_actions_for(report.case, caller)
     return ReportOut().dump(view)
 
 
-def _reporter_if_any() -> Caller | None:
-    """The reporter whose key came with a read, if one did: it only personalises the answer,
-    so a missing, unknown or non-reporter key reads the public report."""
+def _caller_if_any() -> Caller | None:
+    """The key that came with a read, if one did: it only personalises the answer, so a
+    missing or unknown key reads the public report."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
-    caller = find_key(read_session(), token.strip())
-    return caller if caller is not None and caller.role == "reporter" else None
+    return find_key(read_session(), token.strip())
+
+
+def sees_exactly(report: Report, caller: Caller) -> bool:
+    """Whether ``caller`` reads the report's exact point and address (docs/privacy.md): its
+    own reporter, staff and supervisors of its case's office, and the admin."""
+    if caller.role == "admin":
+        return True
+    if caller.role == "reporter":
+        return report.reporter_id == caller.reporter_id
+    return report.case is not None and may_see(caller, report.case.office)
 
 
 # ---------- the reporter's actions on the case of their report ----------
@@ -301,7 +316,10 @@ def reopen_case(report_id: int) -> ResponseReturnValue:
     return case_state_body(state)
 
 
-def report_view(report: Report) -> dict[str, Any]:
+def report_view(report: Report, *, exact: bool = False) -> dict[str, Any]:
+    """The report as ``GET /api/v1/reports/<id>`` shows it: to the public (``exact`` False)
+    with its point rounded to about 100 m and without the address the reporter typed, and in
+    either case naming no reporter (docs/privacy.md)."""
     case = report.case
     view: dict[str, Any] = {
         "id": report.id,
@@ -309,9 +327,9 @@ def report_view(report: Report) -> dict[str, Any]:
         "channel": report.channel,
         "text": report.text,
         "lang": report.language,
-        "lat": report.lat,
-        "lon": report.lon,
-        "address": report.address,
+        "lat": report.lat if exact else public_coordinate(report.lat),
+        "lon": report.lon if exact else public_coordinate(report.lon),
+        "address": report.address if exact else "",
         "received_at": report.received_at,
         "photos": [
             {

@@ -223,9 +223,26 @@ class ReportOut(Schema):
     channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
     text = fields.String(required=True)
     lang = fields.String(required=True)
-    lat = numbers.Float(required=True, allow_none=True)
-    lon = numbers.Float(required=True, allow_none=True)
-    address = fields.String(required=True)
+    lat = numbers.Float(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "Rounded to 3 decimals (about 100 m) unless the key is the report's "
+            "reporter's, its office's or the admin's."
+        },
+    )
+    lon = numbers.Float(
+        required=True,
+        allow_none=True,
+        metadata={"description": "Rounded like `lat`."},
+    )
+    address = fields.String(
+        required=True,
+        metadata={
+            "description": "What the reporter typed to place the report; empty unless the key "
+            "is the report's reporter's, its office's or the admin's."
+        },
+    )
     received_at = fields.AwareDateTime(required=True)
     photos = fields.List(fields.Nested(PhotoOut), required=True)
     case_id = numbers.Integer(required=True, allow_none=True)

@@ -3,8 +3,9 @@ life (accept, start, ask, resolve, transfer, extend, approve-extension, deny-ext
 rework; routing.workflow says who may do which, from where), reject and split.
 
 Staff keys (role ``office``) act on their own office's cases, supervisor keys on their office's
-and every office's under it, the admin key on triage cases; a key acting on a case that is not
-its own gets 403 ``not_your_case`` (reject and split keep their 409 ``not_your_case``)."""
+and every office's under it, the admin key on triage cases; an office or supervisor key acting
+on a case outside its scope gets 404 ``not_found``, word for word what a missing case gets
+(docs/privacy.md)."""
 
 from __future__ import annotations
 
@@ -56,8 +57,8 @@ OFFICE_SIDE_ROLES = ("office", "supervisor", "admin")
         400: ERROR,
         401: ERROR,
         403: error("Not an office key."),
-        404: error("No such case."),
-        409: error("The case is not in this office's queue, or the report is its only one."),
+        404: error("No such case, or not in this office's queue (the same answer)."),
+        409: error("The report is the case's only one."),
         422: error("Invalid fields, or the report is not part of this case."),
     },
     security="bearer",
@@ -89,10 +90,12 @@ def split(case_id: int) -> ResponseReturnValue:
         400: ERROR,
         401: ERROR,
         403: error("Not an office or supervisor key."),
-        404: error("No such case."),
+        404: error(
+            "No such case, or not in this office's queue nor under this supervisor's office "
+            "(the same answer)."
+        ),
         409: error(
-            "The case is not in this office's queue (nor under this supervisor's office), or "
-            "no longer routed (`status` and `allowed_actions` say what it is now)."
+            "The case is no longer routed (`status` and `allowed_actions` say what it is now)."
         ),
         422: ERROR,
     },
@@ -122,10 +125,13 @@ ACTION_ERRORS: Mapping[int, Answer] = {
     400: error("The body is not a JSON object."),
     401: ERROR,
     403: error(
-        "A reporter's key; a key of another office (code `not_your_case`); or a role that may "
-        "never do this action (`role_not_allowed`, with `status` and `allowed_actions`)."
+        "A reporter's key; or a role that may never do this action (`role_not_allowed`, with "
+        "`status` and `allowed_actions`)."
     ),
-    404: error("No such case."),
+    404: error(
+        "No such case, or a case outside this key's office (and the offices under a "
+        "supervisor's): the same answer, so no key learns which ids exist elsewhere."
+    ),
     409: error(
         "Not allowed from the case's status (`illegal_transition`, or a code naming the "
         "condition, such as `closure_not_allowed`), or another action changed the case first "

@@ -1,5 +1,7 @@
 """What an office sees: its queue under /api/v1/offices/<code>/queue and a case in full under
-/api/v1/cases/<id>. Staff of the office and supervisors of it or of an office above it."""
+/api/v1/cases/<id>. Staff of the office and supervisors of it or of an office above it; the
+admin reads any case in full too. A case outside the key's scope answers 404 like a missing
+one; an office's queue is 403 (offices are public, their cases are not: docs/privacy.md)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from models.base import utcnow
 from models.entities import Case
 from models.queries import QueueFilter
 from offices.queue_schemas import FullCaseOut, QueuePageOut, QueueQuery
-from services import case_view
+from services import case_view, casework
 from services.access import can_see_office, may_see
 from services.rechecks import recheck_counts
 from web.auth import authenticate
@@ -26,6 +28,8 @@ case_bp = Blueprint("case_view", __name__, url_prefix="/api/v1/cases")
 
 # Keys that may read an office's work; which office decides services.access.
 READERS = ("office", "supervisor")
+# Keys that may read a case in full: which case decides services.access (the admin: any).
+CASE_READERS = (*READERS, "admin")
 NOT_YOURS = error("Not staff of this office nor a supervisor of it or of an office above it.")
 
 
@@ -106,23 +110,27 @@ def office_queue(code: str) -> ResponseReturnValue:
     description=(
         "Every merged report with its photos, the timeline of every event, the due time, the "
         "clock (`running`, `paused` while waiting for the reporter, `stopped` once resolved "
-        "or closed), whether it is overdue, and the actions the caller may take now."
+        "or closed), whether it is overdue, and the actions the caller may take now. Staff "
+        "of the case's office, supervisors of it or of an office above it, and the admin."
     ),
     responses={
         200: FullCaseOut,
         401: ERROR,
-        403: NOT_YOURS,
-        404: error("No such case."),
+        403: error("Not an office, supervisor or admin key."),
+        404: error(
+            "No such case, or a case outside this key's office (and the offices under a "
+            "supervisor's): the same answer."
+        ),
     },
     security="bearer",
     tags=["offices"],
 )
 def get_case(case_id: int) -> ResponseReturnValue:
-    caller = authenticate(*READERS)
+    caller = authenticate(*CASE_READERS)
     now = utcnow()
     case = case_view.case_in_full(read_session(), case_id)
-    if not may_see(caller, case.office):
-        raise _not_yours(f"case {case_id}")
+    if caller.role != "admin" and not may_see(caller, case.office):
+        raise casework.not_found(case_id)
     body = {
         "id": case.id,
         "status": case.status,

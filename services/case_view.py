@@ -13,7 +13,6 @@ from models import queries
 from models.entities import CASE_WAITING, Case
 from services import casework
 from services.accounts import Caller
-from services.errors import NotFound
 
 CLOCK_RUNNING = "running"
 # The office asked the reporter something: the time limit does not count meanwhile.
@@ -73,7 +72,7 @@ def case_in_full(session: Session, case_id: int) -> Case:
     """The case with everything it holds; NotFound for an unknown case."""
     case = queries.case_in_full(session, case_id)
     if case is None:
-        raise NotFound(f"No case {case_id}.")
+        raise casework.not_found(case_id)
     return case
 
 

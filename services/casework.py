@@ -7,7 +7,9 @@ Every action of the case's life (routing.workflow names them) goes the same way:
 1. load the case with its timeline and reports;
 2. work out the caller's role towards it: ``staff`` (a key of the case's office),
    ``supervisor`` (of the case's office or of an office above it), ``reporter`` (filed one of
-   its reports), ``admin``, or ``other``, who is refused (Forbidden);
+   its reports), ``admin``, or ``other``, who is refused: an office's or supervisor's key
+   outside its scope finds nothing (NotFound, exactly as for a missing case: another office's
+   case answers 404, not its data nor its existence), anyone else is Forbidden;
 3. ask routing.workflow whether the action is allowed from the case's status; a refusal is a
    Conflict naming the status and the actions the caller may do instead;
 4. change the case with ONE conditional UPDATE on (id, status, version) that raises the
@@ -48,7 +50,7 @@ from routing.rewards import PointsPolicy
 from routing.rules import RoutingDecision
 from routing.sla import due_at, parse_time_limit
 from services import rewards
-from services.accounts import Caller
+from services.accounts import OFFICE_KEY_ROLES, Caller
 from services.calendars import office_calendar
 from services.errors import Conflict, Forbidden, InvalidField, NotFound
 from services.escalation import NOT_OVERDUE, overdue_when_leaving
@@ -246,7 +248,7 @@ def _load(session: Session, case_id: int) -> Case:
         .execution_options(populate_existing=True)
     )
     if case is None:
-        raise NotFound(f"No case {case_id}.")
+        raise not_found(case_id)
     return case
 
 
@@ -301,16 +303,16 @@ def _begin(
     case = _load(session, case_id)
     role = role_towards(case, caller)
     if role == wf.OTHER:
-        raise Forbidden(_not_yours(case, caller), code="not_your_case")
+        if caller.role in OFFICE_KEY_ROLES:
+            raise not_found(case_id)
+        raise Forbidden(f"Case {case.id} is not one of your reports' cases.", code="not_your_case")
     return _Work(session, case, caller, role, now or utcnow(), reopen_window)
 
 
-def _not_yours(case: Case, caller: Caller) -> str:
-    if caller.role == "reporter":
-        return f"Case {case.id} is not one of your reports' cases."
-    if caller.role == "supervisor":
-        return f"Case {case.id} is not in {caller.office_code}'s queue nor under it."
-    return f"Case {case.id} is not in {caller.office_code}'s queue."
+def not_found(case_id: int) -> NotFound:
+    """The one refusal for a case that is missing or out of the caller's scope: the same
+    words either way, so that no office can tell another office's case from no case."""
+    return NotFound(f"No case {case_id}.")
 
 
 def _decide(work: _Work, action: str, closure: str | None = None) -> wf.Transition:
@@ -679,12 +681,8 @@ def _locked_case(session: Session, case_id: int, *loads: object) -> Case:
         select(Case).where(Case.id == case_id).options(*loads).with_for_update()  # type: ignore[arg-type]
     )
     if case is None:
-        raise NotFound(f"No case {case_id}.")
+        raise not_found(case_id)
     return case
-
-
-def _not_your_case(case_id: int, office_code: str) -> Conflict:
-    return Conflict(f"Case {case_id} is not in {office_code}'s queue.", code="not_your_case")
 
 
 def split_report(
@@ -699,7 +697,7 @@ def split_report(
     now = now or utcnow()
     case = _locked_case(session, case_id, selectinload(Case.reports), selectinload(Case.office))
     if case.office is None or case.office.code != office_code:
-        raise _not_your_case(case_id, office_code)
+        raise not_found(case_id)
     report = next((r for r in case.reports if r.id == report_id), None)
     if report is None:
         raise InvalidField("report_id", f"Report {report_id} is not part of case {case_id}.")
@@ -736,8 +734,8 @@ def reject_and_reroute(
 ) -> Case:
     """The office (its staff, or a supervisor above it) says the case is not its own: route it
     again without that office, nor any office that rejected it before (so it never bounces),
-    else send it to triage. Another office's key is refused as ``not_your_case`` (409), as
-    before the state machine; a case no longer routed is an ``illegal_transition``."""
+    else send it to triage. A key outside the case's office finds no case (NotFound, as for a
+    missing one); a case no longer routed is an ``illegal_transition``."""
     now = now or utcnow()
     case = _locked_case(
         session,
@@ -748,7 +746,7 @@ def reject_and_reroute(
     )
     role = role_towards(case, caller)
     if role not in (wf.STAFF, wf.SUPERVISOR) or case.office is None:
-        raise _not_your_case(case_id, caller.office_code or "")
+        raise not_found(case_id)
     work = _Work(session, case, caller, role, now, REOPEN_WINDOW)
     _decide(work, wf.REJECT)
     rejecting = case.office.code

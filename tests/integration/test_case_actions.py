@@ -337,8 +337,8 @@ def test_transfer_routes_the_case_to_the_other_office(
         ("case.routed", f"office:{NEIGHBOUR}"),
         *[("case.routed", f"reporter:{rid}") for rid in filed.reporter_ids],
     ]
-    # now it is the neighbour's case, not this office's
-    act(client, filed.case_id, "accept", keys.staff, expect=403)
+    # now it is the neighbour's case, not this office's: as if there were none
+    act(client, filed.case_id, "accept", keys.staff, expect=404)
     taken = act(client, filed.case_id, "accept", keys.neighbour_staff)
     assert taken["status"] == "accepted"
 
@@ -351,7 +351,7 @@ def test_the_admin_places_and_closes_triage_cases(
     refused = act(client, triaged.id, "accept", keys.admin, expect=403)
     assert refused["error"]["code"] == "role_not_allowed"
     assert refused["error"]["allowed_actions"] == ["transfer", "close"]
-    act(client, triaged.id, "accept", keys.staff, expect=403)  # no office's case yet
+    act(client, triaged.id, "accept", keys.staff, expect=404)  # no office's case yet
     placed = act(client, triaged.id, "transfer", keys.admin, {"office": OFFICE, "reason": "南门"})
     assert (placed["status"], placed["office"]) == ("routed", OFFICE)
     assert last_event(db, triaged.id).actor == "admin"
@@ -563,9 +563,11 @@ def test_keys_act_only_on_their_own_cases(
 ) -> None:
     case_id = filed.case_id
     before = snapshot(db, case_id)
+    missing = act(client, 999_999, "accept", keys.staff, expect=404)["error"]
     for other in (keys.neighbour_staff, keys.other_street_supervisor, keys.neighbour_supervisor):
-        refused = act(client, case_id, "accept", other, expect=403)
-        assert refused["error"]["code"] == "not_your_case"
+        refused = act(client, case_id, "accept", other, expect=404)["error"]
+        # another office's case answers like a missing one: it does not even exist for them
+        assert refused == {**missing, "message": f"No case {case_id}."}
     refused = act(client, case_id, "accept", keys.stranger, expect=403)  # a reporter's key
     assert refused["error"]["code"] == "forbidden"
     assert snapshot(db, case_id) == before

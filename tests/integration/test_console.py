@@ -299,7 +299,8 @@ def test_staff_see_their_queue_and_not_another_offices_case(
 
     neighbour = app.test_client()
     log_in(neighbour, *make_user(sessions, "staff", NEIGHBOUR))
-    assert neighbour.get(f"/console/cases/{case.id}").status_code == 403
+    # another office's case looks like no case
+    assert neighbour.get(f"/console/cases/{case.id}").status_code == 404
     assert f'data-case-id="{case.id}"' not in neighbour.get("/console").get_data(as_text=True)
     # Asking for another office's queue by name shows one's own.
     other = neighbour.get(f"/console?office={OFFICE}").get_data(as_text=True)
@@ -321,7 +322,7 @@ def test_a_supervisor_sees_the_offices_under_theirs(
 
     other_street = app.test_client()
     log_in(other_street, *make_user(sessions, "supervisor", "PD-HG"))
-    assert other_street.get(f"/console/cases/{case.id}").status_code == 403
+    assert other_street.get(f"/console/cases/{case.id}").status_code == 404
 
 
 def test_what_reporters_wrote_is_escaped(

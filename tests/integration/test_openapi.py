@@ -308,7 +308,8 @@ def test_split(contract: Contract, client: FlaskClient, sessions, keys: dict) ->
     op.call(client, case, json={"report_id": joined}, headers=office, expect=202)
     only = first.reports[0].id
     op.call(client, case, json={"report_id": only}, headers=office, expect=409)
-    op.call(client, case, json={"report_id": only}, headers=keys["other_office"], expect=409)
+    # another office's case answers like a missing one
+    op.call(client, case, json={"report_id": only}, headers=keys["other_office"], expect=404)
     op.call(client, case, json={"report_id": joined}, headers=office, expect=422)
     op.call(client, case, json={"report_id": "x"}, headers=office, expect=422)
     op.call(client, case, data="1", content_type="application/json", headers=office, expect=400)
@@ -329,7 +330,12 @@ def test_reject(contract: Contract, client: FlaskClient, sessions, keys: dict) -
     op.call(client, case, json={"reason": "x"}, headers=keys["office"], expect=422)
     op.call(client, case, json=[], headers=keys["office"], expect=400)
     op.call(client, case, json=reason, headers=keys["office"], expect=200)
-    op.call(client, case, json=reason, headers=keys["office"], expect=409)  # no longer its own
+    # no longer its own: as if there were no such case
+    op.call(client, case, json=reason, headers=keys["office"], expect=404)
+    accepted = make_case(sessions)
+    client.post(f"/api/v1/cases/{accepted.id}/accept", headers=keys["office"])
+    # its own, but no longer routed
+    op.call(client, {"case_id": accepted.id}, json=reason, headers=keys["office"], expect=409)
     op.call(client, {"case_id": 999_999}, json=reason, headers=keys["office"], expect=404)
     op.call(client, case, json=reason, headers=keys["unknown"], expect=401)
     op.call(client, case, json=reason, headers=keys["admin"], expect=403)

@@ -274,8 +274,11 @@ def test_address_alone_is_a_location(client: FlaskClient, auth: dict, db: Sessio
         "/api/v1/reports", json={"text": "路灯不亮", "address": "合庆骑手之家对面"}, headers=auth
     )
     assert response.status_code == 202
-    report = client.get(f"/api/v1/reports/{response.get_json()['id']}").get_json()
+    path = f"/api/v1/reports/{response.get_json()['id']}"
+    report = client.get(path, headers=auth).get_json()
     assert report["lat"] is None and report["address"] == "合庆骑手之家对面"
+    # the place the reporter typed is theirs and the office's, not the public's
+    assert client.get(path).get_json()["address"] == ""
 
 
 def test_half_a_coordinate_is_refused(client: FlaskClient, auth: dict) -> None:

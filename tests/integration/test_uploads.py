@@ -220,7 +220,7 @@ def test_report_without_coordinates_is_placed_by_the_photo_gps(
     key = {"Idempotency-Key": "gps-placed"}
     response = post_report(client, auth, [first, second], headers=key)
     assert response.status_code == 202, response.get_json()
-    report = client.get(f"/api/v1/reports/{response.get_json()['id']}").get_json()
+    report = client.get(f"/api/v1/reports/{response.get_json()['id']}", headers=auth).get_json()
     assert report["lat"] == pytest.approx(POINT["lat"], abs=1e-6)
     assert report["lon"] == pytest.approx(POINT["lon"], abs=1e-6)
     for listed in report["photos"]:
@@ -236,7 +236,10 @@ def test_report_without_coordinates_is_placed_by_the_photo_gps(
         client, auth, [photo(gps=(30.0, 120.0))], lat=POINT["lat"], lon=POINT["lon"]
     )
     assert given.status_code == 202
-    assert client.get(f"/api/v1/reports/{given.get_json()['id']}").get_json()["lat"] == POINT["lat"]
+    assert (
+        client.get(f"/api/v1/reports/{given.get_json()['id']}", headers=auth).get_json()["lat"]
+        == POINT["lat"]
+    )
     unplaced = post_report(client, auth, [photo()])
     assert unplaced.status_code == 422 and "lat" in unplaced.get_json()["error"]["fields"]
 
