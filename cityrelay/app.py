@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask
 
-from cityrelay import openapi
+from cityrelay import observability, openapi
 from cityrelay.celery_app import celery_init_app
 from cityrelay.settings import instance_secret_key, load_settings
 from console.views import bp as console_bp
@@ -50,6 +50,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     database = Database.from_url(app.config["DATABASE_URL"])
     celery = celery_init_app(app, database)
     db.init_app(app, database, dispatcher(celery, app.logger))
+    observability.init_app(app)  # /healthz, /readyz, /metrics; request ids
     errors.register_error_handlers(app, {"/open311/": open311_http_error})
     app.before_request(refuse_nul_characters)
     for blueprint in (
