@@ -49,8 +49,11 @@ def up(port: int | None, host: str, concurrency: int) -> None:
     "--workers", type=int, default=2, show_default=True, help="gunicorn worker processes."
 )
 def web(port: int | None, host: str, workers: int) -> None:
-    _require_redis()
+    settings = _require_redis()
     chosen = port if port is not None else int(os.environ.get("PORT") or 8000)
+    from cityrelay.metrics_dir import use_metrics_dir
+
+    use_metrics_dir(settings["INSTANCE_PATH"], f"web-{chosen}")
     argv = [
         sys.executable,
         "-m",
@@ -59,8 +62,9 @@ def web(port: int | None, host: str, workers: int) -> None:
         f"{host}:{chosen}",
         "--workers",
         str(workers),
-        "--access-logfile",
-        "-",
+        # logs and the metrics of exited workers (each request is logged by the app itself)
+        "--config",
+        "python:cityrelay.gunicorn_conf",
         "--graceful-timeout",
         "10",
         "wsgi:app",
@@ -71,8 +75,23 @@ def web(port: int | None, host: str, workers: int) -> None:
 @main.command(help="Run a Celery worker on its own. Needs REDIS_URL.")
 @click.option("--concurrency", type=int, default=2, show_default=True)
 @click.option("--loglevel", default="INFO", show_default=True)
-def worker(concurrency: int, loglevel: str) -> None:
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Serve this worker's Prometheus metrics (task runs, sweeps, webhook failures, of "
+    "every pool process) on this port, for a worker on a machine of its own. Default: none.",
+)
+@click.option(
+    "--metrics-host", default="127.0.0.1", show_default=True, help="Address --metrics-port binds."
+)
+def worker(concurrency: int, loglevel: str, metrics_port: int | None, metrics_host: str) -> None:
     settings = _require_redis()
+    if metrics_port is not None:
+        from cityrelay.metrics_dir import use_metrics_dir
+
+        # before prometheus_client is imported: every pool process writes to this folder
+        use_metrics_dir(settings["INSTANCE_PATH"], f"worker-{metrics_port}")
     from workers.tasks import load_classifier
 
     # Before Celery starts: a bad model file stops the worker here, with the reason, before it
@@ -81,6 +100,10 @@ def worker(concurrency: int, loglevel: str) -> None:
     click.echo(f"cityrelay: classifier {classifier.model_id} ready", err=True)
     from cityrelay.worker import celery_app as celery
 
+    if metrics_port is not None:
+        from cityrelay.observability import serve_worker_metrics
+
+        serve_worker_metrics(metrics_port, metrics_host)
     celery.worker_main(
         [
             "worker",
