@@ -77,6 +77,11 @@ def test_healthz_answers_while_the_process_is_up_and_touches_nothing(
     assert response.get_json() == {"status": "ok"}
 
 
+def test_the_old_health_endpoint_is_kept_beside_the_new_ones(client: FlaskClient) -> None:
+    assert client.get("/api/v1/health").get_json() == {"status": "ok"}
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+
+
 def test_readyz_is_503_without_a_worker_heartbeat(own_queue: Flask) -> None:
     response = own_queue.test_client().get("/readyz")
     assert response.status_code == 503
@@ -140,10 +145,6 @@ def test_readyz_is_503_naming_the_database_when_it_does_not_answer(
         assert ("cityrelay_cases_overdue", ()) not in samples
     finally:
         redis_client.delete(observability.heartbeat_key(queue))
-
-
-def test_the_old_health_endpoint_is_kept(client: FlaskClient) -> None:
-    assert client.get("/api/v1/health").get_json() == {"status": "ok"}
 
 
 # ---------- metrics ----------
