@@ -106,6 +106,7 @@ def worker(concurrency: int, loglevel: str, metrics_port: int | None, metrics_ho
         serve_worker_metrics(metrics_port, metrics_host)
     celery.worker_main(
         [
+            *_quiet_when_json(settings),
             "worker",
             f"--loglevel={loglevel}",
             f"--concurrency={concurrency}",
@@ -130,7 +131,9 @@ def beat(loglevel: str) -> None:
 
     os.makedirs(settings["INSTANCE_PATH"], exist_ok=True)
     schedule = os.path.join(settings["INSTANCE_PATH"], "celerybeat-schedule")
-    celery.start(["beat", f"--loglevel={loglevel}", f"--schedule={schedule}"])
+    celery.start(
+        [*_quiet_when_json(settings), "beat", f"--loglevel={loglevel}", f"--schedule={schedule}"]
+    )
 
 
 @main.command(help="Bring the database schema up to date.")
@@ -438,6 +441,11 @@ def _require_redis() -> dict[str, Any]:
             "REDIS_URL is not set. Set it, or run `cityrelay up`, which starts an embedded Redis."
         )
     return settings
+
+
+def _quiet_when_json(settings: dict[str, Any]) -> list[str]:
+    """Celery's start-up banner is not a log record: left out when each line must be JSON."""
+    return ["--quiet"] if settings["LOG_FORMAT"] == "json" else []
 
 
 def _classifier_or_fail(

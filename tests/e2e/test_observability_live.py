@@ -125,6 +125,8 @@ def test_a_request_id_reaches_the_worker_log_line_of_its_report(
     assert line["request_id"] == request_id
     assert isinstance(line["case_id"], int)
     assert {"timestamp", "level", "logger", "message"} <= set(line)
+    # Celery's start-up banner is no log record: left out of a JSON log
+    assert "[config]" not in worker_log.read_text(errors="replace")
 
     # the web server's own line for the POST, with the same id
     (access,) = [
