@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from cityrelay import openapi
+from cityrelay import observability, openapi
 from cityrelay.celery_app import celery_init_app
 from cityrelay.settings import instance_secret_key, load_settings
 from cityrelay.slow_bodies import SlowBodyGuard
@@ -52,6 +52,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     database = Database.from_url(app.config["DATABASE_URL"])
     celery = celery_init_app(app, database)
     db.init_app(app, database, dispatcher(celery, app.logger))
+    observability.init_app(app)  # /healthz, /readyz, /metrics; request ids
     errors.register_error_handlers(app, {"/open311/": open311_http_error})
     app.before_request(limit_request_size)
     app.before_request(refuse_unfit_characters)

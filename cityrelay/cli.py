@@ -57,8 +57,11 @@ def up(port: int | None, host: str, concurrency: int) -> None:
     "thread, not a whole process, and no longer than the slow-body settings allow.",
 )
 def web(port: int | None, host: str, workers: int, threads: int) -> None:
-    _require_redis()
+    settings = _require_redis()
     chosen = port if port is not None else int(os.environ.get("PORT") or 8000)
+    from cityrelay.metrics_dir import use_metrics_dir
+
+    use_metrics_dir(settings["INSTANCE_PATH"], f"web-{chosen}")
     argv = [
         sys.executable,
         "-m",
@@ -71,8 +74,9 @@ def web(port: int | None, host: str, workers: int, threads: int) -> None:
         "gthread",
         "--threads",
         str(threads),
-        "--access-logfile",
-        "-",
+        # logs and the metrics of exited workers (each request is logged by the app itself)
+        "--config",
+        "python:cityrelay.gunicorn_conf",
         "--graceful-timeout",
         "10",
         "wsgi:app",
@@ -83,8 +87,23 @@ def web(port: int | None, host: str, workers: int, threads: int) -> None:
 @main.command(help="Run a Celery worker on its own. Needs REDIS_URL.")
 @click.option("--concurrency", type=int, default=2, show_default=True)
 @click.option("--loglevel", default="INFO", show_default=True)
-def worker(concurrency: int, loglevel: str) -> None:
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Serve this worker's Prometheus metrics (task runs, sweeps, webhook failures, of "
+    "every pool process) on this port, for a worker on a machine of its own. Default: none.",
+)
+@click.option(
+    "--metrics-host", default="127.0.0.1", show_default=True, help="Address --metrics-port binds."
+)
+def worker(concurrency: int, loglevel: str, metrics_port: int | None, metrics_host: str) -> None:
     settings = _require_redis()
+    if metrics_port is not None:
+        from cityrelay.metrics_dir import use_metrics_dir
+
+        # before prometheus_client is imported: every pool process writes to this folder
+        use_metrics_dir(settings["INSTANCE_PATH"], f"worker-{metrics_port}")
     from workers.tasks import load_classifier
 
     # Before Celery starts: a bad model file stops the worker here, with the reason, before it
@@ -93,8 +112,13 @@ def worker(concurrency: int, loglevel: str) -> None:
     click.echo(f"cityrelay: classifier {classifier.model_id} ready", err=True)
     from cityrelay.worker import celery_app as celery
 
+    if metrics_port is not None:
+        from cityrelay.observability import serve_worker_metrics
+
+        serve_worker_metrics(metrics_port, metrics_host)
     celery.worker_main(
         [
+            *_quiet_when_json(settings),
             "worker",
             f"--loglevel={loglevel}",
             f"--concurrency={concurrency}",
@@ -119,7 +143,9 @@ def beat(loglevel: str) -> None:
 
     os.makedirs(settings["INSTANCE_PATH"], exist_ok=True)
     schedule = os.path.join(settings["INSTANCE_PATH"], "celerybeat-schedule")
-    celery.start(["beat", f"--loglevel={loglevel}", f"--schedule={schedule}"])
+    celery.start(
+        [*_quiet_when_json(settings), "beat", f"--loglevel={loglevel}", f"--schedule={schedule}"]
+    )
 
 
 @main.command(help="Bring the database schema up to date.")
@@ -467,6 +493,11 @@ def _require_redis() -> dict[str, Any]:
             "REDIS_URL is not set. Set it, or run `cityrelay up`, which starts an embedded Redis."
         )
     return settings
+
+
+def _quiet_when_json(settings: dict[str, Any]) -> list[str]:
+    """Celery's start-up banner is not a log record: left out when each line must be JSON."""
+    return ["--quiet"] if settings["LOG_FORMAT"] == "json" else []
 
 
 def _classifier_or_fail(

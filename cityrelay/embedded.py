@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cityrelay.metrics_dir import use_metrics_dir
 from cityrelay.settings import load_settings
 
 if TYPE_CHECKING:
@@ -225,6 +226,8 @@ def run_everything(host: str, port: int, concurrency: int) -> int:
     env["CITYRELAY_INSTANCE_PATH"] = str(instance)
     # The worker loads the very file checked above, whatever its working directory.
     env["CITYRELAY_CLASSIFIER_PATH"] = str(Path(settings["CLASSIFIER_PATH"]).resolve())
+    # One folder for the metrics of web and worker processes alike: /metrics shows them all.
+    env["PROMETHEUS_MULTIPROC_DIR"] = use_metrics_dir(str(instance), f"up-{port}")
     children: list[Child] = []
     stopping = False
 

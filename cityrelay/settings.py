@@ -148,6 +148,15 @@ SETTINGS: dict[str, tuple[Any, str]] = {
         "Mark the console's session cookie Secure on every answer (set it when the site is "
         "served over https only); without it, only answers to https requests carry it.",
     ),
+    "READY_HEARTBEAT_SECONDS": (
+        60.0,
+        "/readyz answers 200 only if a worker sent a heartbeat (to Redis) this recently.",
+    ),
+    "LOG_FORMAT": (
+        "json",
+        "Log lines of the web server, workers and beat: json (one object per line, with the "
+        "request id) or text.",
+    ),
     "POINTS_FIRST_REPORT": (10, "Points for the first report of a problem fixed."),
     "POINTS_ME_TOO": (3, "Points for a later report merged into a case fixed (me too)."),
     "POINTS_DAILY_CAP": (30, "Most points a reporter is awarded on one local day."),

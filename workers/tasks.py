@@ -24,6 +24,7 @@ from services.exports import EXPORT_CASES
 from services.filing import PROCESS_REPORT
 from services.notifications import RELAY_NOTIFICATIONS, RelayPolicy
 from services.spikes import DETECT_SPIKES
+from workers.metrics import SWEEP_REQUEUED, SWEEP_RUNS, WEBHOOK_FAILURES
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,16 @@ def process_report(self, report_id: int) -> str:  # type: ignore[no-untyped-def]
             classifier=load_classifier(current_app.config["CLASSIFIER_PATH"]),
             threshold=current_app.config["CLASSIFY_THRESHOLD"],
         )
-        return f"case {case.id} {case.status}" if case else "nothing to do"
+    if case is None:
+        return "nothing to do"
+    logger.info(
+        "report %s: case %s %s",
+        report_id,
+        case.id,
+        case.status,
+        extra={"report_id": report_id, "case_id": case.id},
+    )
+    return f"case {case.id} {case.status}"
 
 
 @shared_task(name="cityrelay.sweep_stuck_reports", bind=True)
@@ -60,6 +70,8 @@ def sweep_stuck_reports(self) -> int:  # type: ignore[no-untyped-def]
     stale_after = timedelta(seconds=current_app.config["SWEEP_STALE_SECONDS"])
     with self.unit_of_work() as session:
         ids = processing.requeue_stuck_reports(session, stale_after, utcnow())
+    SWEEP_RUNS.inc()
+    SWEEP_REQUEUED.inc(len(ids))
     if ids:
         current_app.logger.info("sweep re-enqueued %d stuck reports: %s", len(ids), ids[:20])
     return len(ids)
@@ -141,6 +153,7 @@ def relay_notifications(self) -> str:  # type: ignore[no-untyped-def]
     if not batch:
         return "nothing due"
     outcomes = notifications.deliver(batch, policy)
+    WEBHOOK_FAILURES.inc(sum(len(outcome.errors) for outcome in outcomes))
     with self.unit_of_work() as session:
         summary = notifications.record_outcomes(session, outcomes, utcnow(), policy)
     return (

@@ -1,0 +1,17 @@
+"""gunicorn's configuration for `cityrelay web`: log lines in CITYRELAY_LOG_FORMAT, and the
+multiprocess metrics of a worker that exited marked dead (prometheus_client's rule)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cityrelay.observability import gunicorn_logconfig
+from cityrelay.settings import load_settings
+
+logconfig_dict = gunicorn_logconfig(load_settings()["LOG_FORMAT"])
+
+
+def child_exit(_server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
