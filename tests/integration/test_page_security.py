@@ -32,6 +32,8 @@ def _html_pages(app: Flask, case_id: int, report_id: int) -> list[str]:
         path = rule.rule
         if "GET" not in (rule.methods or ()) or path.startswith(("/api/", "/open311/")):
             continue
+        if path in {"/healthz", "/readyz", "/metrics"}:
+            continue  # probes for machines, not pages
         if rule.endpoint.endswith("static") or "<path:" in path or "<name>" in path:
             continue
         if not set(rule.arguments) <= set(values):
