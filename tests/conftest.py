@@ -23,7 +23,7 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Connection, Engine, delete, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.session import JoinTransactionMode
 
@@ -340,8 +340,9 @@ def _delete_rows_added(sessions: sessionmaker[Session], added_after: dict[type, 
                 # the monthly rows of the deleted cases go with them
                 statistics.rebuild_months(session)
             return
-        except IntegrityError:
-            # A worker committed a case for a test's report while we were deleting: again.
+        except (IntegrityError, OperationalError):
+            # A worker committed a case for a test's report while we were deleting (on
+            # PostgreSQL perhaps a deadlock with it, which aborts the deletion): again.
             if attempt == 4:
                 raise
             time.sleep(0.5)

@@ -28,6 +28,9 @@ pytestmark = pytest.mark.e2e
 
 POINT = sample_point()
 TIMEOUT_SECONDS = 30.0
+# A queue of this module's own: the package's shared worker (tests/e2e/conftest.py) must not
+# take this module's reports, whose log lines are looked for in this module's worker's log.
+QUEUE = f"cityrelay-observed-{uuid.uuid4().hex[:8]}"
 
 
 def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
@@ -64,7 +67,7 @@ def metrics_worker(
     port = free_port()
     log_path = tmp_path_factory.mktemp("metrics-worker") / "worker.log"
     command = [*WORKER_COMMAND, "--metrics-port", str(port)]
-    process = start_worker(test_settings, log_path, command)
+    process = start_worker(test_settings, log_path, command, CITYRELAY_CELERY_QUEUE=QUEUE)
     yield process, log_path, port
     kill_worker(process)
 
@@ -74,7 +77,7 @@ def web(
     test_settings: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, Path]]:
     log_path = tmp_path_factory.mktemp("observed-web") / "web.log"
-    with running_web(test_settings, log_path) as base:
+    with running_web(test_settings, log_path, CITYRELAY_CELERY_QUEUE=QUEUE) as base:
         yield base, log_path
 
 
