@@ -217,9 +217,10 @@ def _api_error(error: ApiError) -> Response:
 
 
 def open311_http_error(error: HTTPException) -> Response:
-    """Unknown paths and methods under /open311/ answer in Open311's error shape too."""
+    """Unknown paths and methods under /open311/, and a database outage (503), answer in
+    Open311's error shape too."""
     status = error.code or 500
-    status = status if status in {403, 404, 405} else 400
+    status = status if status in {403, 404, 405, 503} else 400
     return render_errors(_format_of_request(), status, (error.description or error.name,))
 
 
