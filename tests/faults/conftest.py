@@ -307,6 +307,10 @@ class Stack:
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     web_port: int = 0
     worker: subprocess.Popen[bytes] | None = None
+    # Restarts of the worker by its supervisor, as (seconds since the epoch, the exit code).
+    restarts: list[tuple[float, int | None]] = field(default_factory=list)
+    _worker_lock: threading.Lock = field(default_factory=threading.Lock)
+    _supervising: threading.Event = field(default_factory=threading.Event)
 
     def env(self, **overrides: str) -> dict[str, str]:
         env = dict(os.environ)
@@ -392,9 +396,27 @@ class Stack:
         if web_process is not None:
             self.wait_for_web(web_process)
         self.wait_for_worker(self.worker, "worker")
+        threading.Thread(target=self._supervise, daemon=True).start()
         return self.worker
 
+    def _supervise(self) -> None:
+        """As systemd's Restart=always does for a worker service: a worker whose main process
+        exited (killed, or stopped by one of Celery's unrecoverable errors on a broker
+        reconnection) is started again."""
+        while not self._supervising.is_set():
+            worker = self.worker
+            if worker is not None and worker.poll() is not None:
+                with self._worker_lock:
+                    if self.worker is worker:
+                        self.restarts.append((time.time(), worker.returncode))
+                        self._restart_worker(wait=False)
+            time.sleep(0.2)
+
     def restart_worker(self, wait: bool = True) -> subprocess.Popen[bytes]:
+        with self._worker_lock:
+            return self._restart_worker(wait)
+
+    def _restart_worker(self, wait: bool) -> subprocess.Popen[bytes]:
         """A new worker in place of the one gone, as systemd restarts a service: what is left
         of the old one's process group is killed first (KillMode=control-group)."""
         if self.worker is not None:
@@ -409,6 +431,7 @@ class Stack:
         return self.worker
 
     def stop_all(self) -> None:
+        self._supervising.set()
         for process in self.processes:
             if process.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -455,8 +478,11 @@ def stack(running: Stack) -> Iterator[Stack]:
     running.redis.thaw()
     if running.worker is None or running.worker.poll() is not None:
         running.restart_worker()
+    restarts_before = len(running.restarts)
     before = list(running.processes)
     yield running
+    for at, code in running.restarts[restarts_before:]:
+        print(f"the supervisor restarted the worker (it exited with {code}) at {at:.0f}")
     for process in running.processes:
         if process not in before and process is not running.worker:
             with contextlib.suppress(ProcessLookupError):

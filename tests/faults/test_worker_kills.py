@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -66,46 +65,28 @@ def test_killing_worker_processes_loses_and_doubles_nothing(
     reporter_ids = [reporter_id for reporter_id, _ in keys]
     recoveries: list[str] = []
 
-    # The supervisor: a worker whose main process is gone is started again.
-    stop_supervising = threading.Event()
-
-    def supervise() -> None:
-        while not stop_supervising.is_set():
-            if stack.worker is not None and stack.worker.poll() is not None:
-                stack.restart_worker(wait=False)
-            time.sleep(0.2)
-
-    supervisor = threading.Thread(target=supervise, daemon=True)
-    supervisor.start()
-    try:
-        with Load(stack.base, keys, pause=POST_PAUSE_SECONDS, limit=REPORTS) as load:
-            for number in range(KILLS):
-                time.sleep(KILL_EVERY_SECONDS)
-                assert stack.worker is not None
-                child = pool_processes(stack.worker.pid)[0]
-                offset = len(stack.log("worker"))
-                os.kill(child, signal.SIGKILL)
-                seconds = next_success_after(stack, offset)
-                recoveries.append(
-                    f"pool process kill {number + 1}: tasks done {seconds:.1f} s later"
-                )
-            for number in range(KILLS):
-                time.sleep(KILL_EVERY_SECONDS)
-                assert stack.worker is not None
-                offset = len(stack.log("worker"))
-                os.kill(stack.worker.pid, signal.SIGKILL)
-                seconds = next_success_after(stack, offset, restarted=True)
-                recoveries.append(
-                    f"main process kill {number + 1}: tasks done {seconds:.1f} s later"
-                )
-            load.wait(120)
-        last_kill_done = time.monotonic()
-        recovery = wait_until_routed(
-            pg_sessions, reporter_ids, describe=lambda: stack.log("worker")[-3000:]
-        )
-    finally:
-        stop_supervising.set()
-        supervisor.join(10)
+    # The stack's supervisor starts a new worker when its main process is gone.
+    with Load(stack.base, keys, pause=POST_PAUSE_SECONDS, limit=REPORTS) as load:
+        for number in range(KILLS):
+            time.sleep(KILL_EVERY_SECONDS)
+            assert stack.worker is not None
+            child = pool_processes(stack.worker.pid)[0]
+            offset = len(stack.log("worker"))
+            os.kill(child, signal.SIGKILL)
+            seconds = next_success_after(stack, offset)
+            recoveries.append(f"pool process kill {number + 1}: tasks done {seconds:.1f} s on")
+        for number in range(KILLS):
+            time.sleep(KILL_EVERY_SECONDS)
+            assert stack.worker is not None
+            offset = len(stack.log("worker"))
+            os.kill(stack.worker.pid, signal.SIGKILL)
+            seconds = next_success_after(stack, offset, restarted=True)
+            recoveries.append(f"main process kill {number + 1}: tasks done {seconds:.1f} s on")
+        load.wait(120)
+    last_kill_done = time.monotonic()
+    recovery = wait_until_routed(
+        pg_sessions, reporter_ids, describe=lambda: stack.log("worker")[-3000:]
+    )
 
     print("\n" + "\n".join(recoveries))
     print(
