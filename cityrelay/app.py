@@ -49,7 +49,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     points.init_app(app)
     app.url_map.converters.update(CONVERTERS)  # before any blueprint's routes are bound
 
-    database = Database.from_url(app.config["DATABASE_URL"])
+    database = Database.from_url(
+        app.config["DATABASE_URL"],
+        lock_timeout=app.config["DB_LOCK_TIMEOUT_SECONDS"],
+        statement_timeout=app.config["DB_STATEMENT_TIMEOUT_SECONDS"],
+    )
     celery = celery_init_app(app, database)
     db.init_app(app, database, dispatcher(celery, app.logger))
     observability.init_app(app)  # /healthz, /readyz, /metrics; request ids

@@ -12,6 +12,11 @@ from models.session import Database
 from workers.base import make_task_base
 
 BROKER_SOCKET_TIMEOUT_SECONDS = 1.5
+# Every task is stopped past these (a soft limit raises SoftTimeLimitExceeded in the task, the
+# hard one kills its pool process); a task that legitimately runs longer says so (exports). A
+# report whose processing was stopped is still "received", and the sweep asks for it again.
+TASK_SOFT_TIME_LIMIT_SECONDS = 60
+TASK_TIME_LIMIT_SECONDS = 90
 
 
 def celery_init_app(app: Flask, database: Database) -> Celery:
@@ -39,6 +44,8 @@ def celery_init_app(app: Flask, database: Database) -> Celery:
         task_default_queue=queue,
         task_ignore_result=True,
         task_acks_late=True,
+        task_soft_time_limit=TASK_SOFT_TIME_LIMIT_SECONDS,
+        task_time_limit=TASK_TIME_LIMIT_SECONDS,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         worker_hijack_root_logger=False,

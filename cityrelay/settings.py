@@ -50,6 +50,19 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     ),
     "SWEEP_INTERVAL_SECONDS": (30.0, "How often beat looks for reports stuck before routing."),
     "SWEEP_STALE_SECONDS": (60.0, "Age after which an unrouted report is enqueued again."),
+    "DB_LOCK_TIMEOUT_SECONDS": (
+        5.0,
+        "PostgreSQL: longest wait for a lock (a row, a category's case-opening lock); a task "
+        "that waits longer fails and is retried later; a request answers 503. 0: no limit.",
+    ),
+    "DB_STATEMENT_TIMEOUT_SECONDS": (
+        30.0,
+        "PostgreSQL: longest statement of a web request (503 past it). 0: no limit.",
+    ),
+    "WORKER_DB_STATEMENT_TIMEOUT_SECONDS": (
+        300.0,
+        "PostgreSQL: longest statement of a worker or beat process (large exports). 0: no limit.",
+    ),
     "OPEN311_JURISDICTION": ("cityrelay", "Open311 jurisdiction_id this server answers to."),
     "OPEN311_CONTACT": ("CityRelay operators", "Open311 discovery `contact`: who runs it."),
     "MAX_PHOTOS": (5, "Photos allowed per report."),

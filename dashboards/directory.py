@@ -18,6 +18,10 @@ bp = Blueprint("directory", __name__, url_prefix="/api/v1")
 @bp.get("/health")
 @operation(
     summary="Liveness: the database answers",
+    description=(
+        "When the database does not answer, this (like every endpoint) answers 503 "
+        "`service_unavailable` with `Retry-After`."
+    ),
     responses={200: HealthOut},
     tags=["directory"],
 )

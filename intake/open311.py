@@ -50,7 +50,12 @@ from services.locations import (
 )
 from services.photos import photo_location
 from web.db import read_session, unit_of_work
-from web.errors import ApiError, from_service_error
+from web.errors import (
+    DATABASE_RETRY_AFTER_SECONDS,
+    DATABASE_UNAVAILABLE,
+    ApiError,
+    from_service_error,
+)
 from web.rate_limits import RateLimited, rate_limited
 from web.uploads import read_photos, store_read_photos
 from web.urls import MAX_ROW_ID
@@ -264,6 +269,15 @@ def _unexpected(error: Exception) -> Response:
     """Whatever else goes wrong: 500 in Open311's shape and the requested format, logged."""
     if isinstance(error, HTTPException):
         return open311_http_error(error)
+    if isinstance(error, DATABASE_UNAVAILABLE):
+        current_app.logger.warning("database unavailable: %s", str(error).splitlines()[0])
+        response = render_errors(
+            _format_of_request(),
+            503,
+            ("The database is not answering; nothing was saved. Try again shortly.",),
+        )
+        response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+        return response
     current_app.logger.error("unhandled error in Open311", exc_info=error)
     return render_errors(_format_of_request(), 500, ("Something went wrong on our side.",))
 
@@ -276,7 +290,8 @@ def _rate_limited(error: RateLimited) -> Response:
 
 
 def open311_http_error(error: HTTPException) -> Response:
-    """Unknown paths and methods under /open311/ answer in Open311's error shape too."""
+    """Unknown paths and methods under /open311/, and a database outage (503), answer in
+    Open311's error shape too."""
     status = error.code or 500
     # Statuses a client acts on keep their meaning (and headers: Allow, Retry-After); any other
     # refusal of the request is Open311's 400.

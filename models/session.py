@@ -14,9 +14,24 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 WRITER_OPTION = "cityrelay_writer"
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+# How long connecting to PostgreSQL may take before the attempt fails (a host that is down).
+PG_CONNECT_TIMEOUT_SECONDS = 5
+
+
+def make_engine(
+    url: str,
+    *,
+    lock_timeout: float | None = None,
+    statement_timeout: float | None = None,
+    **kwargs: Any,
+) -> Engine:
     """An engine tuned for the backend: WAL and a busy timeout so web, worker and beat
-    processes can share one SQLite file; pre-ping so PostgreSQL restarts are survived."""
+    processes can share one SQLite file; pre-ping so PostgreSQL restarts are survived.
+
+    On PostgreSQL, ``lock_timeout`` and ``statement_timeout`` (seconds) bound every wait for a
+    lock and every statement on the engine's connections; past them the statement fails with an
+    OperationalError (LockNotAvailable, QueryCanceled), which tasks retry. SQLite waits for its
+    one write lock at most its busy timeout."""
     if url.startswith("sqlite"):
         engine = create_engine(
             url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
@@ -43,7 +58,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    connect_args: dict[str, Any] = {}
+    if url.startswith("postgresql"):
+        connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_SECONDS
+        limits = (("lock_timeout", lock_timeout), ("statement_timeout", statement_timeout))
+        options = [f"-c {name}={round(s * 1000)}" for name, s in limits if s]
+        if options:
+            connect_args["options"] = " ".join(options)
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
 
 
 def make_session_factory(engine: Engine, *, writer: bool = False) -> sessionmaker[Session]:
@@ -92,8 +114,10 @@ class Database:
     writer_sessions: sessionmaker[Session]
 
     @classmethod
-    def from_url(cls, url: str) -> Database:
-        engine = make_engine(url)
+    def from_url(
+        cls, url: str, *, lock_timeout: float | None = None, statement_timeout: float | None = None
+    ) -> Database:
+        engine = make_engine(url, lock_timeout=lock_timeout, statement_timeout=statement_timeout)
         return cls(engine, make_session_factory(engine), make_session_factory(engine, writer=True))
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from flask import Flask, current_app, g
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from models.session import Database, Dispatch
@@ -54,4 +55,9 @@ def unit_of_work() -> Iterator[Session]:
 def _close_read_session(_exc: BaseException | None) -> None:
     session = g.pop("db_read_session", None)
     if session is not None:
-        session.close()
+        try:
+            session.close()
+        except DBAPIError:
+            # The database went away under the request (restart, lost connection): its answer
+            # (a 503) is already made; the pool drops the dead connection, pre-ping the rest.
+            session.invalidate()

@@ -10,10 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+import psycopg
+from flask import Flask, Response, jsonify, make_response, request
 from flask.typing import ResponseReturnValue
 from marshmallow import Schema, ValidationError, fields
-from werkzeug.exceptions import HTTPException
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
+from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
 from services.errors import (
     Conflict,
@@ -157,6 +160,16 @@ def _too_large_words() -> tuple[str, dict[str, list[str]]]:
 
 HttpErrorRenderer = Callable[[HTTPException], Response]
 
+# The database unreachable (or a lock or statement timeout): 503 with Retry-After, never 500.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    SQLAlchemyTimeoutError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
+DATABASE_RETRY_AFTER_SECONDS = 5
+
 
 def register_error_handlers(
     app: Flask, http_errors_by_prefix: Mapping[str, HttpErrorRenderer] | None = None
@@ -184,6 +197,17 @@ def register_error_handlers(
         body = error_body("validation_failed", f"Invalid or missing fields: {names}.", fields)
         return jsonify(body), 422
 
+    def _database_unavailable(error: Exception) -> ResponseReturnValue:
+        # Down, restarting, out of connections, or past a lock or statement timeout: nothing
+        # was written (the transaction rolled back), and trying again later is the answer.
+        app.logger.warning("database unavailable: %s", str(error).splitlines()[0])
+        unavailable = ServiceUnavailable(
+            "The database is not answering; nothing was saved. Try again shortly."
+        )
+        response = make_response(_http_error(unavailable))
+        response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+        return response
+
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> ResponseReturnValue:
         # The exception's own headers (Allow on a 405, RFC 9110) travel with any error shape.
@@ -201,5 +225,7 @@ def register_error_handlers(
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> ResponseReturnValue:
+        if isinstance(error, DATABASE_UNAVAILABLE):
+            return _database_unavailable(error)
         app.logger.exception("unhandled error")
         return jsonify(error_body("internal_error", "Something went wrong on our side.")), 500

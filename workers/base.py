@@ -4,13 +4,17 @@ backoff for the errors that go away by themselves."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import redis.exceptions
 from celery import Celery, Task
 from flask import Flask
+from kombu import Connection
 from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
@@ -31,22 +35,100 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def dispatcher(celery: Celery, log: logging.Logger = logger) -> Dispatch:
-    """Sends a task by name after a commit. A broker outage must not fail the request or task
-    that committed: the rows are in the database, and the periodic sweep enqueues them again."""
+# A send after a commit waits at most this long for the broker (connecting, and each reply),
+# so a hung broker (frozen, or behind a dead network path) costs one request a quarter second.
+PUBLISH_TIMEOUT_SECONDS = 0.25
+# After a failed send nothing is sent for this long: requests answer at once, and the periodic
+# sweep enqueues the reports committed meanwhile (it finds every report still "received").
+BREAKER_OPEN_SECONDS = 5.0
+
+
+class BrokerBreaker:
+    """A circuit breaker for the broker, one per process: open for ``open_seconds`` after a
+    failure, so that an outage costs one request its timeout, not every request."""
+
+    def __init__(
+        self,
+        open_seconds: float = BREAKER_OPEN_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.open_seconds = open_seconds
+        self._clock = clock
+        self._open_until = 0.0
+
+    def is_open(self) -> bool:
+        return self._clock() < self._open_until
+
+    def failed(self) -> None:
+        self._open_until = self._clock() + self.open_seconds
+
+    def succeeded(self) -> None:
+        self._open_until = 0.0
+
+
+def dispatcher(
+    celery: Celery,
+    log: logging.Logger = logger,
+    breaker: BrokerBreaker | None = None,
+    timeout: float = PUBLISH_TIMEOUT_SECONDS,
+) -> Dispatch:
+    """Sends a task by name after a commit. A broker outage must not fail, nor slow, the request
+    or task that committed: the rows are in the database, and the periodic sweep enqueues them
+    again. Sends go over one connection of this process with short timeouts and no retries;
+    after a failure the breaker skips sending for a while (``BREAKER_OPEN_SECONDS``)."""
+    breaker = breaker or BrokerBreaker()
+    lock = threading.Lock()
+    held: dict[str, Any] = {"pid": None, "connection": None}
+
+    def connection() -> Connection:
+        # Never a connection opened before a fork (gunicorn and Celery fork their workers).
+        if held["connection"] is None or held["pid"] != os.getpid():
+            held["connection"] = celery.connection_for_write(
+                connect_timeout=timeout,
+                transport_options={
+                    "socket_timeout": timeout,
+                    "socket_connect_timeout": timeout,
+                    "max_retries": 0,
+                },
+            )
+            held["pid"] = os.getpid()
+        return held["connection"]
+
+    def drop_connection() -> None:
+        stale, held["connection"] = held["connection"], None
+        if stale is not None:
+            try:
+                stale.release()
+            except Exception:  # a broken connection may fail to close; it is gone either way
+                log.debug("closing the broker connection failed", exc_info=True)
 
     def dispatch(task_name: str, args: tuple[Any, ...]) -> None:
-        try:
-            celery.send_task(task_name, args=args)
-        except Exception:
-            log.warning(
-                "could not enqueue %s%s; the sweep will retry", task_name, args, exc_info=True
-            )
+        with lock:
+            if breaker.is_open():
+                log.warning("broker unavailable: %s%s left to the sweep", task_name, args)
+                return
+            try:
+                celery.send_task(task_name, args=args, connection=connection(), retry=False)
+            except Exception:
+                breaker.failed()
+                drop_connection()
+                log.warning(
+                    "could not enqueue %s%s; the sweep will retry; no sends for %.0f s",
+                    task_name,
+                    args,
+                    breaker.open_seconds,
+                    exc_info=True,
+                )
+            else:
+                breaker.succeeded()
 
     return dispatch
 
 
 def make_task_base(app: Flask, database: Database) -> type[Task]:
+    # One dispatcher (its connection and breaker) for every task this process runs.
+    dispatchers: dict[Celery, Dispatch] = {}
+
     class CityRelayTask(Task):  # type: ignore[misc]
         acks_late = True
         reject_on_worker_lost = True
@@ -62,11 +144,28 @@ def make_task_base(app: Flask, database: Database) -> type[Task]:
             with app.app_context():
                 return self.run(*args, **kwargs)
 
+        def on_retry(
+            self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+        ) -> None:
+            # A lock or statement timeout, a lost connection: said once per attempt, in words.
+            logger.warning(
+                "%s%s failed (%s: %s); retry %d of %d later",
+                self.name,
+                tuple(args),
+                type(exc).__name__,
+                str(exc).splitlines()[0] if str(exc) else "",
+                self.request.retries + 1,
+                self.max_retries,
+            )
+
         @contextmanager
         def unit_of_work(self) -> Iterator[Session]:
             """One transaction, committed once; the tasks it asked for
             (``enqueue_after_commit``) are sent only after it committed."""
-            with unit_of_work(database.writer_sessions, dispatcher(self.app)) as session:
+            dispatch = dispatchers.get(self.app)
+            if dispatch is None:
+                dispatch = dispatchers.setdefault(self.app, dispatcher(self.app))
+            with unit_of_work(database.writer_sessions, dispatch) as session:
                 yield session
 
     return CityRelayTask

@@ -11,6 +11,7 @@ from typing import Any
 
 from celery import current_app as current_celery_app
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_init, worker_process_init
 from flask import current_app
 from sqlalchemy.exc import SQLAlchemyError
@@ -103,15 +104,35 @@ def detect_spikes(self) -> str:  # type: ignore[no-untyped-def]
     return f"{len(announced)} spikes announced"
 
 
-@shared_task(name=EXPORT_CASES, bind=True)
+# A case list of a million lines takes minutes, not the hour this allows.
+EXPORT_SOFT_TIME_LIMIT_SECONDS = 3600
+EXPORT_TIME_LIMIT_SECONDS = 3700
+
+
+@shared_task(
+    name=EXPORT_CASES,
+    bind=True,
+    soft_time_limit=EXPORT_SOFT_TIME_LIMIT_SECONDS,
+    time_limit=EXPORT_TIME_LIMIT_SECONDS,
+)
 def export_cases(self, export_id: int) -> str:  # type: ignore[no-untyped-def]
     """Write a requested case-list export to its file (a rerun of a finished one does
-    nothing). A file that cannot be written fails the export with the reason, for the
-    requester to see, instead of retrying forever."""
+    nothing). A file that cannot be written, or an export past its time limit, fails the
+    export with the reason, for the requester to see, instead of retrying forever."""
     directory = current_app.config["EXPORT_DIR"]
     try:
         with self.unit_of_work() as session:
             return exports.write_export(session, export_id, directory, utcnow())
+    except SoftTimeLimitExceeded:
+        with self.unit_of_work() as session:
+            exports.fail_export(
+                session,
+                export_id,
+                f"took longer than {EXPORT_SOFT_TIME_LIMIT_SECONDS} s; ask for fewer cases",
+                utcnow(),
+            )
+        current_app.logger.error("export %s stopped at its time limit", export_id)
+        return f"export {export_id} failed"
     except OSError as error:
         with self.unit_of_work() as session:
             exports.fail_export(session, export_id, f"could not write the file: {error}", utcnow())

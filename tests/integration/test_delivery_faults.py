@@ -105,3 +105,29 @@ def test_a_broker_that_never_answers_does_not_hold_the_rider(
     assert elapsed < RIDER_PATIENCE_SECONDS, f"answered after {elapsed:.1f}s"
     report = db.get(Report, response.get_json()["id"])
     assert report is not None and report.state == "received"
+
+
+# A correctness bound, far above the ~10 ms intake takes: no answer waits on the broker.
+OUTAGE_ANSWER_BOUND_SECONDS = 1.0
+
+
+@pytest.mark.parametrize("broker", ["refusing", "hung"])
+def test_every_report_answers_at_once_while_the_broker_is_out(
+    make_app: Callable[..., Flask], auth: dict, db: Session, broker: str
+) -> None:
+    with silent_broker() as hung_port:
+        port = hung_port if broker == "hung" else free_port()
+        client = make_app(REDIS_URL=f"redis://127.0.0.1:{port}/0").test_client()
+        timings = []
+        for attempt in range(8):
+            started = time.monotonic()
+            response = client.post("/api/v1/reports", json=body(), headers=auth)
+            timings.append(time.monotonic() - started)
+            assert response.status_code == 202, (attempt, response.get_json())
+
+    # The first send finds the broker out within its short timeout; the breaker then spares
+    # every later request the attempt.
+    assert max(timings) < OUTAGE_ANSWER_BOUND_SECONDS, [round(t, 3) for t in timings]
+    assert sorted(timings)[len(timings) // 2] < 0.2, [round(t, 3) for t in timings]
+    states = db.scalars(select(Report.state).order_by(Report.id.desc()).limit(8)).all()
+    assert states == ["received"] * 8
