@@ -318,6 +318,15 @@
     return t(message.key, params);
   }
 
+  // The public reads a point rounded to 3 decimals (about 100 m): show no more digits than
+  // there are; the reporter's own exact point shows 5.
+  function coordinate(value) {
+    var thousandths = value * 1000;
+    return Math.abs(thousandths - Math.round(thousandths)) < 1e-6
+      ? value.toFixed(3)
+      : value.toFixed(5);
+  }
+
   function render() {
     var article = $("report");
     var report = state.report;
@@ -372,7 +381,7 @@
       place.push(report.address);
     }
     if (report.lat !== null && report.lon !== null && report.lat !== undefined) {
-      place.push(t("status.coords", { lat: report.lat.toFixed(5), lon: report.lon.toFixed(5) }));
+      place.push(t("status.coords", { lat: coordinate(report.lat), lon: coordinate(report.lon) }));
     }
     $("fact-location").textContent = place.join(" · ") || t("status.none");
     $("fact-text-row").hidden = !report.text;

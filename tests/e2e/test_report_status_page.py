@@ -219,6 +219,10 @@ def test_the_reporter_follows_answers_confirms_and_reopens_a_case(
     stranger, stranger_errors = phone(None)
     open_with_key(stranger, report_id, None)
     expect(stranger.locator("#status-text")).to_have_text(f"{name}已处理完毕，请确认")
+    # ...and where it is only to about 100 m, with no more digits than that (docs/privacy.md)
+    lat, lon = report["lat"], report["lon"]
+    expect(stranger.locator("#fact-location")).to_have_text(f"{lat:.3f}, {lon:.3f}")
+    expect(page.locator("#fact-location")).to_have_text(f"{lat:.5f}, {lon:.5f}")
     expect(stranger.locator("#act-card")).to_be_hidden()
     expect(stranger.locator("#act-status")).to_have_text(
         "只有提交这份报告的手机可以回答、确认或申请重新处理。"
