@@ -70,6 +70,7 @@ def offers_body(session: Session, report: Report) -> list[dict[str, Any]]:
             "closed, within the window (`recheck_not_offered`)."
         ),
         404: error("No such case."),
+        422: error("A text of the body holds a control character (named in `fields`)."),
         409: error(
             "The case is not closed (`illegal_transition`), closed other than fixed "
             "(`not_fixed`), closed longer than the window ago (`recheck_window_passed`), this "

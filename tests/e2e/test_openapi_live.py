@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import APIOperation, GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -29,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from models.calendars import DEFAULT_CALENDAR
 from models.entities import Calendar, Category, CategorySettingsVersion, RuleVersion
 from tests.factories import make_key
+from tests.fuzz import call_and_check, for_each_generated_case
 from tests.helpers import sample_point
 from tests.live_server import (
     ARTIFACTS,
@@ -41,8 +41,6 @@ from tests.live_server import (
 pytestmark = pytest.mark.e2e
 
 DOCUMENT = "/api/v1/openapi.json"
-# Per operation; small enough that the whole run stays well under a minute.
-MAX_EXAMPLES = 25
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -152,31 +150,13 @@ def _run(
     headers: dict[str, str],
     statuses: Counter[int],
 ) -> None:
-    """Up to MAX_EXAMPLES generated requests (and, for positive data, the document's examples),
-    each answer checked; ``statuses`` counts what came back."""
-    strategies = [operation.as_strategy(generation_mode=mode)]
-    if mode is GenerationMode.POSITIVE:
-        # the document's example bodies: requests that should succeed, so the 2xx answers
-        # (bodies and headers) are checked too, not only the refusals random data meets
-        strategies += operation.get_strategies_from_examples()
-    for strategy in strategies:
+    """Each generated request's answer checked; ``statuses`` counts what came back."""
 
-        @settings(
-            max_examples=MAX_EXAMPLES,
-            derandomize=True,
-            database=None,
-            deadline=None,
-            phases=[Phase.generate],
-            suppress_health_check=list(HealthCheck),
-        )
-        @given(case=strategy)
-        def keeps_to_the_document(case: schemathesis.Case) -> None:
-            response = case.call_and_validate(
-                session=session, headers=headers, checks=CHECKS, timeout=10
-            )
-            statuses[response.status_code] += 1
+    def keeps_to_the_document(case: schemathesis.Case) -> None:
+        response = call_and_check(case, CHECKS, session=session, headers=headers, timeout=10)
+        statuses[response.status_code] += 1
 
-        keeps_to_the_document()
+    for_each_generated_case(operation, mode, keeps_to_the_document)
 
 
 # ---------- /docs in a real browser ----------

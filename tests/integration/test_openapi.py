@@ -792,6 +792,7 @@ def test_recheck(
     _drive(client, case.id, keys, TO_CLOSED[2:])
     assert client.post("/api/v1/reports", json=nearby, headers=rider).status_code == 202
     op.call(client, params, json={"still_fixed": "yes"}, headers=rider, expect=400)
+    op.call(client, params, json={"still_fixed": "y\x17"}, headers=rider, expect=422)
     op.call(client, params, json={"still_fixed": True}, expect=401)
     op.call(client, params, json={"still_fixed": True}, headers=keys["office"], expect=403)
     op.call(client, {"case_id": 999_999}, json={"still_fixed": True}, headers=rider, expect=404)
