@@ -47,6 +47,7 @@ from celery.signals import (
     worker_shutdown,
 )
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from flask.logging import default_handler as flask_default_handler
 from flask.typing import ResponseReturnValue
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -532,6 +533,10 @@ def configure_logging(log_format: str, level: int | str = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level)
+    # Flask gives an app's logger a handler of its own when it is first used before logging is
+    # set up (create_app hands it to the dispatcher): every app record would be written twice.
+    for name in list(logging.root.manager.loggerDict):
+        logging.getLogger(name).removeHandler(flask_default_handler)
 
 
 def gunicorn_logconfig(log_format: str) -> dict[str, Any]:

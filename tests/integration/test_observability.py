@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import redis
 from flask import Flask
+from flask.logging import default_handler as flask_default_handler
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
@@ -323,3 +324,23 @@ def test_log_format_text_and_an_unknown_format(caplog: pytest.LogCaptureFixture)
     one_line = observability.JsonFormatter().format(record)
     assert "\n" not in one_line
     assert json.loads(one_line)["message"] == "多行\nline"
+
+
+def test_an_app_record_is_written_once_when_logging_is_set_up_after_the_app(
+    app: Flask, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As in a worker: the app's logger was used (create_app hands it to the dispatcher), so
+    Flask gave it a handler of its own, before Celery had logging set up."""
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    # Under pytest the root logger has handlers already, so Flask added none: as in a worker,
+    # where it found none, the app's logger gets Flask's own.
+    app.logger.addHandler(flask_default_handler)
+    try:
+        observability.configure_logging("json")
+        marker = f"written-once-{uuid.uuid4().hex[:8]}"
+        app.logger.warning(marker)
+        assert capsys.readouterr().err.count(marker) == 1
+    finally:
+        root.handlers, root.level = saved
+        app.logger.removeHandler(flask_default_handler)
