@@ -39,6 +39,7 @@ from models.migrate import upgrade
 from models.seed import demo_city, load_demo_city
 from models.session import make_engine, make_session_factory, unit_of_work
 from services.accounts import register_reporter
+from tests.conftest import TEST_RATE_LIMITS
 
 FAULT_TESTS = Path(__file__).resolve().parent
 PROJECT_ROOT = FAULT_TESTS.parent.parent
@@ -327,6 +328,8 @@ class Stack:
             PYTHONPATH=str(PROJECT_ROOT),
             PYTHONUNBUFFERED="1",
         )
+        # Load from one address and one key is what these tests make: limits would refuse it.
+        env.update({f"CITYRELAY_{name}": value for name, value in TEST_RATE_LIMITS.items()})
         env.update(self.settings)
         env.update(overrides)
         return env

@@ -125,7 +125,7 @@ def test_two_beats_do_no_periodic_work_twice(
     # What the sweeps re-sent (each run's own log line): every stuck report, and a report
     # again only once it is stale again (SWEEP_STALE_SECONDS after it was re-sent).
     runs = re.findall(
-        r"ForkPoolWorker-\d+\] sweep re-enqueued \d+ stuck reports: \[([\d, ]+)\]",
+        r"sweep re-enqueued \d+ stuck reports: \[([\d, ]+)\]",
         stack.log("worker")[offsets["worker"] :],
     )
     resent = Counter(int(report_id) for run in runs for report_id in run.split(", "))
