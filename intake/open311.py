@@ -22,6 +22,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser, MultiPartParser
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
+from intake.report_timeline import public_coordinate
 from intake.reports import idempotency_key_header
 from models import queries
 from models.base import utcnow
@@ -56,6 +57,8 @@ from web.errors import (
     ApiError,
     from_service_error,
 )
+from web.guards import UNFIT_CHARACTERS
+from web.numbers import ASCII_DECIMAL
 from web.rate_limits import RateLimited, rate_limited
 from web.uploads import read_photos, store_read_photos
 from web.urls import MAX_ROW_ID
@@ -68,8 +71,6 @@ CONTENT_TYPES = {fmt: f"{mimetype}; charset=utf-8" for fmt, mimetype in FORMATS.
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2026-11-23T00:00:00+08:00"
 DEFAULT_WINDOW = timedelta(days=90)
-# Open311 reads are anonymous: a point to 3 decimals, about 100 m, never the reporter's spot.
-PUBLIC_COORDINATE_DECIMALS = 3
 # extensions=true carries each case's history: fewer of them per page.
 EXTENSIONS_MAX_PAGE_SIZE = 100
 # attribute[…] values a client sends that the service does not ask about (FixMyStreet's
@@ -79,13 +80,8 @@ MAX_EXTRA_ATTRIBUTE_NAME_CHARS = 64
 MAX_EXTRA_ATTRIBUTE_VALUE_CHARS = 500
 MAX_EXTRA_ATTRIBUTE_VALUES = 20
 
-# Numbers as Open311 clients write them: ASCII digits only (str.isdigit, int and float also take
-# "²", "١", "５" and "3_1"), a float with its sign, dot and exponent.
+# Ids and pages in ASCII digits only (str.isdigit and int also take "²", "١", "５" and "3_1").
 ASCII_DIGITS = re.compile(r"[0-9]+")
-ASCII_FLOAT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-# What XML 1.0 cannot hold: C0 controls but tab, newline and carriage return, lone surrogates,
-# U+FFFE and U+FFFF. Reports stored before input was checked may have them; answers drop them.
-NOT_XML_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 # Open311 knows two statuses; every case status maps onto one of them: closed is closed, any
 # other (triage, routed, accepted, in_progress, waiting, resolved) is open, and so is a report
@@ -197,7 +193,8 @@ class Open311Error(Exception):
 def _clean(value: Any) -> Any:
     """``value`` without the characters XML cannot hold, in every text it contains."""
     if isinstance(value, str):
-        return NOT_XML_CHARACTERS.sub("", value)
+        # Reports stored before input was checked may hold what XML cannot: answers drop it.
+        return UNFIT_CHARACTERS.sub("", value)
     if isinstance(value, dict):
         return {key: _clean(inner) for key, inner in value.items()}
     if isinstance(value, list):
@@ -544,10 +541,6 @@ def _last_change(case: Case) -> datetime:
     return max(moment for moment in moments if moment is not None)
 
 
-def _public_coordinate(value: float | None) -> float | None:
-    return None if value is None else round(value, PUBLIC_COORDINATE_DECIMALS)
-
-
 def _request_view(report: Report, lang: str, extensions: bool) -> dict[str, Any]:
     case = report.case
     category = case.category if case and case.category else None
@@ -588,8 +581,8 @@ def _request_view(report: Report, lang: str, extensions: bool) -> dict[str, Any]
         "address": report.address,
         "address_id": report.address_id,
         "zipcode": "",
-        "lat": _public_coordinate(report.lat),
-        "long": _public_coordinate(report.lon),
+        "lat": public_coordinate(report.lat),
+        "long": public_coordinate(report.lon),
     }
     if media:  # absent, not "", without one: the Open311 schema wants a URL
         view["media_url"] = media[0]
@@ -747,7 +740,7 @@ def get_token(token: str, fmt: str) -> Response:
 
 
 def _float(name: str, raw: str) -> float:
-    if not ASCII_FLOAT.fullmatch(raw):
+    if not ASCII_DECIMAL.fullmatch(raw):
         raise Open311Error(400, f"{name} must be a number in ASCII digits, like 31.2304.")
     value = float(raw)
     if value != value or value in {float("inf"), float("-inf")}:
@@ -785,7 +778,7 @@ def _check_number_answers(
         if attribute.datatype != "number":
             continue
         for value in (v.strip() for v in answers.get(attribute.code, [])):
-            if value and not ASCII_FLOAT.fullmatch(value):
+            if value and not ASCII_DECIMAL.fullmatch(value):
                 raise Open311Error(
                     400,
                     f"attribute[{attribute.code}]: '{value[:50]}' is not a number in ASCII digits.",

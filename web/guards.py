@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,20 +16,13 @@ NUL_MESSAGE = "The NUL character (U+0000) is not allowed."
 # Tab, line feed and carriage return are text; the other C0 controls are not, and XML 1.0 cannot
 # carry them at all (one in a report would make the whole Open311 XML list unreadable). Lone
 # surrogates cannot be encoded as UTF-8, and U+FFFE and U+FFFF are not characters.
-_TEXT_CONTROLS = {"\t", "\n", "\r"}
+UNFIT_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def unfit_character(text: str) -> str | None:
     """The first character of ``text`` that no stored text may hold, or None."""
-    for char in text:
-        code = ord(char)
-        if (
-            (code < 0x20 and char not in _TEXT_CONTROLS)
-            or 0xD800 <= code <= 0xDFFF
-            or code in (0xFFFE, 0xFFFF)
-        ):
-            return char
-    return None
+    found = UNFIT_CHARACTERS.search(text)
+    return found.group() if found else None
 
 
 def _message(char: str) -> str:
