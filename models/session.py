@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WRITER_OPTION = "cityrelay_writer"
 
+
+# A pooled connection idle at least this long is pinged before it is used again.
+PING_AFTER_IDLE_SECONDS = 5.0
+_RETURNED_AT = "cityrelay_returned_at"
 
 # How long connecting to PostgreSQL may take before the attempt fails (a host that is down).
 PG_CONNECT_TIMEOUT_SECONDS = 5
@@ -65,12 +71,46 @@ def make_engine(
         options = [f"-c {name}={round(s * 1000)}" for name, s in limits if s]
         if options:
             connect_args["options"] = " ".join(options)
-    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
+    engine = create_engine(url, connect_args=connect_args, **kwargs)
+    _ping_connections_back_from_idle(engine)
+    return engine
+
+
+def _ping_connections_back_from_idle(engine: Engine) -> None:
+    """A pooled connection that sat idle for a while is pinged before use, and replaced when the
+    server no longer answers on it (a restart, a proxy's idle cut). One in steady use is not:
+    pinging at every checkout (SQLAlchemy's pool_pre_ping) cost a round trip on every request
+    and task, and when the server restarts under load the first statement that fails on a dead
+    connection invalidates the whole pool anyway (the request answers 503, the task retries)."""
+
+    @event.listens_for(engine, "checkin")
+    def _note_return(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_RETURNED_AT] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        returned_at = record.info.get(_RETURNED_AT)
+        if returned_at is None or time.monotonic() - returned_at < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            # The pool then connects anew (up to three times) before failing the checkout.
+            raise DisconnectionError(f"idle connection lost: {error}") from error
 
 
 def make_session_factory(engine: Engine, *, writer: bool = False) -> sessionmaker[Session]:
-    """Sessions for reading, or (``writer=True``) for transactions that will write."""
-    bind = engine.execution_options(**{WRITER_OPTION: True}) if writer else engine
+    """Sessions for reading, or (``writer=True``) for transactions that will write.
+
+    On PostgreSQL a reading session runs each statement in a transaction of its own
+    (autocommit): under READ COMMITTED every statement saw the latest commits anyway, and a
+    request's reads no longer pay for BEGIN and ROLLBACK. Writers keep one transaction."""
+    if writer:
+        bind = engine.execution_options(**{WRITER_OPTION: True})
+    elif engine.dialect.name == "postgresql":
+        bind = engine.execution_options(isolation_level="AUTOCOMMIT")
+    else:
+        bind = engine
     return sessionmaker(bind=bind, expire_on_commit=False)
 
 

@@ -816,6 +816,7 @@ class _Player:
                 address=planned.address,
                 category=planned.category,
                 with_token=planned.channel == "open311",
+                received_at=self.clock,
             ),
         )
         planned.report_id = report.id

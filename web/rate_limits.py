@@ -218,20 +218,19 @@ def _check_marked_view() -> None:
 
 
 def check(scope: str, key: Callable[[], str | None] | None = None) -> None:
-    """Counts this request under ``scope``; raises RateLimited when it is over a limit. The
-    address first, so a flood from one address is refused before its body is read."""
+    """Counts this request under ``scope``, per address and (for a scope counted per key) per
+    key, in one round trip to Redis; raises RateLimited when it is over a limit."""
     limiter: Limiter | None = current_app.extensions.get(EXTENSION)
     if limiter is None:
         return
     limits = SCOPES[scope]
-    address = request.remote_addr or "unknown"
-    wait = limiter.hit(_counts(limits.per_ip, address))
-    if not wait and limits.per_key is not None and key is not None:
+    counts = _counts(limits.per_ip, request.remote_addr or "unknown")
+    if limits.per_key is not None and key is not None:
         token = key()
         if token:
             digest = hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()[:32]
-            wait = limiter.hit(_counts(limits.per_key, digest))
-    if wait:
+            counts += _counts(limits.per_key, digest)
+    if wait := limiter.hit(counts):
         raise RateLimited(wait)
 
 
