@@ -66,10 +66,13 @@ def bodies(folder: Path) -> dict[str, tuple[Path, str]]:
             for name, value in (("text", TEXT), ("lat", POINT["lat"]), ("lon", POINT["lon"]))
         )
     ]
-    multipart = "".join(parts).encode() + (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"photos\"; "
-        'filename="photo.jpg"\r\nContent-Type: image/jpeg\r\n\r\n'
-    ).encode()
+    multipart = (
+        "".join(parts).encode()
+        + (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="photos"; '
+            'filename="photo.jpg"\r\nContent-Type: image/jpeg\r\n\r\n'
+        ).encode()
+    )
     multipart += photo_jpeg() + f"\r\n--{boundary}--\r\n".encode()
     photo_body = folder / "report-photo.multipart"
     photo_body.write_bytes(multipart)
@@ -212,7 +215,6 @@ def main(argv: list[str] | None = None) -> int:
             files = bodies(folder)
             measured: dict[str, dict[str, list[dict[str, float]]]] = {}
             for variant in variants:
-                body_file, content_type = files[variant]
                 measured[variant] = {name: [] for name in targets}
 
                 def one(name: str, seconds: int, variant: str = variant) -> dict[str, float]:
