@@ -32,8 +32,17 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache
 
-# Every benchmarks/bench_*.py, one after the other; each writes its numbers under benchmarks/results/.
-bench: $(STAMP)
+# The benchmarks' load generator: Debian's wrk, like the browser never a download.
+WRK := /usr/bin/wrk
+
+$(WRK):
+	@echo "installing Debian's wrk for the benchmarks"
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
+	$(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk
+
+# Every benchmarks/bench_*.py, one after the other, each with its baseline in the same run; each
+# writes benchmarks/results/<date>-<scenario>.json. BENCH_SMOKE=1 runs them on a tiny load.
+bench: $(STAMP) $(WRK) $(CHROMIUM)
 	@set -e; for script in benchmarks/bench_*.py; do \
 		echo "== $$script"; $(BIN)/python $$script; \
 	done
