@@ -1,8 +1,9 @@
 """The one-tap reporter page for riders and couriers, and a report's status page.
 
 Both pages are shells: plain HTML, CSS and vanilla JavaScript served from this package (no CDN,
-no build step) that talk to the JSON API under /api/v1. Register with
-``app.register_blueprint(bp)``.
+no build step) that talk to the JSON API under /api/v1; the categories come in the page, which
+spares a phone on a slow network a round trip. Scripts and styles are linked under their
+content hash and kept a year (see web.assets). Register with ``app.register_blueprint(bp)``.
 
 Every string the pages show is in ``pages_strings.json``, in Chinese and English: the server
 renders each page in the language its address asks for (``?lang=en``; Chinese otherwise), and
@@ -19,9 +20,12 @@ from typing import Any
 
 from flask import Response, current_app, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import SQLAlchemyError
 
 from intake.schemas import LANGUAGE_ALIASES
+from models import queries
 from web.assets import AssetBlueprint, VersionedBody, versioned, versioned_response
+from web.db import read_session
 from web.page_headers import add_page_headers, content_security_policy
 
 bp = AssetBlueprint(
@@ -130,14 +134,34 @@ def strings_script() -> ResponseReturnValue:
     return versioned_response(_strings_script())
 
 
+def page_categories() -> list[dict[str, Any]] | None:
+    """What the pages show of each category, to put in the page: on a slow network the form is
+    whole a round trip sooner than when its script asks /api/v1/categories. None when the
+    database cannot say: the page still loads, and its script asks the API."""
+    try:
+        return [
+            {
+                "code": category.code,
+                "name_zh": category.name_zh,
+                "name_en": category.name_en,
+                "urgent": category.urgent,
+            }
+            for category in queries.categories(read_session())
+        ]
+    except SQLAlchemyError:
+        current_app.logger.warning("categories left out of the page", exc_info=True)
+        read_session().rollback()
+        return None
+
+
 @bp.get("/report")
 def report_form() -> ResponseReturnValue:
-    return render_template("report.html")
+    return render_template("report.html", categories=page_categories())
 
 
 @bp.get("/report/<id:report_id>")
 def report_status(report_id: int) -> ResponseReturnValue:
-    return render_template("report_status.html", report_id=report_id)
+    return render_template("report_status.html", report_id=report_id, categories=page_categories())
 
 
 @bp.after_request
