@@ -254,19 +254,26 @@ def summary_of(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, Any]:
     return result
 
 
+def cell(summary: dict[str, Any]) -> str:
+    """'26,253 (26,253–26,253)': whole numbers, thousands apart."""
+    if summary.get("median") is None:
+        return "–"
+    return f"{summary['median']:,.0f} ({summary['min']:,.0f}–{summary['max']:,.0f})"
+
+
 def table(label: str, pages: dict[str, Any]) -> list[str]:
     lines = [
         f"{label}: median (min–max) over the rounds",
-        f"{'page':<14} {'visit':<6} {'bytes':>24} {'requests':>12} {'DOMContentLoaded ms':>24}"
-        f" {'ready ms':>24}",
+        f"{'page':<14} {'visit':<6} {'bytes':>27} {'requests':>10} {'DOMContentLoaded ms':>22}"
+        f" {'ready ms':>22}",
     ]
     for page_name, figures in pages.items():
         for visit_kind in ("first", "repeat"):
             cells = figures[visit_kind]
             lines.append(
-                f"{page_name:<14} {visit_kind:<6} {harness.shown(cells['bytes']):>24}"
-                f" {harness.shown(cells['requests']):>12} {harness.shown(cells['dcl_ms']):>24}"
-                f" {harness.shown(cells['ready_ms']):>24}"
+                f"{page_name:<14} {visit_kind:<6} {cell(cells['bytes']):>27}"
+                f" {cell(cells['requests']):>10} {cell(cells['dcl_ms']):>22}"
+                f" {cell(cells['ready_ms']):>22}"
             )
     return lines
 
