@@ -29,7 +29,7 @@ from offices.cases import bp as cases_bp
 from offices.notifications import bp as notifications_bp
 from offices.queue import case_bp as case_view_bp
 from offices.queue import queue_bp
-from web import db, errors, points, rate_limits, sessions
+from web import compression, db, errors, points, rate_limits, sessions
 from web.guards import limit_request_size, refuse_unfit_characters
 from web.json_bodies import BoundedJSONProvider
 from web.urls import CONVERTERS
@@ -57,6 +57,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     celery = celery_init_app(app, database)
     db.init_app(app, database, dispatcher(celery, app.logger))
     observability.init_app(app)  # /healthz, /readyz, /metrics; request ids
+    compression.init_app(app)  # runs before observability's hook: its time and status count it
     errors.register_error_handlers(app, {"/open311/": open311_http_error})
     app.before_request(limit_request_size)
     app.before_request(refuse_unfit_characters)

@@ -16,7 +16,7 @@ from typing import Any
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
-from flask import Blueprint, Flask, Response, current_app, render_template, url_for
+from flask import Flask, Response, current_app, render_template, url_for
 from flask.typing import ResponseReturnValue
 from marshmallow import Schema, fields, validate
 from werkzeug.routing import (
@@ -28,6 +28,7 @@ from werkzeug.routing import (
 )
 
 from intake.pages import CONTENT_SECURITY_POLICY
+from web.assets import AssetBlueprint
 from web.errors import ErrorSchema
 from web.openapi import Answer, Header, Operation, SchemaLike, operation, operation_of
 
@@ -36,7 +37,7 @@ EXTENSION = "cityrelay.openapi"
 # The Swagger UI files under static/docs/swagger-ui/ come from this npm release (see README).
 SWAGGER_UI_VERSION = "5.35.0"
 
-bp = Blueprint(
+bp = AssetBlueprint(
     "openapi",
     __name__,
     template_folder="templates",
@@ -354,7 +355,7 @@ def docs() -> ResponseReturnValue:
     page = render_template(
         "openapi_docs.html",
         spec_url=url_for("openapi.openapi"),
-        swagger_ui_version=SWAGGER_UI_VERSION,
+        asset=bp.asset_url,
     )
     response = Response(page, mimetype="text/html")
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY

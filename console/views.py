@@ -14,13 +14,11 @@ import hmac
 import secrets
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from flask import (
-    Blueprint,
     Response,
     current_app,
     g,
@@ -44,6 +42,8 @@ from services.access import may_see
 from services.errors import Conflict, Forbidden, InvalidField, NotFound, ServiceError
 from services.users import ConsoleUser
 from web import rate_limits
+from web.assets import AssetBlueprint
+from web.compression import leave_uncompressed
 from web.db import read_session, unit_of_work
 from web.i18n import remembered_language
 from web.page_headers import add_page_headers, content_security_policy
@@ -54,7 +54,7 @@ from web.sessions import SESSION_EPOCH, SESSION_USER_ID, start_login
 from web.uploads import read_and_store_photos
 from web.urls import MAX_ROW_ID
 
-bp = Blueprint(
+bp = AssetBlueprint(
     "console",
     __name__,
     url_prefix="/console",
@@ -169,11 +169,9 @@ def _page_context() -> dict[str, Any]:
 
 
 def asset_url(filename: str) -> str:
-    """A static file's URL with its modification time, so a tablet never runs an old script."""
-    assert bp.static_folder is not None
-    path = Path(bp.static_folder) / filename
-    version = int(path.stat().st_mtime) if path.is_file() else 0
-    return url_for("console.static", filename=filename, v=version)
+    """A static file's URL with its content hash (see web.assets), so
+    a tablet never runs an old script."""
+    return bp.asset_url(filename)
 
 
 def local_time(moment: datetime | None) -> str:
@@ -200,6 +198,11 @@ def _message_page(title_key: str, message_key: str, status: int) -> ResponseRetu
 
 @bp.after_request
 def _page_headers(response: Response) -> Response:
+    if response.mimetype == "text/html":
+        # Every page holds the session's CSRF token, most a signed-in user's cases, next to
+        # text from the URL: sent as it is (see web.compression). Its scripts and styles are
+        # compressed.
+        leave_uncompressed()
     return add_page_headers(response, CONTENT_SECURITY_POLICY, "no-store")
 
 

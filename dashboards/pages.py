@@ -18,7 +18,6 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from flask import (
-    Blueprint,
     Response,
     current_app,
     g,
@@ -40,6 +39,7 @@ from routing.statistics import rate
 from services import dashboard, spikes, statistics
 from services.errors import Forbidden, InvalidField
 from services.users import ConsoleUser
+from web.assets import AssetBlueprint
 from web.db import read_session
 from web.errors import flatten_messages
 from web.i18n import HTML_LANG, Strings, remembered_language
@@ -47,7 +47,7 @@ from web.page_headers import add_page_headers, content_security_policy
 from web.sessions import signed_in_user
 from web.svg_map import MapDrawing, draw_map
 
-bp = Blueprint(
+bp = AssetBlueprint(
     "dashboard_pages",
     __name__,
     template_folder="templates",
@@ -114,11 +114,9 @@ def _page_context() -> dict[str, Any]:
 
 
 def asset_url(filename: str) -> str:
-    """A static file's URL with its modification time, so a browser never runs an old one."""
-    assert bp.static_folder is not None
-    path = Path(bp.static_folder) / filename
-    version = int(path.stat().st_mtime) if path.is_file() else 0
-    return url_for("dashboard_pages.static", filename=filename, v=version)
+    """A static file's URL with its content hash (see web.assets), so
+    a browser never runs an old one."""
+    return bp.asset_url(filename)
 
 
 def local_time(moment: datetime | None) -> str:

@@ -1,8 +1,9 @@
 """The one-tap reporter page for riders and couriers, and a report's status page.
 
 Both pages are shells: plain HTML, CSS and vanilla JavaScript served from this package (no CDN,
-no build step) that talk to the JSON API under /api/v1. Register with
-``app.register_blueprint(bp)``.
+no build step) that talk to the JSON API under /api/v1; the categories come in the page, which
+spares a phone on a slow network a round trip. Scripts and styles are linked under their
+content hash and kept a year (see web.assets). Register with ``app.register_blueprint(bp)``.
 
 Every string the pages show is in ``pages_strings.json``, in Chinese and English: the server
 renders each page in the language its address asks for (``?lang=en``; Chinese otherwise), and
@@ -17,13 +18,17 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, current_app, render_template, request, url_for
+from flask import Response, current_app, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import SQLAlchemyError
 
 from intake.schemas import LANGUAGE_ALIASES
+from models import queries
+from web.assets import AssetBlueprint, VersionedBody, versioned, versioned_response
+from web.db import read_session
 from web.page_headers import add_page_headers, content_security_policy
 
-bp = Blueprint(
+bp = AssetBlueprint(
     "pages",
     __name__,
     template_folder="templates",
@@ -102,41 +107,61 @@ def _page_context() -> dict[str, Any]:
 
 
 def asset_url(filename: str) -> str:
-    """The URL of a static file with its modification time, so a phone never runs a new page
-    with an old cached script."""
-    assert bp.static_folder is not None
-    path = Path(bp.static_folder) / filename
-    version = int(path.stat().st_mtime) if path.is_file() else 0
-    return url_for("pages.static", filename=filename, v=version)
+    """The URL of a static file with its content hash (see web.assets): a phone keeps it for a
+    year, and never runs a new page with an old cached script."""
+    return bp.asset_url(filename)
 
 
 def strings_url() -> str:
-    """The URL of the strings script, changing with the strings file (see asset_url)."""
-    return url_for("pages.strings_script", v=int(STRINGS_PATH.stat().st_mtime))
+    """The URL of the strings script, with the hash of what it says (see asset_url)."""
+    return url_for("pages.strings_script", v=_strings_script().digest)
+
+
+def _strings_script() -> VersionedBody:
+    return _strings_script_of(STRINGS_PATH.stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=1)
+def _strings_script_of(version: int) -> VersionedBody:
+    tables = json.dumps(_read_strings(version), ensure_ascii=False, separators=(",", ":"))
+    return versioned(f"window.CityRelayStrings = {tables};\n".encode(), "text/javascript")
 
 
 @bp.get("/report/strings.js")
 def strings_script() -> ResponseReturnValue:
     """Both languages' tables for i18n.js, as a script file: the pages' CSP runs no inline
     script, and a data file would need a request the page waits for before it can speak."""
-    tables = json.dumps(page_strings(), ensure_ascii=False, indent=1)
-    response = Response(
-        f"window.CityRelayStrings = {tables};\n", mimetype="text/javascript", status=200
-    )
-    response.headers["Cache-Control"] = "no-cache"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.add_etag()
-    return response.make_conditional(request)
+    return versioned_response(_strings_script())
+
+
+def page_categories() -> list[dict[str, Any]] | None:
+    """What the pages show of each category, to put in the page: on a slow network the form is
+    whole a round trip sooner than when its script asks /api/v1/categories. None when the
+    database cannot say: the page still loads, and its script asks the API."""
+    try:
+        return [
+            {
+                "code": category.code,
+                "name_zh": category.name_zh,
+                "name_en": category.name_en,
+                "urgent": category.urgent,
+            }
+            for category in queries.categories(read_session())
+        ]
+    except SQLAlchemyError:
+        current_app.logger.warning("categories left out of the page", exc_info=True)
+        read_session().rollback()
+        return None
 
 
 @bp.get("/report")
 def report_form() -> ResponseReturnValue:
-    return render_template("report.html")
+    return render_template("report.html", categories=page_categories())
 
 
 @bp.get("/report/<id:report_id>")
 def report_status(report_id: int) -> ResponseReturnValue:
-    return render_template("report_status.html", report_id=report_id)
+    return render_template("report_status.html", report_id=report_id, categories=page_categories())
 
 
 @bp.after_request

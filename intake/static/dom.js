@@ -1,4 +1,4 @@
-/* CityRelay pages: the one small DOM builder both pages use. */
+/* CityRelay pages: the one small DOM builder both pages use, and the categories in the page. */
 (function () {
   "use strict";
 
@@ -25,5 +25,20 @@
     return node;
   }
 
-  window.CityRelayDom = { el: el };
+  /* The categories the server put in the page (a JSON block, which runs nothing), or null
+     when it could not: then the page asks the API. */
+  function pageCategories() {
+    var block = document.getElementById("categories-data");
+    if (!block) {
+      return null;
+    }
+    try {
+      var list = JSON.parse(block.textContent);
+      return Array.isArray(list) ? list : null;
+    } catch (error) {
+      return null;
+    }
+  }
+
+  window.CityRelayDom = { el: el, pageCategories: pageCategories };
 })();

@@ -557,6 +557,13 @@
 
   function loadCategories() {
     ui.categoriesFailed = false;
+    var inPage = window.CityRelayDom.pageCategories();
+    if (inPage) {
+      /* in the page already: no request, no round trip before the form is whole */
+      ui.categories = inPage;
+      renderCategories();
+      return Promise.resolve();
+    }
     renderCategories();
     return fetch(API + "/categories", { headers: { Accept: "application/json" } })
       .then(function (response) {

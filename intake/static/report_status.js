@@ -564,17 +564,24 @@
       });
   }
 
+  function keepCategories(list) {
+    list.forEach(function (category) {
+      state.categories[category.code] = category;
+    });
+    render();
+  }
+
   function loadCategories() {
+    var inPage = window.CityRelayDom.pageCategories();
+    if (inPage) {
+      keepCategories(inPage); /* in the page already: no request */
+      return;
+    }
     fetch(API + "/categories", { headers: { Accept: "application/json" } })
       .then(function (response) {
         return response.ok ? response.json() : [];
       })
-      .then(function (list) {
-        list.forEach(function (category) {
-          state.categories[category.code] = category;
-        });
-        render();
-      })
+      .then(keepCategories)
       .catch(function () {
         /* names fall back to codes */
       });

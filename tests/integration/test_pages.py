@@ -180,3 +180,34 @@ def test_the_browser_gets_the_tables_the_server_renders_from(client: FlaskClient
     assert json.loads(body[len(prefix) : -len(suffix)]) == page_strings()
     again = client.get(scripts[0], headers={"If-None-Match": response.headers["ETag"]})
     assert again.status_code == 304
+
+
+@pytest.mark.parametrize("page", ["/report", "/report/1", "/report?lang=en"])
+def test_the_pages_carry_the_categories_the_api_lists(client: FlaskClient, page: str) -> None:
+    html = client.get(page).get_data(as_text=True)
+    block = re.search(
+        r'<script type="application/json" id="categories-data">(.*?)</script>', html, re.S
+    )
+    assert block, "no categories in the page"
+    in_page = json.loads(block.group(1))
+    listed = client.get("/api/v1/categories").json
+    assert len(in_page) == len(listed) > 10
+    for shown, api in zip(in_page, listed, strict=True):
+        assert shown == {key: api[key] for key in ("code", "name_zh", "name_en", "urgent")}
+
+
+def test_without_the_database_the_page_still_loads_and_its_script_asks_the_api(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    import intake.pages
+
+    def unreachable(session: object) -> list[object]:
+        raise OperationalError("SELECT", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(intake.pages.queries, "categories", unreachable)
+    response = client.get("/report")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert 'id="categories-data"' not in html and 'id="categories"' in html
