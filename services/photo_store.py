@@ -122,8 +122,10 @@ class DatabasePhotoStore:
             data=data,
             created_at=utcnow(),
         ).on_conflict_do_nothing(index_elements=[PhotoBlob.sha256])
-        result = self.session.execute(statement)
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        # The key comes back only from a row this statement inserted (rowcount does not say:
+        # an ORM insert reports none).
+        inserted = self.session.scalar(statement.returning(PhotoBlob.sha256))
+        return inserted is not None
 
     def get(self, name: str) -> StoredPhoto | None:
         parsed = parse_photo_name(name)

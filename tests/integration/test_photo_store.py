@@ -116,6 +116,20 @@ def test_a_photo_is_put_once_and_read_back(store: PhotoStore) -> None:
         assert count == 1
 
 
+def test_the_insert_itself_keeps_one_row_when_the_look_before_missed_it(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What a second transaction storing the photo at the same moment sees: no row yet.
+    photo = cleaned(7)
+    with sessions() as session:
+        store = DatabasePhotoStore(session)
+        monkeypatch.setattr(store, "_type_of", lambda _sha256: None)
+        assert store.put(photo.sha256, photo.content_type, photo.data) is True
+        assert store.put(photo.sha256, photo.content_type, photo.data) is False
+        count = session.scalar(select(func.count()).where(PhotoBlob.sha256 == photo.sha256))
+        assert count == 1
+
+
 def test_names_must_be_the_hash_and_the_stored_kind(store: PhotoStore) -> None:
     photo = cleaned(2)
     store.put(photo.sha256, photo.content_type, photo.data)
