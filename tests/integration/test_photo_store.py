@@ -36,7 +36,6 @@ from services.photo_store import (
 from services.photos import UploadedPhoto, check_photos
 from tests.factories import make_case, make_key
 from tests.helpers import open311_errors, sample_point, tiny_png, wait_for
-from tests.integration.test_console import log_in, make_user, post_action
 
 POINT = sample_point()
 OFFICE = POINT["office"]
@@ -288,8 +287,9 @@ def _open311_form(key: str) -> dict[str, str]:
 
 
 def test_a_resolution_refused_leaves_no_after_photo(
-    client: FlaskClient, app: Flask, sessions: sessionmaker[Session], db: Session
+    client: FlaskClient, sessions: sessionmaker[Session], db: Session
 ) -> None:
+    # (the console's form: tests/integration/test_console.py)
     case = make_case(sessions)
     assert case.status == "routed"  # not resolvable before it is accepted
     before = blob_names(db)
@@ -301,23 +301,6 @@ def test_a_resolution_refused_leaves_no_after_photo(
     )
     assert refused.status_code == 409, refused.get_json()
     assert blob_names(db) == before
-
-    console = app.test_client()
-    assert log_in(console, *make_user(sessions, "staff", OFFICE)).status_code == 303
-    page = post_action(
-        console, case.id, "resolve", note="已清运", photos=(io.BytesIO(tiny_png(26)), "a.png")
-    )
-    assert page.status_code == 409
-    assert blob_names(db) == before
-
-    # accepted, the same resolution through the console stores its photo, served at once
-    assert post_action(console, case.id, "accept", note="").status_code == 303
-    done = post_action(
-        console, case.id, "resolve", note="已清运", photos=(io.BytesIO(tiny_png(26)), "a.png")
-    )
-    assert done.status_code == 303
-    assert blob_names(db) == before | {cleaned(26).filename}
-    assert client.get(f"/media/{cleaned(26).filename}").data == cleaned(26).data
 
 
 # ---------------------------------------------------------------- serving
