@@ -29,6 +29,7 @@ from offices.cases import bp as cases_bp
 from offices.notifications import bp as notifications_bp
 from offices.queue import case_bp as case_view_bp
 from offices.queue import queue_bp
+from services.photo_store import check_photo_store_setting
 from web import compression, db, errors, points, rate_limits, sessions
 from web.guards import limit_request_size, refuse_unfit_characters
 from web.json_bodies import BoundedJSONProvider
@@ -43,6 +44,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if config:
         app.config.update(config)
     app.json = BoundedJSONProvider(app)
+    check_photo_store_setting(app.config["PHOTO_STORE"])
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = instance_secret_key(app.config["INSTANCE_PATH"])
     sessions.init_app(app)

@@ -178,6 +178,38 @@ def rebuild_rollups() -> None:
     click.echo(f"statistics rebuilt from events: {written} cases")
 
 
+@main.command(
+    "import-media",
+    help="Copy the photos of a media folder (where CityRelay kept photos before they went to "
+    "the database, CITYRELAY_MEDIA_DIR by default) into the database's photo store, so every "
+    "web machine serves them. Files are matched by name (<sha256>.<jpg|png|webp|heic>); a "
+    "file whose bytes do not hash to its name, or that is no image of its kind, is left out "
+    "and listed. One transaction per file; safe to repeat (photos stored already are not read "
+    "again). The folder itself is left as it was. Run it after `cityrelay migrate`.",
+)
+@click.option(
+    "--from",
+    "folder",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="The folder to read (default: CITYRELAY_MEDIA_DIR, <instance>/media).",
+)
+def import_media_command(folder: Path | None) -> None:
+    from cityrelay.media_import import import_media
+
+    settings = load_settings()
+    source = folder if folder is not None else Path(settings["MEDIA_DIR"])
+    if not source.is_dir():
+        raise click.ClickException(f"no such folder: {source}")
+    summary = import_media(settings["DATABASE_URL"], source)
+    click.echo(
+        f"photos of {source}: {summary.imported} imported, "
+        f"{summary.already_stored} stored already, {len(summary.skipped)} left out"
+    )
+    for name, why in summary.skipped:
+        click.echo(f"  left out {name}: {why}")
+
+
 @main.command("seed-demo", help="Load the taxonomy and the demo city (idempotent: upsert by code).")
 def seed_demo() -> None:
     from models.seed import load_demo_city
@@ -194,9 +226,9 @@ def seed_demo() -> None:
     "workflow (routed, accepted, asked, extended, resolved, reworked, closed, confirmed, "
     "reopened; some still open, some overdue) with a storm of waterlogging reports in one "
     "community in the last hours. Each resolution comes with a drawn after-photo, stored in "
-    "CITYRELAY_MEDIA_DIR. One transaction; the same seed at the same moment gives the "
-    "same history. Does nothing on a database that already has a case. `cityrelay up` runs it "
-    "once, on a database without cases.",
+    "the photo store (CITYRELAY_PHOTO_STORE). One transaction; the same seed at the same "
+    "moment gives the same history. Does nothing on a database that already has a case. "
+    "`cityrelay up` runs it once, on a database without cases.",
 )
 @click.option(
     "--cases", type=click.IntRange(1, 2000), default=300, show_default=True, help="How many."
@@ -205,6 +237,7 @@ def seed_demo() -> None:
 def seed_history(cases: int, seed: int | None) -> None:
     from models.base import utcnow
     from services.demo_history import DEFAULT_SEED, seed_demo_history
+    from services.photo_store import open_photo_store
     from services.rewards import policy_from_settings
 
     settings = load_settings()
@@ -217,7 +250,7 @@ def seed_history(cases: int, seed: int | None) -> None:
             cases=cases,
             seed=DEFAULT_SEED if seed is None else seed,
             points_policy=policy,
-            media_dir=settings["MEDIA_DIR"],
+            photo_store=open_photo_store(settings["PHOTO_STORE"], settings["MEDIA_DIR"], session),
         )
     if not history.seeded:
         click.echo(f"demo history: nothing done ({history.reason})")

@@ -145,7 +145,10 @@ def prepare_classifier(path: str) -> bool:
 
 
 def prepare_database(
-    database_url: str, points_policy: PointsPolicy | None = None, media_dir: str | None = None
+    database_url: str,
+    points_policy: PointsPolicy | None = None,
+    photo_store: str = "database",
+    media_dir: str | None = None,
 ) -> None:
     from models.migrate import upgrade
     from models.routing_rules import ensure_version
@@ -169,13 +172,32 @@ def prepare_database(
             from routing.rewards import PointsPolicy
 
             points_policy = PointsPolicy()
-        seed_history_once(writers, points_policy, media_dir)
+        if photo_store == "database" and media_dir:
+            import_media_once(database_url, media_dir)
+        seed_history_once(writers, points_policy, photo_store, media_dir)
     finally:
         engine.dispose()
 
 
+def import_media_once(database_url: str, media_dir: str) -> None:
+    """Photos a media folder still holds from before they were kept in the database, copied
+    there (``cityrelay import-media``), so an instance that had photos keeps showing them. What
+    is stored already is not read again: quick on every later start."""
+    from cityrelay.media_import import import_media
+
+    summary = import_media(database_url, media_dir)
+    if summary.imported:
+        print(
+            f"cityrelay: {summary.imported} photos of {media_dir} copied into the database",
+            flush=True,
+        )
+
+
 def seed_history_once(
-    writers: sessionmaker[Session], points_policy: PointsPolicy, media_dir: str | None = None
+    writers: sessionmaker[Session],
+    points_policy: PointsPolicy,
+    photo_store: str = "database",
+    media_dir: str | None = None,
 ) -> None:
     """The demo history, once: only while the database has no case (a city in use, or one
     that had its history already, is left alone). Its own transaction, so a failure here
@@ -186,6 +208,7 @@ def seed_history_once(
     from models.entities import Case
     from models.session import unit_of_work
     from services.demo_history import seed_demo_history
+    from services.photo_store import open_photo_store
 
     with writers() as session:
         if session.scalar(select(Case.id).limit(1)) is not None:
@@ -196,7 +219,10 @@ def seed_history_once(
     try:
         with unit_of_work(writers) as session:
             history = seed_demo_history(
-                session, utcnow(), points_policy=points_policy, media_dir=media_dir
+                session,
+                utcnow(),
+                points_policy=points_policy,
+                photo_store=open_photo_store(photo_store, media_dir, session),
             )
     except Exception as error:  # a demo is never a reason not to start
         print(f"cityrelay: demo history not written: {error!r}", file=sys.stderr, flush=True)
@@ -215,10 +241,20 @@ def run_everything(host: str, port: int, concurrency: int) -> int:
     instance.mkdir(parents=True, exist_ok=True)
     if not prepare_classifier(settings["CLASSIFIER_PATH"]):
         return 1
+    from services.photo_store import check_photo_store_setting
+
+    try:
+        check_photo_store_setting(settings["PHOTO_STORE"])
+    except ValueError as error:
+        print(f"cityrelay: {error}", file=sys.stderr, flush=True)
+        return 1
     from services.rewards import policy_from_settings
 
     prepare_database(
-        settings["DATABASE_URL"], policy_from_settings(settings), settings["MEDIA_DIR"]
+        settings["DATABASE_URL"],
+        policy_from_settings(settings),
+        settings["PHOTO_STORE"],
+        settings["MEDIA_DIR"],
     )
 
     env = dict(os.environ)

@@ -18,15 +18,25 @@ PREFIX = "CITYRELAY_"
 SETTINGS: dict[str, tuple[Any, str]] = {
     "INSTANCE_PATH": (
         None,
-        "Folder for the SQLite database, photos and beat state (default ./instance).",
+        "Folder for the SQLite database, beat state and the like (default ./instance).",
     ),
     "DATABASE_URL": (None, "SQLAlchemy URL; default SQLite at <instance>/cityrelay.db."),
     "REDIS_URL": (None, "Celery broker. Unset under `cityrelay up`: an embedded Redis is started."),
-    "MEDIA_DIR": (None, "Where photos are stored (default <instance>/media)."),
+    "PHOTO_STORE": (
+        "database",
+        "Where photos are kept: database (the photo_blobs table, so web machines and workers "
+        "share nothing but PostgreSQL and Redis) or directory (files in MEDIA_DIR, which every "
+        "web machine must then share).",
+    ),
+    "MEDIA_DIR": (
+        None,
+        "The photos' folder under PHOTO_STORE=directory, and the folder `cityrelay import-media` "
+        "reads by default (default <instance>/media).",
+    ),
     "EXPORT_DIR": (
         None,
         "Where large CSV exports are written for download (default <instance>/exports); "
-        "shared by every web and worker machine, like MEDIA_DIR.",
+        "shared by every web and worker machine.",
     ),
     "EXPORT_SYNC_MAX_ROWS": (
         50000,

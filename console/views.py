@@ -51,7 +51,7 @@ from web.points import points_policy
 from web.queue_cursors import MAX_CURSOR_CHARS, decode_cursor, encode_cursor
 from web.rate_limits import RateLimited
 from web.sessions import SESSION_EPOCH, SESSION_USER_ID, start_login
-from web.uploads import read_and_store_photos
+from web.uploads import read_photos, store_read_photos
 from web.urls import MAX_ROW_ID
 
 bp = AssetBlueprint(
@@ -522,10 +522,16 @@ def _action_call(action: str, case_id: int, user: ConsoleUser) -> Callable[[Any]
         note = _text("note", "form.note", required=True)
         files = [f for f in request.files.getlist("photos") if f.filename]
         try:
-            photos = read_and_store_photos(files)
+            photos = read_photos(files)
         except InvalidField as refusal:
             raise FormError(t("form.photos_invalid", message=refusal.message)) from None
-        return lambda db: casework.resolve(db, case_id, caller, note, photos)
+
+        def resolve(db: Any) -> object:
+            # the photos commit with the resolution that names them, or not at all
+            store_read_photos(db, photos)
+            return casework.resolve(db, case_id, caller, note, photos)
+
+        return resolve
     if action == wf.TRANSFER:
         office = request.form.get("office", "").strip()
         if not office:

@@ -890,7 +890,6 @@ def create_request(fmt: str) -> Response:
         raise Open311Error(400, *(f"attribute[{k}]: {v}" for k, v in errors.items()))
     media_urls = _media_urls()
     idempotency_key = idempotency_key_header()
-    store_read_photos(photos)
     contact = {
         name: form[name].strip()[:MAX_CONTACT_VALUE_CHARS]
         for name in ("email", "device_id", "account_id", "first_name", "last_name", "phone")
@@ -915,6 +914,7 @@ def create_request(fmt: str) -> Response:
     )
     try:
         with unit_of_work() as session:
+            store_read_photos(session, photos)
             report, _replayed = file_report(session, new)
             report_id, token = report.id, report.token
     except IdempotencyConflict:

@@ -155,7 +155,6 @@ def create_report() -> ResponseReturnValue:
     photos = read_photos(files)
     data = ReportIn().load(_placed_by_photo(fields, photos))
     idempotency_key = idempotency_key_header()
-    store_read_photos(photos)
     new = NewReport(
         reporter_id=caller.reporter_id,
         channel="api",
@@ -170,6 +169,7 @@ def create_report() -> ResponseReturnValue:
     )
     try:
         with unit_of_work() as session:
+            store_read_photos(session, photos)
             report, replayed = file_report(session, new)
             accepted = _accepted(report, replayed=replayed, recheck=offers_body(session, report))
     except IdempotencyConflict as conflict:

@@ -432,6 +432,21 @@ class Photo(Base):
     report: Mapped[Report] = relationship(back_populates="photos")
 
 
+class PhotoBlob(Base):
+    """A stored photo's bytes, keyed by their SHA-256 (``services.photo_store``): every web
+    machine reads the photos from the database it shares, and a photo in two reports, or
+    uploaded again by a retry, is one row. ``Photo.filename`` and the after-photos of
+    ``resolve`` events name it as ``<sha256>.<extension of content_type>``."""
+
+    __tablename__ = "photo_blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content_type: Mapped[str] = mapped_column(String(50))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Case(Base):
     """The work item one or more reports become."""
 

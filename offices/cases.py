@@ -39,7 +39,7 @@ from web.db import unit_of_work
 from web.errors import ApiError, json_object_body
 from web.openapi import ERROR, Answer, error, operation
 from web.points import points_policy
-from web.uploads import read_and_store_photos
+from web.uploads import read_photos, store_read_photos
 
 bp = Blueprint("cases", __name__, url_prefix="/api/v1/cases")
 
@@ -328,7 +328,8 @@ def resolve(case_id: int) -> ResponseReturnValue:
             {"Content-Type": [f"'{request.mimetype or 'none'}' is not accepted."]},
         )
     data = ResolveIn().load(raw)
-    photos = read_and_store_photos(files)
+    photos = read_photos(files)
     with unit_of_work() as session:
+        store_read_photos(session, photos)
         state = casework.resolve(session, case_id, caller, data["note"], photos)
     return case_state_body(state)

@@ -60,7 +60,8 @@ from routing.rewards import PointsPolicy
 from services import casework, escalation, processing, statistics
 from services.accounts import Caller, issue_key, register_reporter
 from services.filing import NewReport, file_report
-from services.photos import check_photos, store_photo
+from services.photo_store import PhotoStore
+from services.photos import check_photos
 
 DEFAULT_SEED = 20240607
 DEFAULT_CASES = 300
@@ -232,11 +233,11 @@ def seed_demo_history(
     seed: int = DEFAULT_SEED,
     points_policy: PointsPolicy | None = None,
     classifier_model: str | None = None,
-    media_dir: str | None = None,
+    photo_store: PhotoStore | None = None,
 ) -> DemoHistory:
     """Write about ``cases`` cases of the last ~90 days before ``now`` into the demo city, or
     nothing (and say why) when the database has a case or the demo's keys already, or its
-    offices are not the demo city's. With ``media_dir``, every resolution comes with an
+    offices are not the demo city's. With ``photo_store``, every resolution comes with an
     after-photo (a drawn picture, stored there), as the public page shows them."""
     if session.scalar(select(ApiKey.id).where(ApiKey.label == DEMO_LABEL).limit(1)) is not None:
         return DemoHistory(False, "the demo history is there already")
@@ -250,7 +251,7 @@ def seed_demo_history(
     now = now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)
     rng = random.Random(seed)
     player = _Player(session, now, rng, points_policy or PointsPolicy(), classifier_model)
-    player.media_dir = media_dir
+    player.photo_store = photo_store
     with player.stamping():
         player.cast()
         player.plan(max(cases, 1))
@@ -272,7 +273,7 @@ class _Player:
     ) -> None:
         self.session = session
         self.now = now
-        self.media_dir: str | None = None
+        self.photo_store: PhotoStore | None = None
         self.rng = rng
         self.policy = policy
         self.zone = ZoneInfo(policy.timezone)
@@ -756,9 +757,9 @@ class _Player:
                 return casework.deny_extension(session, case_id, caller, "请按时限完成。", now=at)
             case "resolve":
                 photos = []
-                if self.media_dir is not None:
+                if self.photo_store is not None:
                     photo = check_photos([after_photo_png(case_id)], 1, MAX_PHOTO_BYTES)[0]
-                    store_photo(self.media_dir, photo)
+                    self.photo_store.put(photo.sha256, photo.content_type, photo.data)
                     photos.append(photo)
                 return casework.resolve(
                     session, case_id, caller, args["note"], photos=photos, now=at

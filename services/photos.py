@@ -1,20 +1,17 @@
-"""Photo checks, cleaning and storage. Every accepted photo is decoded and written anew with
+"""Photo checks and cleaning. Every accepted photo is decoded and written anew with
 Pillow: upright as its EXIF orientation says, without any metadata (EXIF and its GPS, XMP, ICC
 profile, comments), so neither a reporter's position nor a file that is half image and half
-something else is ever stored. Files are named by the SHA-256 of the bytes stored, so a retried
-upload or the same photo in two reports is stored once, and a file left by a failed transaction
-is harmless."""
+something else is ever stored. Where the cleaned photos are kept is ``services.photo_store``'s
+business: they are named by the SHA-256 of the bytes stored, so a retried upload or the same photo
+in two reports is stored once."""
 
 from __future__ import annotations
 
 import hashlib
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from io import BytesIO
-from pathlib import Path
 from typing import Any
 
 from PIL import ExifTags, Image, ImageOps
@@ -208,24 +205,3 @@ def _degrees(value: Any, ref: Any, refs: str) -> float | None:
 def photo_location(photos: Sequence[UploadedPhoto]) -> tuple[float, float] | None:
     """Where the first photo was taken, by its EXIF GPS; what a report without a location gets."""
     return photos[0].location if photos else None
-
-
-def store_photo(media_dir: str | Path, photo: UploadedPhoto) -> None:
-    target = Path(media_dir) / photo.filename
-    if target.exists():
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Write to a temporary name and rename, so a reader never sees half a file.
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(photo.data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def store_photos(media_dir: str | Path, photos: list[UploadedPhoto]) -> None:
-    for photo in photos:
-        store_photo(media_dir, photo)

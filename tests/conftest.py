@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from sqlalchemy.orm.session import JoinTransactionMode
 from cityrelay.app import create_app
 from cityrelay.embedded import free_port, start_embedded_redis, wait_for_port
 from cityrelay.settings import normalize_database_url
+from models.base import utcnow
 from models.entities import (
     ApiKey,
     Calendar,
@@ -42,6 +44,7 @@ from models.entities import (
     OutboxMessage,
     OutboxReplay,
     Photo,
+    PhotoBlob,
     PointsEntry,
     Recheck,
     Report,
@@ -238,8 +241,9 @@ def database_isolation(request: pytest.FixtureRequest) -> Iterator[Connection | 
     sessions: sessionmaker[Session] = request.getfixturevalue("sessions")
     if request.node.get_closest_marker("committed") is not None:
         added_after = _highest_ids(sessions)
+        started = utcnow()
         yield None
-        _delete_rows_added(sessions, added_after)
+        _delete_rows_added(sessions, added_after, started)
         return
 
     redis_client: redis.Redis = request.getfixturevalue("redis_client")
@@ -319,7 +323,9 @@ def _highest_ids(sessions: sessionmaker[Session]) -> dict[type, int]:
         }
 
 
-def _delete_rows_added(sessions: sessionmaker[Session], added_after: dict[type, int]) -> None:
+def _delete_rows_added(
+    sessions: sessionmaker[Session], added_after: dict[type, int], started: datetime
+) -> None:
     for attempt in range(5):
         try:
             with unit_of_work(sessions) as session:
@@ -337,6 +343,9 @@ def _delete_rows_added(sessions: sessionmaker[Session], added_after: dict[type, 
                     session.execute(
                         delete(model).where(model.id > added_after[model])  # type: ignore[attr-defined]
                     )
+                # Photos are keyed by their hash: the ones stored since the test began are its
+                # own (one it stored again, that was there before, kept its first time).
+                session.execute(delete(PhotoBlob).where(PhotoBlob.created_at >= started))
                 # the monthly rows of the deleted cases go with them
                 statistics.rebuild_months(session)
             return

@@ -16,6 +16,8 @@ from models.entities import Case, Report
 from models.session import unit_of_work
 from routing.classify import default_classifier
 from services.accounts import issue_key, register_reporter
+from services.photo_store import DatabasePhotoStore
+from services.photos import UploadedPhoto
 from services.processing import process_report
 from tests.helpers import sample_point
 
@@ -47,6 +49,12 @@ def make_key(
     with unit_of_work(sessions) as session:
         _row, key = issue_key(session, role, office_code=office_code)
     return key
+
+
+def store_photo(sessions: sessionmaker[Session], photo: UploadedPhoto) -> None:
+    """``photo`` in the run's photo store (the database, the default), as an upload leaves it."""
+    with unit_of_work(sessions) as session:
+        DatabasePhotoStore(session).put(photo.sha256, photo.content_type, photo.data)
 
 
 def make_report(

@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from models.entities import Case, CaseEvent, Photo
 from models.session import unit_of_work
 from services import users
-from services.photos import check_photos, store_photo
-from tests.factories import make_report, process
+from services.photos import check_photos
+from tests.factories import make_report, process, store_photo
 from tests.helpers import tiny_png
 from tests.live_server import (
     ARTIFACTS,
@@ -94,11 +94,11 @@ def log_in(page: Page, username: str, password: str) -> None:
 
 
 @pytest.fixture
-def routed_case(sessions: sessionmaker[Session], test_settings: dict[str, Any]) -> int:
+def routed_case(sessions: sessionmaker[Session]) -> int:
     """A routed case of one report with a photo, in OFFICE's queue."""
     report_id = make_report(sessions, text=REPORT_TEXT, address="春江一村菜市场门口")
     photo = check_photos([tiny_png(42)], 5, 10 * 1024 * 1024)[0]
-    store_photo(test_settings["MEDIA_DIR"], photo)
+    store_photo(sessions, photo)
     with unit_of_work(sessions) as session:
         session.add(
             Photo(

@@ -23,6 +23,7 @@ from models.base import utcnow
 from models.session import unit_of_work
 from services import users
 from services.demo_history import seed_demo_history
+from services.photo_store import DatabasePhotoStore
 from tests.factories import make_key
 from tests.live_server import (
     ARTIFACTS,
@@ -49,11 +50,11 @@ def server(
         yield base
 
 
-def seed_history(sessions: sessionmaker[Session], media_dir: str) -> None:
+def seed_history(sessions: sessionmaker[Session]) -> None:
     """The demo city's history: a few hundred cases over the last months, in every state,
-    with the offices' after-photos."""
+    with the offices' after-photos (in the database, the default photo store)."""
     with unit_of_work(sessions) as session:
-        made = seed_demo_history(session, utcnow(), media_dir=media_dir)
+        made = seed_demo_history(session, utcnow(), photo_store=DatabasePhotoStore(session))
     assert made.seeded and made.cases >= 250 and made.overdue_now > 0, made
 
 
@@ -150,10 +151,10 @@ def sign_in_for_the_first_time(page: Page, username: str, one_time: str) -> None
 
 
 def test_the_dashboard_and_the_public_page_on_the_demo_history(
-    browser: Browser, server: str, sessions: sessionmaker[Session], test_settings: dict[str, Any]
+    browser: Browser, server: str, sessions: sessionmaker[Session]
 ) -> None:
     # One history for both pages: it is played through the services, which takes a while.
-    seed_history(sessions, test_settings["MEDIA_DIR"])
+    seed_history(sessions)
     a_supervisor_s_dashboard(browser, server, sessions)
     the_public_page(browser, server)
 

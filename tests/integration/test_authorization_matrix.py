@@ -46,6 +46,7 @@ from models.entities import (
 from models.session import unit_of_work
 from services import users
 from services.accounts import find_key
+from services.photo_store import DatabasePhotoStore
 from tests.factories import make_case, make_key, make_reporter
 from tests.helpers import sample_point, tiny_png
 
@@ -263,15 +264,15 @@ def world(app: Flask, sessions: sessionmaker[Session]) -> World:
     for role, (key_role, _user_role, office) in OFFICE_SIDE.items():
         keys[role] = make_key(sessions, role=key_role, office_code=office)
     photo = tiny_png(7)
-    photo_name = f"{hashlib.sha256(photo).hexdigest()}.png"
-    Path(app.config["MEDIA_DIR"]).mkdir(parents=True, exist_ok=True)
-    (Path(app.config["MEDIA_DIR"]) / photo_name).write_bytes(photo)
+    photo_hash = hashlib.sha256(photo).hexdigest()
+    photo_name = f"{photo_hash}.png"
     export_name = f"matrix-{uuid.uuid4().hex}.csv"
     Path(app.config["EXPORT_DIR"]).mkdir(parents=True, exist_ok=True)
     (Path(app.config["EXPORT_DIR"]) / export_name).write_text("id\n1\n", encoding="utf-8")
     with unit_of_work(sessions) as session:
         supervisor = find_key(session, keys[SUP] or "")
         assert supervisor is not None
+        DatabasePhotoStore(session).put(photo_hash, "image/png", photo)
         session.add(
             Photo(
                 report_id=report_id,

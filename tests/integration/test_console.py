@@ -29,6 +29,7 @@ from models.entities import Case, CaseEvent, ResponseTemplate, User
 from models.session import unit_of_work
 from services import casework, users
 from services.errors import InvalidField, NotFound, ServiceError
+from services.photos import check_photos
 from tests.factories import make_case
 from tests.helpers import sample_point, tiny_png
 
@@ -383,6 +384,10 @@ def test_only_allowed_actions_are_offered(
     page = staff.get(f"/console/cases/{case.id}")
     assert action_buttons(page) == set()
     assert 'id="photos-after"' in page.get_data(as_text=True)
+    # stored with the resolution, in the photo store every web machine serves from
+    after = check_photos([tiny_png(7)], 1, 10**7)[0]
+    served = staff.get(f"/media/{after.filename}")
+    assert served.status_code == 200 and served.data == after.data
 
     supervisor = app.test_client()
     log_in(supervisor, *make_user(sessions, "supervisor", STREET))
@@ -410,6 +415,17 @@ def test_a_refused_action_shows_the_status_now_with_409(
     assert refused.status_code == 403
     assert "您的角色不能“结案”" in refused.get_data(as_text=True)
     assert "现在可以：开始处置、向上报人提问" in refused.get_data(as_text=True)
+
+
+def test_a_resolution_refused_stores_no_after_photo(
+    staff: FlaskClient, sessions: sessionmaker[Session]
+) -> None:
+    case = make_case(sessions)  # routed: not resolvable before it is accepted
+    after = check_photos([tiny_png(26)], 1, 10**7)[0]
+    photo = (io.BytesIO(tiny_png(26)), "after.png")
+    refused = post_action(staff, case.id, "resolve", note="已清运", photos=photo)
+    assert refused.status_code == 409
+    assert staff.get(f"/media/{after.filename}").status_code == 404
 
 
 def test_bad_forms_name_what_is_missing(

@@ -18,8 +18,8 @@ from dashboards.pages import periods
 from models.session import unit_of_work
 from services import casework
 from services.accounts import Caller
-from services.photos import check_photos, store_photo
-from tests.factories import make_case, make_key, make_reporter
+from services.photos import check_photos
+from tests.factories import make_case, make_key, make_reporter, store_photo
 from tests.helpers import sample_point, tiny_png
 from tests.integration.test_console import log_in, make_user
 
@@ -69,7 +69,7 @@ def office_rows(html: str) -> dict[str, dict[str, str]]:
 
 
 @pytest.fixture
-def history(sessions: sessionmaker[Session], test_settings: dict[str, Any]) -> dict[str, Any]:
+def history(sessions: sessionmaker[Session]) -> dict[str, Any]:
     """Three cases in the first community: one fixed with an after-photo, one closed invalid,
     one still open, all first reported by a named reporter."""
     reporter_id, _key = make_reporter(sessions, display_name=REPORTER_NAME)
@@ -78,7 +78,7 @@ def history(sessions: sessionmaker[Session], test_settings: dict[str, Any]) -> d
     staff = Caller(None, role="office", reporter_id=None, office_id=office, office_code=OFFICE)
     boss = Caller(None, role="supervisor", reporter_id=None, office_id=office, office_code=OFFICE)
     photo = check_photos([tiny_png(7)], 5, 10 * 1024 * 1024)[0]
-    store_photo(test_settings["MEDIA_DIR"], photo)
+    store_photo(sessions, photo)
     with unit_of_work(sessions) as session:
         fixed, invalid = cases[0].id, cases[1].id
         casework.accept(session, fixed, staff)
