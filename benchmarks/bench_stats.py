@@ -469,7 +469,7 @@ def _v(value: Any) -> str:
 
 CASE_COLUMNS = (
     "id, status, closure, version, category_code, confidence, classification, office_id, "
-    "routing, lat, lon, address, due_at, opened_at, updated_at"
+    "routing, lat, lon, address, due_at, opened_at, first_received_at, updated_at"
 )
 REPORT_COLUMNS = (
     "id, reporter_id, channel, text, language, lat, lon, address, fingerprint, state, "
@@ -560,7 +560,7 @@ def load_cases(args: argparse.Namespace, city: City, now: datetime) -> Generated
                 cases.write(
                     f"{case_id}\t{status}\t{_v(closure)}\t{len(history)}\t{category.code}\t"
                     f"0.9\t{{}}\t{office_id}\t{{}}\t{lat:.6f}\t{lon:.6f}\t\t{_ts(due)}\t"
-                    f"{_ts(history[2][0])}\t{_ts(updated)}\n"
+                    f"{_ts(history[2][0])}\t{_ts(min(arrivals))}\t{_ts(updated)}\n"
                 )
                 for rid, reporter_id, channel, arrival in zip(
                     report_ids, reporter_ids, channels, arrivals, strict=True

@@ -84,6 +84,9 @@ CASE_STATUSES = (
     CASE_CLOSED,
 )
 CASE_CLOSURES = ("fixed", "duplicate", "invalid", "not_responsible", "no_further_action")
+# Cases a "me too" report may join: waiting for an office, or in its hands and not yet done. A
+# report of a problem after its case was resolved or closed opens a case of its own.
+OPEN_CASE_STATUSES = (CASE_TRIAGE, CASE_ROUTED, CASE_ACCEPTED, CASE_IN_PROGRESS, CASE_WAITING)
 
 # The Open311 datatypes of a category's questions (routing.attributes.DATATYPES, which a test
 # keeps equal); the list types offer a set of values.
@@ -458,6 +461,23 @@ class Case(Base):
         CheckConstraint(
             f"(status = '{CASE_CLOSED}') = (closure IS NOT NULL)", name="closure_when_closed"
         ),
+        # The "me too" search (services.processing): the open cases of one category in a box,
+        # received within a window. Only open cases, which stay few while closed ones pile up.
+        # lon and the time are key columns, so they are checked in the index; with the id on
+        # PostgreSQL (SQLite's indexes carry the rowid) and the status for SQLite (whose planner
+        # checks the status again even when the index's condition implies it), the search
+        # reads no table row.
+        Index(
+            "ix_cases_open_nearby",
+            "category_code",
+            "lat",
+            "lon",
+            "first_received_at",
+            "status",
+            postgresql_include=["id"],
+            postgresql_where=text(_in("status", OPEN_CASE_STATUSES)),
+            sqlite_where=text(_in("status", OPEN_CASE_STATUSES)),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -489,6 +509,9 @@ class Case(Base):
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     escalated_office_id: Mapped[int | None] = mapped_column(ForeignKey("offices.id"))
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When the earliest of its reports was received (the window of "me too" counts from it),
+    # kept with the case as reports join and leave it, so the search need not read reports.
+    first_received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     category: Mapped[Category | None] = relationship()

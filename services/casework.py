@@ -717,6 +717,7 @@ def split_report(
         )
     )
     case.updated_at = now
+    case.first_received_at = min(r.received_at for r in case.reports if r.id != report.id)
     report.case_id = None
     report.state = REPORT_RECEIVED
     report.processed_at = None

@@ -13,17 +13,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, literal, or_, select, text, update
+from sqlalchemy import case as sql_case
+from sqlalchemy.dialects.postgresql import ARRAY, BIGINT
 from sqlalchemy.orm import Session, selectinload
 
-from models.base import utcnow
+from models.base import UTCDateTime, utcnow
 from models.entities import (
-    CASE_ACCEPTED,
-    CASE_IN_PROGRESS,
     CASE_RECEIVED,
     CASE_ROUTED,
     CASE_TRIAGE,
-    CASE_WAITING,
+    OPEN_CASE_STATUSES,
     REPORT_PROCESSED,
     REPORT_RECEIVED,
     Case,
@@ -38,7 +38,7 @@ from models.routing_rules import current_version
 from models.session import enqueue_after_commit
 from routing.classify import TextClassifier
 from routing.geometry import JurisdictionIndex
-from routing.merge import OpenCase, bounding_box, find_match
+from routing.merge import Box, Cell, OpenCase, bounding_box, cells_touched, find_match
 from routing.rules import OfficeDirectory, OfficeNode, RoutingDecision
 from routing.sla import due_at, parse_time_limit
 from services.calendars import office_calendar
@@ -46,9 +46,6 @@ from services.filing import PROCESS_REPORT
 from services.notifications import ask_for_relay
 
 SYSTEM_ACTOR = "system:pipeline"
-# Cases a "me too" report may join: waiting for an office, or in its hands and not yet done. A
-# report of a problem after its case was resolved or closed opens a case of its own.
-OPEN_CASE_STATUSES = (CASE_TRIAGE, CASE_ROUTED, CASE_ACCEPTED, CASE_IN_PROGRESS, CASE_WAITING)
 
 
 @dataclass(frozen=True)
@@ -167,8 +164,8 @@ def process_report(
     now = now or utcnow()
     choice = choose_category(report, classifier, threshold)
     if choice.category is not None and report.lat is not None and report.lon is not None:
-        _serialize_case_opening(session, choice.category)
-        handled, joined = _join_open_case(session, report, choice, now)
+        search = _serialize_case_opening(session, choice.category, report.lat, report.lon)
+        handled, joined = _join_open_case(session, report, choice, search, now)
         if handled:
             return joined
     context = routing_context(session)
@@ -218,6 +215,7 @@ def process_report(
         address=report.address,
         due_at=due,
         opened_at=now,
+        first_received_at=report.received_at,
         updated_at=now,
     )
     session.add(case)
@@ -273,60 +271,135 @@ def process_report(
     return case
 
 
-def _advisory_lock_key(category_code: str) -> int:
-    digest = hashlib.blake2b(
-        f"cityrelay:open-case:{category_code}".encode(), digest_size=8
-    ).digest()
+@dataclass(frozen=True)
+class MeTooSearch:
+    """Where and when a report of a category looks for an open case of its problem."""
+
+    category: str
+    radius_m: float
+    window: timedelta
+    box: Box
+
+
+def _lock_key(name: str) -> int:
+    digest = hashlib.blake2b(f"cityrelay:open-case:{name}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
 
 
-def _serialize_case_opening(session: Session, category_code: str) -> None:
-    """Two workers processing reports of the same problem at the same moment would each find
-    no open case to join and open two. On PostgreSQL a transaction-scoped advisory lock per
-    category makes the search and the new case one step until commit; SQLite needs none,
-    because its writers already run one at a time (BEGIN IMMEDIATE)."""
+def merge_settings_lock_key(category_code: str) -> int:
+    """The advisory lock every search of the category holds shared, and a change of its merge
+    radius or window holds alone (services.rules)."""
+    return _lock_key(category_code)
+
+
+def cell_lock_key(category_code: str, cell: Cell) -> int:
+    """The advisory lock of one map cell of a category (routing.merge.cells_touched). Two cells
+    whose keys collide merely queue together."""
+    row, column = cell
+    return _lock_key(f"{category_code}:{row}:{column}")
+
+
+# Every lock in one statement, in the order given (the subquery's ORDER BY comes first).
+_LOCK_CELLS = text(
+    "SELECT pg_advisory_xact_lock(ordered.key) FROM "
+    "(SELECT unnest(:keys) AS key ORDER BY key) AS ordered"
+).bindparams(bindparam("keys", type_=ARRAY(BIGINT)))
+
+
+def lock_merge_settings(session: Session, category_code: str) -> None:
+    """Wait until no search of the category is running, and keep new ones waiting until this
+    transaction ends: what a change of the category's merge radius or window takes first, so
+    that all the searches running at one time draw their cells from the same radius."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_advisory_xact_lock(_advisory_lock_key(category_code))))
+        session.execute(select(func.pg_advisory_xact_lock(merge_settings_lock_key(category_code))))
+
+
+def _serialize_case_opening(
+    session: Session, category_code: str, lat: float, lon: float
+) -> MeTooSearch | None:
+    """Two workers processing reports of one problem at the same moment would each find no open
+    case to join and open two. On PostgreSQL the search and the new case become one step until
+    commit through transaction-scoped advisory locks on the map cells the search box touches
+    (routing.merge.cells_touched, which shows why two searches that could see each other's case
+    always share a cell), so reports of one category far apart (a storm all over the city) do
+    not wait for each other.
+
+    The locks are taken in one order (by key) in one statement, so two workers never deadlock.
+    Before them, a shared lock of the category holds its merge settings still (a change takes
+    it alone, ``lock_merge_settings``): the radius sizes the grid, and two workers that drew
+    cells from different radii would not meet. The settings are read after that lock, so they
+    are the ones every running search uses. SQLite needs none of this: its writers already run
+    one at a time (BEGIN IMMEDIATE).
+
+    Returns the search's radius, window and box, or None for an unknown category."""
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    if postgresql:
+        session.execute(
+            select(func.pg_advisory_xact_lock_shared(merge_settings_lock_key(category_code)))
+        )
+    settings = session.execute(
+        select(Category.merge_radius_m, Category.merge_window_hours).where(
+            Category.code == category_code
+        )
+    ).one_or_none()
+    if settings is None:
+        return None
+    radius_m, window_hours = settings
+    box = bounding_box(lat, lon, radius_m)
+    if postgresql:
+        keys = sorted({cell_lock_key(category_code, c) for c in cells_touched(box, radius_m)})
+        session.execute(_LOCK_CELLS, {"keys": keys})
+    return MeTooSearch(category_code, radius_m, timedelta(hours=window_hours), box)
+
+
+# Written into the SQL, not bound: the planner (SQLite's always, PostgreSQL's for a prepared
+# statement) takes a partial index only for a condition it can see implies the index's own.
+_OPEN_STATUSES = bindparam(
+    "open_statuses", OPEN_CASE_STATUSES, expanding=True, literal_execute=True
+)
+
+
+def open_cases_nearby(
+    session: Session, search: MeTooSearch, received_at: datetime
+) -> list[OpenCase]:
+    """The open cases of the search's category in its box whose first report was received
+    within its window of ``received_at``: what ``find_match`` chooses from. The partial index
+    ix_cases_open_nearby answers it alone."""
+    min_lat, max_lat, min_lon, max_lon = search.box
+    rows = session.execute(
+        select(Case.id, Case.lat, Case.lon, Case.first_received_at).where(
+            Case.category_code == search.category,
+            Case.status.in_(_OPEN_STATUSES),
+            Case.lat.between(min_lat, max_lat),
+            Case.lon.between(min_lon, max_lon),
+            Case.first_received_at.between(
+                received_at - search.window, received_at + search.window
+            ),
+        )
+    ).all()
+    return [OpenCase(r.id, search.category, r.lat, r.lon, r.first_received_at) for r in rows]
 
 
 def _join_open_case(
-    session: Session, report: Report, choice: CategoryChoice, now: datetime
+    session: Session,
+    report: Report,
+    choice: CategoryChoice,
+    search: MeTooSearch | None,
+    now: datetime,
 ) -> tuple[bool, Case | None]:
     """Join the report to an open case of the same problem, if there is one. Returns (handled,
     case): handled is False when the report needs a case of its own; case is None when another
     run of the same message already took the report."""
-    if report.no_merge or choice.category is None or report.lat is None or report.lon is None:
+    if search is None or report.no_merge or report.lat is None or report.lon is None:
         return False, None
-    category = session.get(Category, choice.category)
-    if category is None:
-        return False, None
-    window = timedelta(hours=category.merge_window_hours)
-    min_lat, max_lat, min_lon, max_lon = bounding_box(
-        report.lat, report.lon, category.merge_radius_m
-    )
-    first_received_at = func.min(Report.received_at).label("first_received_at")
-    rows = session.execute(
-        select(Case.id, Case.category_code, Case.lat, Case.lon, first_received_at)
-        .join(Report, Report.case_id == Case.id)
-        .where(
-            Case.category_code == choice.category,
-            Case.status.in_(OPEN_CASE_STATUSES),
-            Case.lat.between(min_lat, max_lat),
-            Case.lon.between(min_lon, max_lon),
-            # A case opens after its first report arrives, so this only drops cases whose
-            # first report is older than the window.
-            Case.opened_at >= report.received_at - window,
-        )
-        .group_by(Case.id, Case.category_code, Case.lat, Case.lon)
-    ).all()
     match = find_match(
-        choice.category,
+        search.category,
         report.lat,
         report.lon,
         report.received_at,
-        (OpenCase(r.id, r.category_code, r.lat, r.lon, r.first_received_at) for r in rows),
-        category.merge_radius_m,
-        window,
+        open_cases_nearby(session, search, report.received_at),
+        search.radius_m,
+        search.window,
     )
     if match is None:
         return False, None
@@ -342,6 +415,12 @@ def _join_open_case(
     assert case is not None
     session.refresh(report)
     case.updated_at = now
+    # A report a busy queue reached late may be older than the case's first one. Compared in
+    # the UPDATE itself, against the row as it is then (an office may have split a report out).
+    received_at = literal(report.received_at, UTCDateTime())
+    case.first_received_at = sql_case(  # type: ignore[assignment]
+        (Case.first_received_at > received_at, received_at), else_=Case.first_received_at
+    )
     minutes = int(match.apart.total_seconds() // 60)
     case.events.append(
         CaseEvent(

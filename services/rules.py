@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from models.entities import Category, Office, RoutingOverride, RuleVersion
 from models.routing_rules import record_version
 from services.errors import InvalidField, NotFound
+from services.processing import lock_merge_settings
 
 # An unknown code is "not found" when it names the thing being changed, and an invalid field
 # when it is one of the values a change refers to.
@@ -86,7 +87,10 @@ class MergeSettings:
 def set_merge_settings(
     session: Session, category_code: str, radius_m: float, window_hours: float
 ) -> MergeSettings:
-    """How close and how soon a new report must be to join an open case of this category."""
+    """How close and how soon a new report must be to join an open case of this category.
+    Waits for the "me too" searches of the category that are running, and holds new ones until
+    the change commits (services.processing.lock_merge_settings)."""
+    lock_merge_settings(session, category_code)
     category = _category(session, category_code)
     category.merge_radius_m = radius_m
     category.merge_window_hours = window_hours

@@ -1,6 +1,7 @@
-"""A stuck transaction holding the category locks that open cases: the task processing a report
-waits no longer than the lock timeout, says so in the log and is retried; once the lock is gone
-the report is routed. No worker stalls behind it."""
+"""A stuck transaction holding the category locks that open cases (as a change of a category's
+merge settings holds them, and every me-too search of the category waits for): the task
+processing a report waits no longer than the lock timeout, says so in the log and is retried;
+once the lock is gone the report is routed. No worker stalls behind it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.entities import Category, Report
-from services.processing import _advisory_lock_key
+from services.processing import merge_settings_lock_key
 from tests.faults.conftest import (
     LOCK_TIMEOUT_SECONDS,
     PrivatePostgres,
@@ -39,7 +40,7 @@ def test_a_held_category_lock_makes_the_task_retry_not_hang(
     holder = psycopg.connect(private_postgres.url())
     try:
         for code in categories:
-            holder.execute("SELECT pg_advisory_xact_lock(%s)", (_advisory_lock_key(code),))
+            holder.execute("SELECT pg_advisory_xact_lock(%s)", (merge_settings_lock_key(code),))
         offset = len(stack.log("worker"))
         answer = post_report(stack.base, key, report_body(0), "held-lock-1")
         assert answer.status == 202, answer.body

@@ -15,6 +15,7 @@ from models.entities import Case, Category, Report
 from models.session import unit_of_work
 from routing.classify import default_classifier
 from routing.merge import distance_m
+from services.casework import split_report
 from services.processing import process_report
 from tests.factories import make_case, make_key, make_report, process
 from tests.helpers import sample_point
@@ -161,3 +162,48 @@ def test_admin_sets_merge_radius_and_window(client: FlaskClient, sessions) -> No
         headers=admin,
     )
     assert missing.status_code == 404
+
+
+def test_the_case_keeps_when_its_first_report_arrived(sessions, db: Session) -> None:
+    # A case keeps the time its earliest report was received, which the window counts from:
+    # a report a busy queue reached late moves it back, and splitting that report out moves it
+    # forward again.
+    first = make_case(sessions, no_merge=False)
+    opened_from = first.reports[0].received_at
+    assert first.first_received_at == opened_from
+    earlier_id = make_report(
+        sessions, no_merge=False, received_at=opened_from - timedelta(hours=3), **nearby(10)
+    )
+    later_id = make_report(
+        sessions, no_merge=False, received_at=opened_from + timedelta(hours=1), **nearby(-10)
+    )
+    assert process(sessions, later_id).id == first.id
+    assert db.get(Case, first.id).first_received_at == opened_from
+    assert process(sessions, earlier_id).id == first.id
+    db.expire_all()
+    assert db.get(Case, first.id).first_received_at == opened_from - timedelta(hours=3)
+
+    # 22 h after the case's own first report, 25 h after the late one: joins only once the
+    # late one is out of the case (the window is 24 h)
+    with unit_of_work(sessions) as session:
+        split_report(session, first.id, earlier_id, POINT["office"])
+    db.expire_all()
+    assert db.get(Case, first.id).first_received_at == opened_from
+    at_22h = make_report(
+        sessions, no_merge=False, received_at=opened_from + timedelta(hours=22), **nearby(5)
+    )
+    assert process(sessions, at_22h).id == first.id
+
+
+def test_a_case_outside_the_window_of_its_first_report_is_not_joined(sessions) -> None:
+    first = make_case(sessions, no_merge=False)
+    received = first.first_received_at
+    # the window (24 h) runs both ways from the case's first report, to the second
+    inside = make_report(
+        sessions, no_merge=False, received_at=received - timedelta(hours=23), **nearby(5)
+    )
+    outside = make_report(
+        sessions, no_merge=False, received_at=received + timedelta(hours=24, seconds=1), **nearby(5)
+    )
+    assert process(sessions, outside).id != first.id
+    assert process(sessions, inside).id == first.id

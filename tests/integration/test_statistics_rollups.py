@@ -150,6 +150,7 @@ def histories(sessions: sessionmaker[Session]) -> Iterator[list[int]]:
                 office_id=office_id,
                 due_at=None if history.status == wf.TRIAGE else due,
                 opened_at=start,
+                first_received_at=start,
             )
             for number in range(rng.choice((1, 1, 1, 2, 3))):
                 case.reports.append(
