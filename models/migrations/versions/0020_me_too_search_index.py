@@ -8,7 +8,7 @@ open cases, by category, latitude, longitude and that time, answers the search a
 (benchmarks/bench_merge_search.py).
 
 Revision ID: 0020
-Revises: 0018
+Revises: 0019
 Create Date: 2026-12-08 09:00:00.000000
 """
 
