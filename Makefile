@@ -41,10 +41,12 @@ $(WRK):
 	$(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk
 
 # Every benchmarks/bench_*.py, one after the other, each with its baseline in the same run; each
-# writes benchmarks/results/<date>-<scenario>.json. BENCH_SMOKE=1 runs them on a tiny load.
+# writes benchmarks/results/<date>-<scenario>.json. BENCH_SMOKE=1 runs them on a tiny load (and
+# writes to a temporary folder, or to BENCH_RESULTS_DIR).
 bench: $(STAMP) $(WRK) $(CHROMIUM)
 	@set -e; for script in benchmarks/bench_*.py; do \
-		echo "== $$script"; $(BIN)/python $$script; \
+		echo "== $$script"; started=$$(date +%s); $(BIN)/python $$script; \
+		echo "== $$script: $$(( $$(date +%s) - started )) s"; \
 	done
 
 clean:

@@ -45,11 +45,13 @@ BUFFERS). Results go to ``benchmarks/results/stats.md``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import math
 import os
 import platform
 import random
+import re
 import statistics
 import sys
 import tempfile
@@ -62,6 +64,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import harness
 import psycopg
 from sqlalchemy import Engine, event, func, select
 
@@ -76,9 +79,8 @@ from routing.sla import WorkingCalendar, due_at, parse_time_limit
 from services import statistics as stats_service
 from services.accounts import issue_key
 
-HERE = Path(__file__).resolve().parent
-DEFAULT_OUTPUT = HERE / "results" / "stats.md"
 DATABASE = "cityrelay_bench_stats"
+REDIS_DB = 9  # the index of harness.stack's Redis (GET /api/v1/stats counts its rate limit)
 TARGET_MS = 200.0
 TIME_ZONE = "Asia/Shanghai"
 ZONE = ZoneInfo(TIME_ZONE)
@@ -1168,17 +1170,34 @@ def breakdown_table(measured: Measured) -> list[str]:
     return lines
 
 
-def write_markdown(path: Path, args: argparse.Namespace, gen: Generated, city: City,
-                   measured: Measured, settings: dict[str, str]) -> None:  # fmt: skip
+@dataclass
+class SizeRun:
+    """One size's load and measurements."""
+
+    cases: int
+    generated: Generated
+    city: City
+    measured: Measured
+
+
+def size_args(args: argparse.Namespace, cases: int) -> argparse.Namespace:
+    return argparse.Namespace(**{**vars(args), "cases": cases})
+
+
+def command_line(args: argparse.Namespace) -> str:
+    return (
+        f"benchmarks/bench_stats.py --cases {','.join(str(n) for n in args.sizes)} "
+        f"--runs {args.runs} --warmup {args.warmup} --seed {args.seed}"
+    )
+
+
+def write_markdown(path: Path, args: argparse.Namespace, runs: Sequence[SizeRun],
+                   settings: dict[str, str]) -> None:  # fmt: skip
     info = machine()
-    total = gen.cases
-    missed = [t for t in measured.direct if t.p95 >= TARGET_MS]
-    slow_queries = [t for t in measured.queries if t.p95 >= TARGET_MS]
     lines = [
         "# Statistics benchmark",
         "",
-        f"Written by `benchmarks/bench_stats.py --cases {args.cases} --runs {args.runs} "
-        f"--warmup {args.warmup} --seed {args.seed}`.",
+        f"Written by `{command_line(args)}`" + f"{harness.SMOKE_NOTE}.",
         "",
         f"- date: {datetime.now(UTC).replace(microsecond=0).isoformat()}",
         f"- machine: {info['nproc']} CPUs usable, {info['cpu']}; {info['python']}; "
@@ -1188,8 +1207,44 @@ def write_markdown(path: Path, args: argparse.Namespace, gen: Generated, city: C
         f"{settings['effective_cache_size']}, max_parallel_workers_per_gather "
         f"{settings['max_parallel_workers_per_gather']}, jit {settings['jit']}, "
         f"random_page_cost {settings['random_page_cost']}",
+        "- each size is loaded into a fresh database and measured on its own",
         "",
-        "## The data",
+    ]
+    if len(runs) > 1:
+        lines += ["## p95 by size", "", *size_table(runs), ""]
+    for run in runs:
+        lines += size_section(size_args(args, run.cases), run, heading="##")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def size_table(runs: Sequence[SizeRun]) -> list[str]:
+    """Each scenario's p95 (direct, then GET) at each size."""
+    header = " | ".join(f"{run.cases:,} cases: p95 (ms), GET p95 (ms)" for run in runs)
+    lines = [f"| | query | {header} |", "|---|---|" + "---:|" * len(runs)]
+    for t in runs[0].measured.direct:
+        cells = []
+        for run in runs:
+            direct = next(d for d in run.measured.direct if d.name == t.name)
+            got = next((h for h in run.measured.http if h.name == t.name), None)
+            flag = "" if direct.p95 < TARGET_MS else " **(over)**"
+            cells.append(f"{direct.p95:,.0f}{flag}, {f'{got.p95:,.0f}' if got else '–'}")
+        label = re.sub(r" \([^)]*\)", "", t.label)  # the community's code differs by size
+        lines.append(f"| {t.name} | {label} | {' | '.join(cells)} |")
+    return lines
+
+
+def size_section(args: argparse.Namespace, run: SizeRun, heading: str) -> list[str]:
+    """The data, timings, per-query timings, breakdown and plans of one size."""
+    gen, city, measured = run.generated, run.city, run.measured
+    sub = heading + "#"
+    total = gen.cases
+    missed = [t for t in measured.direct if t.p95 >= TARGET_MS]
+    slow_queries = [t for t in measured.queries if t.p95 >= TARGET_MS]
+    lines = [
+        f"{heading} {run.cases:,} cases",
+        "",
+        f"{sub} The data",
         "",
         f"- offices: {city.office_count} (the demo city's {city.office_count - city.added_offices} "
         f"plus {args.streets} streets of {args.communities_per_street} communities), "
@@ -1223,7 +1278,7 @@ def write_markdown(path: Path, args: argparse.Namespace, gen: Generated, city: C
         f"- the community of (c) and (d) is the busiest one: {measured.community[1]}, "
         f"{measured.community[2]:,} cases in the last year",
         "",
-        "## Timings",
+        f"{sub} Timings",
         "",
         f"Each query run {args.runs} times after {args.warmup} uncounted runs, each run on a "
         "fresh read session, `now` fixed; wall time in the benchmark process (SQL, "
@@ -1240,7 +1295,7 @@ def write_markdown(path: Path, args: argparse.Namespace, gen: Generated, city: C
             else "every row but " + ", ".join(f"({t.name})" for t in missed) + "."
         ),
         "",
-        "## Each dashboard query",
+        f"{sub} Each dashboard query",
         "",
         "The queries the dashboard page makes (figures, the trend, the offices, the categories, "
         "the backlog, the map and the spikes) and the leaderboard that GET /api/v1/stats adds, "
@@ -1257,7 +1312,7 @@ def write_markdown(path: Path, args: argparse.Namespace, gen: Generated, city: C
             else "**missed** by " + ", ".join(f"({t.name}) {t.label}" for t in slow_queries) + "."
         ),
         "",
-        "## Where the time goes",
+        f"{sub} Where the time goes",
         "",
         "Milliseconds per kind of SQL statement in one call (median of three traced calls), "
         "as the driver returns them. `rolled counts` and `rolled times` read the monthly and "
@@ -1272,7 +1327,7 @@ def write_markdown(path: Path, args: argparse.Namespace, gen: Generated, city: C
         "",
         *breakdown_table(measured),
         "",
-        "## Plans of the slowest statements",
+        f"{sub} Plans of the slowest statements",
         "",
         "EXPLAIN (ANALYZE, BUFFERS) of the slowest statements of the scenarios "
         f"{args.explain}, with the parameters they ran with.",
@@ -1280,7 +1335,7 @@ def write_markdown(path: Path, args: argparse.Namespace, gen: Generated, city: C
     ]
     for name, statement, text in measured.plans:
         lines += [
-            f"### ({name}) {statement.kind}: {statement.ms:,.0f} ms in the traced call",
+            f"{sub}# ({name}) {statement.kind}: {statement.ms:,.0f} ms in the traced call",
             "",
             "```sql",
             " ".join(statement.sql.split()),
@@ -1291,70 +1346,194 @@ def write_markdown(path: Path, args: argparse.Namespace, gen: Generated, city: C
             "```",
             "",
         ]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines), encoding="utf-8")
+    return lines
+
+
+def timing_figures(timing: Timing) -> dict[str, Any]:
+    return {
+        "scenario": timing.name,
+        "label": timing.label,
+        "cases_in_window": timing.cases_in_window,
+        "ms": harness.summarize(timing.runs, 1),
+        "p95_ms": round(timing.p95, 1),
+        "under_target": timing.p95 < TARGET_MS,
+    }
+
+
+def size_figures(run: SizeRun) -> dict[str, Any]:
+    """One size for the results JSON."""
+    gen, measured = run.generated, run.measured
+    return {
+        "cases": run.cases,
+        "data": {
+            "reports": gen.reports,
+            "reporters": gen.reporters,
+            "case_events": gen.events,
+            "points_entries": gen.points,
+            "stats_months_rows": gen.month_rows,
+            "open_overdue": gen.open_overdue,
+            "statuses": dict(gen.statuses.most_common()),
+            "table_mb": {k: round(v, 1) for k, v in gen.table_mb.items()},
+            "load_s": {
+                "draw": round(gen.generate_s, 1),
+                "copy": round(gen.copy_s, 1),
+                "rebuild_months": round(gen.months_s, 1),
+                "proposed_indexes": round(gen.index_s, 1),
+                "vacuum_analyze": round(gen.vacuum_s, 1),
+            },
+        },
+        "community": {"code": measured.community[1], "cases_last_year": measured.community[2]},
+        "direct": [timing_figures(t) for t in measured.direct],
+        "http": [timing_figures(t) for t in measured.http],
+        "queries": [timing_figures(t) for t in measured.queries],
+        "breakdown_ms": {
+            name: {kind: round(ms, 1) for kind, ms in kinds.items()}
+            for name, kinds in measured.breakdown.items()
+        },
+        "target_met": all(t.p95 < TARGET_MS for t in (*measured.direct, *measured.queries)),
+    }
+
+
+def parse_sizes(text: str) -> list[int]:
+    """'100000,1000000' -> [100000, 1000000]: each a whole number of cases, at least 1."""
+    try:
+        sizes = [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma list of case counts: {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"case counts must be at least 1: {text!r}")
+    return sizes
+
+
+def redis_version(url: str) -> str:
+    import redis
+
+    try:
+        return str(redis.Redis.from_url(url, socket_timeout=2).info()["redis_version"])
+    except Exception:  # the version is a detail of the results, never a reason to fail
+        return "unknown"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cases", type=int, default=1_000_000)
-    parser.add_argument("--reporters", type=int, default=50_000)
+    parser.add_argument(
+        "--cases",
+        dest="sizes",
+        type=parse_sizes,
+        default=harness.smoke_scaled("100000,1000000", "3000"),
+        help="a comma list of case counts: each is loaded into a fresh database and measured",
+    )
+    parser.add_argument("--reporters", type=int, default=harness.smoke_scaled(50_000, 2_000))
     parser.add_argument("--streets", type=int, default=20)
     parser.add_argument("--communities-per-street", type=int, default=10)
-    parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=harness.smoke_scaled(20, 3))
+    parser.add_argument("--warmup", type=int, default=harness.smoke_scaled(2, 0))
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--batch", type=int, default=20_000, help="cases per COPY")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=5432)
-    parser.add_argument("--user", default="postgres")
+    parser.add_argument(
+        "--host", help="PostgreSQL host (default: harness.stack's, 127.0.0.1:5432 or temporary)"
+    )
+    parser.add_argument("--port", type=int, help="PostgreSQL port (with --host: 5432)")
+    parser.add_argument("--user", help="PostgreSQL user (default: postgres)")
     parser.add_argument("--database", default=DATABASE)
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
+    parser.add_argument(
+        "--redis-url", help="default: harness.stack's Redis, index 9 (with --host: 127.0.0.1:6379)"
+    )
     parser.add_argument("--explain", default="b,d", help="scenarios whose slow SQL is explained")
     parser.add_argument("--explain-top", type=int, default=4)
-    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--keep", action="store_true", help="keep the last size's database")
     parser.add_argument(
         "--without-proposed-indexes",
         action="store_true",
         help="measure with the migrations' indexes only (see PROPOSED_INDEXES)",
     )
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument("--output", type=Path, default=harness.results_dir() / "stats.md")
     args = parser.parse_args(argv)
+    if args.runs < 1 or args.warmup < 0 or args.reporters < 1:
+        parser.error("--runs and --reporters must be at least 1, --warmup at least 0")
 
-    recreate_database(args)
-    url = server_url(args, args.database)
+    with contextlib.ExitStack() as exits:
+        if args.host is None and args.port is None:
+            servers = exits.enter_context(harness.stack(redis_db=REDIS_DB))
+            args.host, args.port = servers.postgres_host, servers.postgres_port
+            args.user = args.user or servers.postgres_user
+            args.redis_url = args.redis_url or servers.redis_url
+        else:
+            args.host = args.host or "127.0.0.1"
+            args.port = args.port or 5432
+            args.user = args.user or "postgres"
+            args.redis_url = args.redis_url or f"redis://127.0.0.1:6379/{REDIS_DB}"
+        runs, settings = measure_sizes(args)
+
+    print("\n".join(size_table(runs)))
+    write_markdown(args.output, args, runs, settings)
+    print(f"written to {args.output}")
+    harness.write_result(
+        "stats",
+        {
+            "parameters": {
+                "cases": args.sizes,
+                "reporters": args.reporters,
+                "streets": args.streets,
+                "communities_per_street": args.communities_per_street,
+                "runs": args.runs,
+                "warmup": args.warmup,
+                "seed": args.seed,
+                "proposed_indexes": [] if args.without_proposed_indexes else PROPOSED_INDEXES,
+            },
+            "target_ms": TARGET_MS,
+            "postgresql_settings": settings,
+            "by_size": [size_figures(run) for run in runs],
+        },
+        servers={
+            "postgresql": settings["server_version"],
+            "redis": redis_version(args.redis_url),
+        },
+    )
+    return 0
+
+
+def measure_sizes(args: argparse.Namespace) -> tuple[list[SizeRun], dict[str, str]]:
+    """Each size in a fresh database: load, measure; the database is dropped at the end
+    (the last one kept with --keep)."""
+    runs: list[SizeRun] = []
+    settings: dict[str, str] = {}
     try:
-        started = time.perf_counter()
-        upgrade(url)
-        engine = make_engine(url)
-        city, admin_key = seed_city(engine, args)
-        print(
-            f"statistics benchmark: {args.database} migrated and seeded "
-            f"({city.office_count} offices) in {time.perf_counter() - started:,.1f} s; "
-            f"drawing {args.cases:,} cases …",
-            file=sys.stderr,
-            flush=True,
-        )
-        now = datetime.now(UTC)
-        generated = load_cases(args, city, now)
-        print(
-            f"  drawn in {generated.generate_s:,.0f} s, COPY {generated.copy_s:,.0f} s, "
-            f"VACUUM ANALYZE {generated.vacuum_s:,.0f} s",
-            file=sys.stderr,
-            flush=True,
-        )
-        measured = measure(args, engine, admin_key, city)
-        settings = server_settings(args)
-        engine.dispose()
-        print("\n".join(timing_table(measured.direct, measured.http)))
-        print()
-        print("\n".join(breakdown_table(measured)))
-        write_markdown(args.output, args, generated, city, measured, settings)
-        print(f"written to {args.output}")
+        for cases in args.sizes:
+            one = size_args(args, cases)
+            recreate_database(one)
+            url = server_url(one, one.database)
+            started = time.perf_counter()
+            upgrade(url)
+            engine = make_engine(url)
+            city, admin_key = seed_city(engine, one)
+            print(
+                f"statistics benchmark: {one.database} migrated and seeded "
+                f"({city.office_count} offices) in {time.perf_counter() - started:,.1f} s; "
+                f"drawing {cases:,} cases …",
+                file=sys.stderr,
+                flush=True,
+            )
+            now = datetime.now(UTC)
+            generated = load_cases(one, city, now)
+            print(
+                f"  drawn in {generated.generate_s:,.0f} s, COPY {generated.copy_s:,.0f} s, "
+                f"VACUUM ANALYZE {generated.vacuum_s:,.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+            measured = measure(one, engine, admin_key, city)
+            settings = server_settings(one)
+            engine.dispose()
+            print(f"\n{cases:,} cases:")
+            print("\n".join(timing_table(measured.direct, measured.http)))
+            print()
+            print("\n".join(breakdown_table(measured)))
+            runs.append(SizeRun(cases, generated, city, measured))
     finally:
         if not args.keep:
             recreate_database(args, drop_only=True)
-    return 0
+    return runs, settings
 
 
 if __name__ == "__main__":

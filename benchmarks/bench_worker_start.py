@@ -1,8 +1,9 @@
 """Worker start time: from starting `cityrelay worker` to Celery's "ready." line, with the
 classifier model file present, and the one-off `cityrelay train-classifier` time. Prints a
-table and writes benchmarks/results/worker_start.md.
+table and writes benchmarks/results/worker_start.md and <date>-worker-start.json
+(harness.write_result): the median of `--runs` with min and max.
 
-    .venv/bin/python benchmarks/bench_worker_start.py [--runs 3]
+    .venv/bin/python benchmarks/bench_worker_start.py [--runs 3] [--warm-up-starts 1]
         [--baseline PATH [--baseline-cli intake.cli]]
 
 Each measurement runs the real command in a fresh process against a throw-away SQLite database
@@ -20,7 +21,6 @@ import datetime as dt
 import os
 import platform
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,12 +30,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results" / "worker_start.md"
+import harness
+
+ROOT = harness.PROJECT_ROOT
 READY_MARK = " ready."
 START_TIMEOUT_SECONDS = 120.0
 # The first start of a tree compiles its bytecode; a production worker never pays that.
-WARM_UP_STARTS = 1
+WARM_UP_STARTS = harness.smoke_scaled(1, 0)
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,9 @@ def prepared(tree: Tree, parent: Path) -> Iterator[tuple[dict[str, str], Path]]:
         redis.wait(10)
 
 
-def measure(trees: list[Tree], runs: int) -> dict[str, dict[str, list[float]]]:
+def measure(
+    trees: list[Tree], runs: int, warm_up_starts: int = WARM_UP_STARTS
+) -> dict[str, dict[str, list[float]]]:
     """Per tree: "start" (and "train" where there is a model file) in seconds. The trees'
     starts alternate, so a load spike from elsewhere on the machine hits each of them alike."""
     figures: dict[str, dict[str, list[float]]] = {tree.label: {"start": []} for tree in trees}
@@ -185,11 +188,11 @@ def measure(trees: list[Tree], runs: int) -> dict[str, dict[str, list[float]]]:
                 figures[tree.label]["train"] = [
                     run_cli(tree, env, "train-classifier") for _ in range(runs)
                 ]
-        for i in range(WARM_UP_STARTS + runs):
+        for i in range(warm_up_starts + runs):
             for tree in trees:
                 env, workdir = setups[tree.label]
                 seconds = worker_start(tree, env, workdir / f"worker-{i}.log")
-                if i >= WARM_UP_STARTS:
+                if i >= warm_up_starts:
                     figures[tree.label]["start"].append(seconds)
                 print(f"  {tree.label}: worker start {i + 1}: {seconds:.2f} s", flush=True)
     return figures
@@ -197,11 +200,19 @@ def measure(trees: list[Tree], runs: int) -> dict[str, dict[str, list[float]]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=harness.smoke_scaled(3, 1))
+    parser.add_argument(
+        "--warm-up-starts",
+        type=int,
+        default=WARM_UP_STARTS,
+        help="Uncounted starts first (they compile the bytecode).",
+    )
     parser.add_argument("--baseline", type=Path, default=None, help="Another checkout to time.")
     parser.add_argument("--baseline-cli", default="intake.cli", help="Its CLI module.")
-    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--output", type=Path, default=harness.results_dir() / "worker_start.md")
     args = parser.parse_args()
+    if args.runs < 1 or args.warm_up_starts < 0:
+        parser.error("--runs must be at least 1 and --warm-up-starts at least 0")
 
     trees = [Tree(f"this tree ({commit_of(ROOT)})", ROOT, "cityrelay.cli", True)]
     if args.baseline is not None:
@@ -210,28 +221,37 @@ def main() -> None:
         trees.insert(0, Tree(label, baseline, args.baseline_cli, trains_model_file=False))
 
     load_before = os.getloadavg()[0]
-    figures = measure(trees, args.runs)
+    figures = measure(trees, args.runs, args.warm_up_starts)
     load_after = os.getloadavg()[0]
     rows: list[tuple[str, str, str]] = []
+    summaries: list[dict[str, object]] = []
     for tree in trees:
-        starts = figures[tree.label]["start"]
+        starts = harness.summarize(figures[tree.label]["start"], 2)
         how = "model file present" if tree.trains_model_file else "trains at start"
         rows.append(
             (
                 f"worker start to ready, {tree.label}, {how}",
-                f"{statistics.median(starts):.2f} s",
-                ", ".join(f"{s:.2f}" for s in starts),
+                f"{starts['median']:.2f} s",
+                ", ".join(f"{s:.2f}" for s in starts["rounds"]),
             )
         )
+        summary: dict[str, object] = {
+            "tree": tree.label,
+            "path": str(tree.path),
+            "model_file": tree.trains_model_file,
+            "start_to_ready_s": starts,
+        }
         if "train" in figures[tree.label]:
-            trains = figures[tree.label]["train"]
+            trains = harness.summarize(figures[tree.label]["train"], 2)
             rows.append(
                 (
                     f"`cityrelay train-classifier`, {tree.label}",
-                    f"{statistics.median(trains):.2f} s",
-                    ", ".join(f"{s:.2f}" for s in trains),
+                    f"{trains['median']:.2f} s",
+                    ", ".join(f"{s:.2f}" for s in trains["rounds"]),
                 )
             )
+            summary["train_classifier_s"] = trains
+        summaries.append(summary)
 
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
@@ -245,9 +265,12 @@ def main() -> None:
     lines = [
         "# Worker start benchmark",
         "",
-        f"Measured {when} on {machine} with `.venv/bin/python benchmarks/bench_worker_start.py`:",
-        f"median of {args.runs} starts of `cityrelay worker --concurrency 2` (after one uncounted",
-        "start), from spawning the process to Celery's `ready.` line, against a throw-away SQLite",
+        f"Measured {when} on {machine} with `.venv/bin/python benchmarks/bench_worker_start.py`"
+        + harness.SMOKE_NOTE
+        + ":",
+        f"median of {args.runs} starts of `cityrelay worker --concurrency 2` (after",
+        f"{args.warm_up_starts} uncounted start{'' if args.warm_up_starts == 1 else 's'}), "
+        "from spawning the process to Celery's `ready.` line, against a throw-away SQLite",
         "database and an embedded Redis; the training time is the whole",
         "`cityrelay train-classifier` command in a fresh process. With a baseline, the trees'",
         f"starts alternate. {load[0].upper() + load[1:]}.",
@@ -259,6 +282,18 @@ def main() -> None:
     ]
     args.output.write_text("\n".join(lines), encoding="utf-8")
     print(f"wrote {args.output}")
+    harness.write_result(
+        "worker-start",
+        {
+            "parameters": {
+                "runs": args.runs,
+                "warm_up_starts": args.warm_up_starts,
+                "baseline": str(args.baseline) if args.baseline else None,
+            },
+            "load_average_1min": {"before": round(load_before, 2), "after": round(load_after, 2)},
+            "trees": summaries,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -35,12 +35,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 HERE = Path(__file__).resolve().parent
 PROJECT_ROOT = HERE.parent
 RESULTS_DIR = HERE / "results"
 SMOKE = os.environ.get("BENCH_SMOKE") == "1"
+# For a results file's first line: a smoke run's figures must never be read as measurements.
+SMOKE_NOTE = " under BENCH_SMOKE=1 (a tiny load: its figures mean nothing)" if SMOKE else ""
+T = TypeVar("T")
 
 LIBRARIES = (
     "flask",
@@ -58,8 +61,8 @@ LIBRARIES = (
 )
 
 
-def smoke_scaled(full: int, smoke: int) -> int:
-    """`full` normally, `smoke` under BENCH_SMOKE=1."""
+def smoke_scaled(full: T, smoke: T) -> T:
+    """`full` normally, `smoke` under BENCH_SMOKE=1 (a count, or e.g. a list of sizes)."""
     return smoke if SMOKE else full
 
 
