@@ -1012,6 +1012,11 @@ def redis_client(servers: Stack) -> Any:
     return redis.Redis.from_url(servers.redis_url)
 
 
+def redis_commands(broker: Any) -> int:
+    """Commands Redis has served so far, from every client."""
+    return int(broker.info("stats")["total_commands_processed"])
+
+
 def stage(broker: Any, name: str) -> int:
     """The queue's waiting messages put aside under ``name``, out of the workers' reach."""
     waiting = int(broker.llen(QUEUE))
@@ -1144,6 +1149,7 @@ class Figures:
     drain: dict[str, list[float]] = field(default_factory=dict)
     commits_per_report: dict[str, list[float]] = field(default_factory=dict)
     wal_kib_per_report: dict[str, list[float]] = field(default_factory=dict)
+    redis_commands_per_report: dict[str, list[float]] = field(default_factory=dict)
     ceilings: dict[str, list[float]] = field(default_factory=dict)
 
     def add(self, table: dict[str, list[Any]], name: str, value: Any) -> None:
@@ -1173,11 +1179,16 @@ def measure(
         print(f"round {number + 1} of {args.rounds}")
         # Intake: the web tier alone (workers stopped; what it enqueues is thrown away).
         for label, hosts in (("one_web_host", (web1,)), ("two_web_hosts", WEB_HOSTS)):
-            before = database.wal_position()
+            before, commands = database.wal_position(), redis_commands(broker)
             result = intake_round(
                 hosts, script, credentials.reporter_key, args.seconds, args.connections
             )
             figures.add_wal(f"intake, {label}", database.wal_since(before), result["requests"])
+            figures.add(
+                figures.redis_commands_per_report,
+                f"intake, {label}",
+                (redis_commands(broker) - commands) / max(1, result["requests"]),
+            )
             broker.delete(QUEUE)
             figures.add(figures.intake, label, result)
             print(f"  intake, {label}: {result['requests_per_s']:.0f} requests/s")
@@ -1202,9 +1213,14 @@ def measure(
                 cluster.start_workers(WORKER_HOSTS[:1])
             elif name == "two_worker_hosts":
                 cluster.start_workers(WORKER_HOSTS[1:])
-            before = database.wal_position()
+            before, commands = database.wal_position(), redis_commands(broker)
             seconds = drain(database, broker, f"{STAGED_QUEUE}-{name}", ids)
             figures.add_wal(f"drain, {name}", database.wal_since(before), len(ids))
+            figures.add(
+                figures.redis_commands_per_report,
+                f"drain, {name}",
+                (redis_commands(broker) - commands) / len(ids),
+            )
             figures.add(figures.drain, name, len(ids) / seconds)
             print(f"  drain, {name}: {len(ids) / seconds:.1f} reports/s")
         seconds = noop_drain(broker, f"{STAGED_QUEUE}-noop", noops)
@@ -1284,6 +1300,11 @@ def summary_of(figures: Figures) -> dict[str, Any]:
         "postgresql_wal_kib_per_report": {
             k: summarize(v, 1) for k, v in figures.wal_kib_per_report.items()
         },
+        # Every client's commands while the reports went through (beat's, the heartbeats' and
+        # the benchmark's own few included), per report.
+        "redis_commands_per_report": {
+            k: summarize(v, 1) for k, v in figures.redis_commands_per_report.items()
+        },
         "ceilings": {k: summarize(v, 0) for k, v in figures.ceilings.items()},
     }
 
@@ -1328,10 +1349,14 @@ def print_table(checks: list[Check], summary: dict[str, Any], note: str) -> None
     for name, value in summary["ceilings"].items():
         print(f"| {name.removesuffix('_per_s').replace('_', ' ')} | {shown(value)} |")
     print()
-    print("per report, PostgreSQL commits that flush WAL (all processes) and WAL written:")
+    print("per report: PostgreSQL commits that flush WAL, WAL written, Redis commands")
     wal = summary["postgresql_wal_kib_per_report"]
+    commands = summary["redis_commands_per_report"]
     for name, value in summary["postgresql_commits_per_report"].items():
-        print(f"  {name}: {shown(value)} commits, {shown(wal[name], ' KiB')}")
+        print(
+            f"  {name}: {shown(value)} commits, {shown(wal[name], ' KiB')}, "
+            f"{shown(commands[name])} Redis commands"
+        )
     print(note)
 
 
