@@ -464,7 +464,7 @@ class Cluster:
     def instance(self, host: Host) -> Path:
         return self.folder / "hosts" / host.name / "instance"
 
-    def env(self, host: Host, **overrides: str) -> dict[str, str]:
+    def env(self, host: Host) -> dict[str, str]:
         from cityrelay.settings import SETTINGS
 
         env = {
@@ -494,7 +494,6 @@ class Cluster:
             PYTHONPATH=str(PROJECT_ROOT),
             PYTHONUNBUFFERED="1",
         )
-        env.update(overrides)
         return env
 
     def spawn_in(self, host: Host, name: str, argv: list[str]) -> Process:
