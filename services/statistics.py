@@ -74,6 +74,10 @@ from services.errors import Forbidden, InvalidField
 
 _TOUCHED = "cityrelay_cases_with_new_events"
 _NEW_POINTS = "cityrelay_new_points_entries"
+# Cases inserted by this transaction (being flushed, then flushed) that have no rows yet: their
+# refresh has nothing to read back or delete first.
+_INSERTING = "cityrelay_cases_being_inserted"
+_WITHOUT_ROWS = "cityrelay_new_cases_without_rows"
 REFRESH_BATCH = 500
 
 
@@ -84,11 +88,14 @@ REFRESH_BATCH = 500
 def _note_cases_with_new_events(session: Session, _context: Any, _instances: Any) -> None:
     touched = session.info.setdefault(_TOUCHED, [])
     entries = session.info.setdefault(_NEW_POINTS, [])
+    inserting = session.info.setdefault(_INSERTING, [])
     for obj in session.new:
         if isinstance(obj, CaseEvent):
             touched.append(obj)
         elif isinstance(obj, PointsEntry):
             entries.append(obj)
+        elif isinstance(obj, Case):
+            inserting.append(obj)
     for obj in session.dirty:
         if isinstance(obj, Case):
             touched.append(obj)
@@ -105,6 +112,9 @@ def _add_new_points(session: Session, _context: Any) -> None:
 
 @event.listens_for(Session, "after_flush")
 def _refresh_touched_cases(session: Session, _context: Any) -> None:
+    inserted = session.info.pop(_INSERTING, [])
+    if inserted:
+        session.info.setdefault(_WITHOUT_ROWS, set()).update(case.id for case in inserted)
     touched = session.info.pop(_TOUCHED, [])
     case_ids = {
         obj.case_id if isinstance(obj, CaseEvent) else obj.id
@@ -127,6 +137,13 @@ def _forget_touched(session: Session, previous_transaction: Any) -> None:
     if previous_transaction.parent is None:
         session.info.pop(_TOUCHED, None)
         session.info.pop(_NEW_POINTS, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_new_cases(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:
+        session.info.pop(_INSERTING, None)
+        session.info.pop(_WITHOUT_ROWS, None)
 
 
 def _week_start(day: date) -> date:
@@ -208,9 +225,15 @@ def refresh(session: Session, case_ids: Sequence[int], *, months: bool = True) -
             report_days += _report_days(
                 case_id, arrivals[case_id], first.first_report_id, ZoneInfo(calendar.timezone)
             )
-        old = _contributions(session, batch) if months else _Tallies()
-        session.execute(delete(CaseStat).where(CaseStat.case_id.in_(batch)))
-        session.execute(delete(CaseReportDay).where(CaseReportDay.case_id.in_(batch)))
+        # Cases this transaction inserted and never refreshed have no rows: nothing to
+        # subtract or delete (three round trips fewer for every report that opens a case).
+        without_rows = session.info.get(_WITHOUT_ROWS, set())
+        all_new = all(case_id in without_rows for case_id in batch)
+        old = _contributions(session, batch) if months and not all_new else _Tallies()
+        if not all_new:
+            session.execute(delete(CaseStat).where(CaseStat.case_id.in_(batch)))
+            session.execute(delete(CaseReportDay).where(CaseReportDay.case_id.in_(batch)))
+        without_rows.difference_update(batch)
         if rows:
             session.execute(insert(CaseStat), rows)
         if report_days:
