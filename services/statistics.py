@@ -186,21 +186,24 @@ def refresh(session: Session, case_ids: Sequence[int], *, months: bool = True) -
         ):
             events[row.case_id].append(st.Event(row.at, row.action, row.from_status, row.to_status))
         arrivals: dict[int, list[tuple[int, datetime]]] = defaultdict(list)
+        # Each report's channel and reporter's occupation come along, in the same round trip,
+        # for the one that counts: the first report of its case.
+        origins_of_all: dict[int, Any] = {}
         for row in session.execute(
-            select(Report.case_id, Report.id, Report.received_at).where(Report.case_id.in_(batch))
+            select(
+                Report.case_id, Report.id, Report.received_at, Report.channel, Reporter.occupation
+            )
+            .join(Reporter, Reporter.id == Report.reporter_id)
+            .where(Report.case_id.in_(batch))
         ):
             arrivals[row.case_id].append((row.id, row.received_at))
+            origins_of_all[row.id] = row
         first_reports = {
             case_id: _FirstReport(min(id_ for id_, _ in found), len(found))
             for case_id, found in arrivals.items()
         }
         origins = {
-            row.id: row
-            for row in session.execute(
-                select(Report.id, Report.channel, Reporter.occupation)
-                .join(Reporter, Reporter.id == Report.reporter_id)
-                .where(Report.id.in_([r.first_report_id for r in first_reports.values()]))
-            )
+            r.first_report_id: origins_of_all[r.first_report_id] for r in first_reports.values()
         }
         rows: list[dict[str, Any]] = []
         report_days: list[dict[str, Any]] = []
@@ -417,26 +420,55 @@ def _difference(new: _Tallies, old: _Tallies) -> _Tallies:
     return changes
 
 
-def _add_to_months(session: Session, changes: _Tallies) -> None:
-    """Add ``changes`` to the monthly rows, making the rows that are missing. In key order, so
-    that two transactions changing the same rows lock them in the same order; the counts of
-    times are read and written back while the row is locked by its upsert."""
-    upsert = postgresql_insert if _on_postgresql(session) else sqlite_insert
-    for model, names in _MONTHLY_TABLES:
-        counts, times = changes.counts.get(model, {}), changes.times.get(model, {})
-        keys = sorted(set(counts) | set(times))
-        if not keys:
-            continue
-        statement = upsert(model)
-        statement = statement.on_conflict_do_update(
+# Built once per table and dialect: the upsert's SET clause has a term for each of the many
+# counts, and building it (and its cache key) for every case refreshed cost more CPU than
+# everything else a report's processing does. Statements are immutable, so one serves all.
+_UPSERTS: dict[tuple[Any, bool], Any] = {}
+_TIMES_UPDATES: dict[Any, Any] = {}
+
+
+def _month_upsert(model: Any, names: tuple[str, ...], postgresql: bool) -> Any:
+    """INSERT … ON CONFLICT (the row's key) DO UPDATE adding each count to the stored one."""
+    found = _UPSERTS.get((model, postgresql))
+    if found is None:
+        statement = (postgresql_insert if postgresql else sqlite_insert)(model)
+        found = statement.on_conflict_do_update(
             index_elements=list(names),
             set_={
                 name: getattr(model, name) + getattr(statement.excluded, name)
                 for name in MONTHLY_COUNTS
             },
         )
+        _UPSERTS[(model, postgresql)] = found
+    return found
+
+
+def _times_update(model: Any, names: tuple[str, ...]) -> Any:
+    """UPDATE of one row's counts of times, the row named by ``cell_<key column>``."""
+    found = _TIMES_UPDATES.get(model)
+    if found is None:
+        table = model.__table__
+        found = (
+            update(table)
+            .where(*(table.c[name] == bindparam(f"cell_{name}") for name in names))
+            .values(times=bindparam("cell_times"))
+        )
+        _TIMES_UPDATES[model] = found
+    return found
+
+
+def _add_to_months(session: Session, changes: _Tallies) -> None:
+    """Add ``changes`` to the monthly rows, making the rows that are missing. In key order, so
+    that two transactions changing the same rows lock them in the same order; the counts of
+    times are read and written back while the row is locked by its upsert."""
+    postgresql = _on_postgresql(session)
+    for model, names in _MONTHLY_TABLES:
+        counts, times = changes.counts.get(model, {}), changes.times.get(model, {})
+        keys = sorted(set(counts) | set(times))
+        if not keys:
+            continue
         session.execute(
-            statement,
+            _month_upsert(model, names, postgresql),
             [
                 {
                     **dict(zip(names, key, strict=True)),
@@ -463,12 +495,7 @@ def _add_to_months(session: Session, changes: _Tallies) -> None:
                 {**{f"cell_{n}": v for n, v in zip(names, key, strict=True)},
                  "cell_times": tg.pack(counted)}
             )  # fmt: skip
-        session.execute(
-            update(table)
-            .where(*(column == bindparam(f"cell_{column.name}") for column in columns))
-            .values(times=bindparam("cell_times")),
-            written,
-        )
+        session.execute(_times_update(model, names), written)
 
 
 def rebuild_months(session: Session) -> int:
