@@ -35,6 +35,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -343,15 +344,36 @@ class Bench:
         wait_until(lambda: http_ok(f"{base}/healthz"), 60, "the web server", web)
         return web, base
 
-    def start_worker(self, concurrency: int) -> Process:
-        return self.spawn(
-            f"worker-c{concurrency}",
-            [PYTHON, "-m", "cityrelay.cli", "worker", "--concurrency", str(concurrency)],
+    def start_worker(self, concurrency: int, separate: bool = False) -> Workers:
+        """One `cityrelay worker --concurrency C` (a prefork pool of C), or with ``separate``
+        C workers of one pool process each."""
+        if separate:
+            return Workers(
+                [
+                    self.spawn(
+                        f"worker-1-of-{concurrency}-{n}",
+                        [PYTHON, "-m", "cityrelay.cli", "worker", "--concurrency", "1"],
+                    )
+                    for n in range(concurrency)
+                ]
+            )
+        return Workers(
+            [
+                self.spawn(
+                    f"worker-c{concurrency}",
+                    [PYTHON, "-m", "cityrelay.cli", "worker", "--concurrency", str(concurrency)],
+                )
+            ]
         )
 
-    def start_noop_worker(self, concurrency: int) -> Process:
+    def stop_workers(self, workers: Workers) -> None:
+        for member in workers.members:
+            member.stop()
+            self.processes.remove(member)
+
+    def start_noop_worker(self, concurrency: int) -> Workers:
         env = self.base_env(DATABASE) | {"BENCH_NOOP_QUEUE": NOOP_QUEUE}
-        return self.spawn(
+        process = self.spawn(
             f"noop-c{concurrency}",
             [
                 PYTHON,
@@ -370,6 +392,7 @@ class Bench:
             ],
             env,
         )
+        return Workers([process])
 
     def db(self) -> Any:
         import psycopg
@@ -397,12 +420,32 @@ def tree_cpu_seconds(pid: int, children: bool = True) -> float:
     return total
 
 
+@dataclass
+class Workers:
+    """The worker processes of one drain."""
+
+    members: list[Process]
+
+    @property
+    def name(self) -> str:
+        return "+".join(member.name for member in self.members)
+
+    def alive(self) -> bool:
+        return all(member.alive() for member in self.members)
+
+    def tail(self) -> str:
+        return "\n".join(member.tail() for member in self.members)
+
+    def cpu_seconds(self) -> float:
+        return sum(tree_cpu_seconds(member.popen.pid) for member in self.members)
+
+
 def wait_for_queue(client: Any, queue: str, count: int, timeout: float = 30) -> None:
     wait_until(lambda: client.llen(queue) >= count, timeout, f"{count} messages on {queue}")
 
 
 def time_drain(
-    client: Any, queue: str, total: int, done: Any, worker: Process, timeout: float
+    client: Any, queue: str, total: int, done: Any, worker: Workers, timeout: float
 ) -> tuple[float, float, float]:
     """(first message taken, all done): wall-clock times, and the worker's CPU seconds
     between them. ``done()`` says when all are done."""
@@ -412,7 +455,7 @@ def time_drain(
     while started is None:
         if client.llen(queue) < total:
             started = time.time()
-            cpu_before = tree_cpu_seconds(worker.popen.pid)
+            cpu_before = worker.cpu_seconds()
             break
         if not worker.alive():
             raise RuntimeError(f"{worker.name} exited:\n{worker.tail()}")
@@ -426,7 +469,7 @@ def time_drain(
             raise TimeoutError(f"{worker.name} did not finish:\n{worker.tail()}")
         time.sleep(0.01)
     ended = time.time()
-    return started, ended, tree_cpu_seconds(worker.popen.pid) - cpu_before
+    return started, ended, worker.cpu_seconds() - cpu_before
 
 
 def noop_round(bench: Bench, concurrency: int, total: int) -> tuple[float, float]:
@@ -452,8 +495,7 @@ def noop_round(bench: Bench, concurrency: int, total: int) -> tuple[float, float
             timeout=300,
         )
     finally:
-        worker.stop()
-        bench.processes.remove(worker)
+        bench.stop_workers(worker)
     return total / (ended - started), 1000 * cpu / total
 
 
@@ -498,13 +540,14 @@ def pipeline_round(
     specs: Sequence[ReportSpec],
     photo: bytes,
     profile: Path | None = None,
+    separate: bool = False,
 ) -> DrainRound:
     bench.fresh_copy()
     post_rate = enqueue_reports(bench, specs, photo)
     client = bench.redis()
     total = len(specs)
     wait_for_queue(client, QUEUE, total)
-    worker = bench.start_worker(concurrency)
+    worker = bench.start_worker(concurrency, separate)
     recorder = None
     with bench.db() as connection:
 
@@ -534,8 +577,7 @@ def pipeline_round(
         finally:
             if recorder is not None:
                 stop_profiler(recorder)
-            worker.stop()
-            bench.processes.remove(worker)
+            bench.stop_workers(worker)
         first, last = connection.execute(
             "SELECT extract(epoch FROM min(processed_at)), extract(epoch FROM max(processed_at)) "
             "FROM reports"
@@ -555,7 +597,8 @@ def pipeline_round(
 # --------------------------------------------------------------------------- profiling
 
 
-def start_profiler(bench: Bench, worker: Process, folder: Path, concurrency: int) -> Any:
+def start_profiler(bench: Bench, workers: Workers, folder: Path, concurrency: int) -> Any:
+    worker = workers.members[0]
     py_spy = shutil.which("py-spy") or str(Path(PYTHON).parent / "py-spy")
     folder.mkdir(parents=True, exist_ok=True)
     raw = folder / f"profile-c{concurrency}.txt"
@@ -638,7 +681,9 @@ def sustained(
         from celery import Celery
 
         probe = Celery("bench-probe", broker=bench.redis_url)
-        wait_until(lambda: bool(probe.control.ping(timeout=0.5)), 120, "the worker", worker)
+        wait_until(
+            lambda: bool(probe.control.ping(timeout=0.5)), 120, "the worker", worker.members[0]
+        )
         probe.close()
         posted, elapsed = post_open_loop(Poster(base, bench.keys, photo), specs, rate)
         ids = [p.report_id for p in posted if p.report_id is not None]
@@ -652,7 +697,7 @@ def sustained(
                 ),
                 120,
                 "every report processed",
-                worker,
+                worker.members[0],
             )
             latencies = [
                 float(row[0]) * 1000
@@ -691,10 +736,17 @@ def main() -> None:
     parser.add_argument("--sustained-seconds", type=float, default=smoke_scaled(60, 3))
     parser.add_argument("--sustained-rate", type=float, default=None, help="default: half drain")
     parser.add_argument("--no-sustained", action="store_true")
+    parser.add_argument(
+        "--separate",
+        action="store_true",
+        help="C workers of --concurrency 1 instead of one prefork pool of C",
+    )
     parser.add_argument("--profile", type=Path, default=None, help="py-spy output folder")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--logs", type=Path, default=None, help="keep the processes' logs here")
     args = parser.parse_args()
+    # A stop asked for (SIGTERM) still stops the servers and drops the databases.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     rng = random.Random(args.seed)
     specs = make_reports(args.reports, rng)
@@ -705,6 +757,7 @@ def main() -> None:
 
     figures: dict[str, Any] = {
         "reports": len(specs),
+        "workers": "separate --concurrency 1 workers" if args.separate else "one prefork pool",
         "mix": dict(kinds) | {"photo": sum(s.photo for s in specs), "photo_bytes": len(photo)},
         "drain": {},
     }
@@ -722,7 +775,9 @@ def main() -> None:
                     noop_rate, noop_cpu_ms = noop_round(bench, concurrency, len(specs))
                     noop_rates.append(noop_rate)
                     noop_cpu.append(noop_cpu_ms)
-                    drained = pipeline_round(bench, concurrency, specs, photo)
+                    drained = pipeline_round(
+                        bench, concurrency, specs, photo, separate=args.separate
+                    )
                     pipeline_rates.append(drained.rate)
                     pipeline_cpu.append(drained.cpu_ms_per_report)
                     postgres_cpu.append(drained.postgres_cpu_ms_per_report)
