@@ -85,9 +85,16 @@ def calendars_stamp(session: Session) -> tuple[Any, ...]:
     """Changes whenever a calendar, its days or an office's choice of calendar change: every
     change of calendar days touches the calendar's ``updated_at``, and a change of an office's
     calendar its own."""
-    cals = session.execute(select(func.count(Calendar.id), func.max(Calendar.updated_at))).one()
-    offices = session.execute(select(func.count(Office.id), func.max(Office.updated_at))).one()
-    return (cals[0], str(cals[1]), offices[0], str(offices[1]))
+    # One round trip: every report processed asks.
+    found = session.execute(
+        select(
+            select(func.count(Calendar.id)).scalar_subquery(),
+            select(func.max(Calendar.updated_at)).scalar_subquery(),
+            select(func.count(Office.id)).scalar_subquery(),
+            select(func.max(Office.updated_at)).scalar_subquery(),
+        )
+    ).one()
+    return (found[0], str(found[1]), found[2], str(found[3]))
 
 
 def replace_calendar(session: Session, spec: CalendarSpec) -> tuple[Calendar, bool]:

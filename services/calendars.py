@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from models.calendars import (
@@ -58,7 +58,14 @@ _context_lock = threading.Lock()
 _cached_context: CalendarContext | None = None
 
 
+# The context a transaction pinned (``pin_calendar_context``), in its session's info.
+_PINNED = "cityrelay_pinned_calendars"
+
+
 def calendar_context(session: Session) -> CalendarContext:
+    pinned: CalendarContext | None = session.info.get(_PINNED)
+    if pinned is not None:
+        return pinned
     global _cached_context
     stamp = calendars_stamp(session)
     with _context_lock:
@@ -93,6 +100,21 @@ def calendar_context(session: Session) -> CalendarContext:
             names,
         )
         return _cached_context
+
+
+def pin_calendar_context(session: Session) -> CalendarContext:
+    """The calendars as they are now, kept for the rest of this session's transaction, for
+    work that changes no calendar and no office: what it computes and the statistics its
+    flushes write then count on the same calendars, checked for changes once."""
+    context = calendar_context(session)
+    session.info[_PINNED] = context
+    return context
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _unpin_calendar_context(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:  # the outermost transaction ended
+        session.info.pop(_PINNED, None)
 
 
 def office_calendar(session: Session, office_id: int | None) -> WorkingCalendar:

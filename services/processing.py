@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,15 +34,15 @@ from models.entities import (
     OutboxMessage,
     Report,
     RoutingOverride,
+    RuleVersion,
 )
-from models.routing_rules import current_version
 from models.session import enqueue_after_commit
 from routing.classify import TextClassifier
 from routing.geometry import JurisdictionIndex
 from routing.merge import Box, Cell, OpenCase, bounding_box, cells_touched, find_match
 from routing.rules import OfficeDirectory, OfficeNode, RoutingDecision
 from routing.sla import due_at, parse_time_limit
-from services.calendars import office_calendar
+from services.calendars import pin_calendar_context
 from services.filing import PROCESS_REPORT
 from services.notifications import ask_for_relay
 
@@ -64,9 +65,13 @@ _cached_context: RoutingContext | None = None
 
 
 def _offices_stamp(session: Session) -> tuple[Any, ...]:
-    # Rule changes bump the version; polygon or active-flag edits bump updated_at.
-    offices = session.execute(select(func.count(), func.max(Office.updated_at))).one()
-    return (current_version(session), offices[0], str(offices[1]))
+    # Rule changes bump the version; polygon or active-flag edits bump updated_at. One round
+    # trip: every report asks.
+    rule_version = select(func.max(RuleVersion.id)).scalar_subquery()
+    found = session.execute(
+        select(rule_version, func.count(Office.id), func.max(Office.updated_at))
+    ).one()
+    return (found[0], found[1], str(found[2]))
 
 
 def routing_context(session: Session) -> RoutingContext:
@@ -163,6 +168,9 @@ def process_report(
         return None
     now = now or utcnow()
     choice = choose_category(report, classifier, threshold)
+    # Loaded once and held: the search for an open case and the due time below both read it,
+    # and the session keeps an unreferenced row only weakly (it would be selected again).
+    category = session.get(Category, choice.category) if choice.category else None
     if choice.category is not None and report.lat is not None and report.lon is not None:
         search = _serialize_case_opening(session, choice.category, report.lat, report.lon)
         handled, joined = _join_open_case(session, report, choice, search, now)
@@ -187,13 +195,15 @@ def process_report(
 
     routed = decision is not None and decision.office is not None
     office_id = context.office_ids[decision.office] if routed and decision else None
-    category = session.get(Category, choice.category) if choice.category else None
+    # Nothing here changes a calendar: the due time and the statistics written at the flush
+    # count on the same calendars, read once.
+    calendars = pin_calendar_context(session)
     due = None
     if routed and category is not None:
         due = due_at(
             report.received_at,
             parse_time_limit(category.time_limit),
-            office_calendar(session, office_id),
+            calendars.for_office(office_id),
             urgent=category.urgent,
         )
     triage_reason = choice.triage_reason
@@ -217,6 +227,8 @@ def process_report(
         opened_at=now,
         first_received_at=report.received_at,
         updated_at=now,
+        # An empty list, not an unloaded collection: appending to it below reads nothing.
+        events=[],
     )
     session.add(case)
     session.flush()
@@ -232,7 +244,10 @@ def process_report(
             action="received",
             from_status=None,
             to_status=CASE_RECEIVED,
+            # Every column given, as in the events below: the three rows go in one INSERT.
+            office_id=None,
             note=f"Report {report.id} received via {report.channel}.",
+            detail={},
         )
     )
     case.events.append(
@@ -243,6 +258,7 @@ def process_report(
             action="classified",
             from_status=CASE_RECEIVED,
             to_status=CASE_RECEIVED,
+            office_id=None,
             note=_classification_note(choice),
             detail=choice.as_json(),
         )
@@ -267,7 +283,14 @@ def process_report(
             detail=outcome_detail,
         )
     )
-    write_notifications(session, case, report, decision.office if routed and decision else None)
+    write_notifications(
+        session,
+        case,
+        report,
+        decision.office if routed and decision else None,
+        # A case this report opened has no other reporter to look up.
+        reporters=[report.reporter_id],
+    )
     return case
 
 
@@ -494,8 +517,15 @@ def _triage_note(reason: str | None, decision: RoutingDecision | None) -> str:
 
 
 def write_notifications(
-    session: Session, case: Case, report: Report, office_code: str | None
+    session: Session,
+    case: Case,
+    report: Report,
+    office_code: str | None,
+    *,
+    reporters: Sequence[int] | None = None,
 ) -> None:
+    """One outbox row for the office (or triage) and one for each reporter of the case.
+    ``reporters``: the case's reporters, first reporter first, when the caller knows them."""
     payload = {
         "case_id": case.id,
         "report_id": report.id,
@@ -506,12 +536,13 @@ def write_notifications(
     }
     # Every reporter of the case follows it, not only the one whose report caused this: one
     # row per recipient, the case's first reporter first.
-    reporters = session.scalars(
-        select(Report.reporter_id)
-        .where(Report.case_id == case.id)
-        .group_by(Report.reporter_id)
-        .order_by(func.min(Report.id))
-    ).all()
+    if reporters is None:
+        reporters = session.scalars(
+            select(Report.reporter_id)
+            .where(Report.case_id == case.id)
+            .group_by(Report.reporter_id)
+            .order_by(func.min(Report.id))
+        ).all()
     if report.reporter_id not in reporters:
         reporters = [*reporters, report.reporter_id]
     recipients = [f"office:{office_code}" if office_code else "triage"]

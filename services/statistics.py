@@ -74,6 +74,10 @@ from services.errors import Forbidden, InvalidField
 
 _TOUCHED = "cityrelay_cases_with_new_events"
 _NEW_POINTS = "cityrelay_new_points_entries"
+# Cases inserted by this transaction (being flushed, then flushed) that have no rows yet: their
+# refresh has nothing to read back or delete first.
+_INSERTING = "cityrelay_cases_being_inserted"
+_WITHOUT_ROWS = "cityrelay_new_cases_without_rows"
 REFRESH_BATCH = 500
 
 
@@ -84,11 +88,14 @@ REFRESH_BATCH = 500
 def _note_cases_with_new_events(session: Session, _context: Any, _instances: Any) -> None:
     touched = session.info.setdefault(_TOUCHED, [])
     entries = session.info.setdefault(_NEW_POINTS, [])
+    inserting = session.info.setdefault(_INSERTING, [])
     for obj in session.new:
         if isinstance(obj, CaseEvent):
             touched.append(obj)
         elif isinstance(obj, PointsEntry):
             entries.append(obj)
+        elif isinstance(obj, Case):
+            inserting.append(obj)
     for obj in session.dirty:
         if isinstance(obj, Case):
             touched.append(obj)
@@ -105,6 +112,9 @@ def _add_new_points(session: Session, _context: Any) -> None:
 
 @event.listens_for(Session, "after_flush")
 def _refresh_touched_cases(session: Session, _context: Any) -> None:
+    inserted = session.info.pop(_INSERTING, [])
+    if inserted:
+        session.info.setdefault(_WITHOUT_ROWS, set()).update(case.id for case in inserted)
     touched = session.info.pop(_TOUCHED, [])
     case_ids = {
         obj.case_id if isinstance(obj, CaseEvent) else obj.id
@@ -127,6 +137,13 @@ def _forget_touched(session: Session, previous_transaction: Any) -> None:
     if previous_transaction.parent is None:
         session.info.pop(_TOUCHED, None)
         session.info.pop(_NEW_POINTS, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_new_cases(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:
+        session.info.pop(_INSERTING, None)
+        session.info.pop(_WITHOUT_ROWS, None)
 
 
 def _week_start(day: date) -> date:
@@ -169,21 +186,24 @@ def refresh(session: Session, case_ids: Sequence[int], *, months: bool = True) -
         ):
             events[row.case_id].append(st.Event(row.at, row.action, row.from_status, row.to_status))
         arrivals: dict[int, list[tuple[int, datetime]]] = defaultdict(list)
+        # Each report's channel and reporter's occupation come along, in the same round trip,
+        # for the one that counts: the first report of its case.
+        origins_of_all: dict[int, Any] = {}
         for row in session.execute(
-            select(Report.case_id, Report.id, Report.received_at).where(Report.case_id.in_(batch))
+            select(
+                Report.case_id, Report.id, Report.received_at, Report.channel, Reporter.occupation
+            )
+            .join(Reporter, Reporter.id == Report.reporter_id)
+            .where(Report.case_id.in_(batch))
         ):
             arrivals[row.case_id].append((row.id, row.received_at))
+            origins_of_all[row.id] = row
         first_reports = {
             case_id: _FirstReport(min(id_ for id_, _ in found), len(found))
             for case_id, found in arrivals.items()
         }
         origins = {
-            row.id: row
-            for row in session.execute(
-                select(Report.id, Report.channel, Reporter.occupation)
-                .join(Reporter, Reporter.id == Report.reporter_id)
-                .where(Report.id.in_([r.first_report_id for r in first_reports.values()]))
-            )
+            r.first_report_id: origins_of_all[r.first_report_id] for r in first_reports.values()
         }
         rows: list[dict[str, Any]] = []
         report_days: list[dict[str, Any]] = []
@@ -208,9 +228,15 @@ def refresh(session: Session, case_ids: Sequence[int], *, months: bool = True) -
             report_days += _report_days(
                 case_id, arrivals[case_id], first.first_report_id, ZoneInfo(calendar.timezone)
             )
-        old = _contributions(session, batch) if months else _Tallies()
-        session.execute(delete(CaseStat).where(CaseStat.case_id.in_(batch)))
-        session.execute(delete(CaseReportDay).where(CaseReportDay.case_id.in_(batch)))
+        # Cases this transaction inserted and never refreshed have no rows: nothing to
+        # subtract or delete (three round trips fewer for every report that opens a case).
+        without_rows = session.info.get(_WITHOUT_ROWS, set())
+        all_new = all(case_id in without_rows for case_id in batch)
+        old = _contributions(session, batch) if months and not all_new else _Tallies()
+        if not all_new:
+            session.execute(delete(CaseStat).where(CaseStat.case_id.in_(batch)))
+            session.execute(delete(CaseReportDay).where(CaseReportDay.case_id.in_(batch)))
+        without_rows.difference_update(batch)
         if rows:
             session.execute(insert(CaseStat), rows)
         if report_days:
@@ -394,26 +420,55 @@ def _difference(new: _Tallies, old: _Tallies) -> _Tallies:
     return changes
 
 
-def _add_to_months(session: Session, changes: _Tallies) -> None:
-    """Add ``changes`` to the monthly rows, making the rows that are missing. In key order, so
-    that two transactions changing the same rows lock them in the same order; the counts of
-    times are read and written back while the row is locked by its upsert."""
-    upsert = postgresql_insert if _on_postgresql(session) else sqlite_insert
-    for model, names in _MONTHLY_TABLES:
-        counts, times = changes.counts.get(model, {}), changes.times.get(model, {})
-        keys = sorted(set(counts) | set(times))
-        if not keys:
-            continue
-        statement = upsert(model)
-        statement = statement.on_conflict_do_update(
+# Built once per table and dialect: the upsert's SET clause has a term for each of the many
+# counts, and building it (and its cache key) for every case refreshed cost more CPU than
+# everything else a report's processing does. Statements are immutable, so one serves all.
+_UPSERTS: dict[tuple[Any, bool], Any] = {}
+_TIMES_UPDATES: dict[Any, Any] = {}
+
+
+def _month_upsert(model: Any, names: tuple[str, ...], postgresql: bool) -> Any:
+    """INSERT … ON CONFLICT (the row's key) DO UPDATE adding each count to the stored one."""
+    found = _UPSERTS.get((model, postgresql))
+    if found is None:
+        statement = (postgresql_insert if postgresql else sqlite_insert)(model)
+        found = statement.on_conflict_do_update(
             index_elements=list(names),
             set_={
                 name: getattr(model, name) + getattr(statement.excluded, name)
                 for name in MONTHLY_COUNTS
             },
         )
+        _UPSERTS[(model, postgresql)] = found
+    return found
+
+
+def _times_update(model: Any, names: tuple[str, ...]) -> Any:
+    """UPDATE of one row's counts of times, the row named by ``cell_<key column>``."""
+    found = _TIMES_UPDATES.get(model)
+    if found is None:
+        table = model.__table__
+        found = (
+            update(table)
+            .where(*(table.c[name] == bindparam(f"cell_{name}") for name in names))
+            .values(times=bindparam("cell_times"))
+        )
+        _TIMES_UPDATES[model] = found
+    return found
+
+
+def _add_to_months(session: Session, changes: _Tallies) -> None:
+    """Add ``changes`` to the monthly rows, making the rows that are missing. In key order, so
+    that two transactions changing the same rows lock them in the same order; the counts of
+    times are read and written back while the row is locked by its upsert."""
+    postgresql = _on_postgresql(session)
+    for model, names in _MONTHLY_TABLES:
+        counts, times = changes.counts.get(model, {}), changes.times.get(model, {})
+        keys = sorted(set(counts) | set(times))
+        if not keys:
+            continue
         session.execute(
-            statement,
+            _month_upsert(model, names, postgresql),
             [
                 {
                     **dict(zip(names, key, strict=True)),
@@ -440,12 +495,7 @@ def _add_to_months(session: Session, changes: _Tallies) -> None:
                 {**{f"cell_{n}": v for n, v in zip(names, key, strict=True)},
                  "cell_times": tg.pack(counted)}
             )  # fmt: skip
-        session.execute(
-            update(table)
-            .where(*(column == bindparam(f"cell_{column.name}") for column in columns))
-            .values(times=bindparam("cell_times")),
-            written,
-        )
+        session.execute(_times_update(model, names), written)
 
 
 def rebuild_months(session: Session) -> int:

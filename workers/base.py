@@ -20,6 +20,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from models.session import Database, Dispatch, unit_of_work
+from services.notifications import RELAY_NOTIFICATIONS
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,19 @@ PUBLISH_TIMEOUT_SECONDS = 0.25
 # After a failed send nothing is sent for this long: requests answer at once, and the periodic
 # sweep enqueues the reports committed meanwhile (it finds every report still "received").
 BREAKER_OPEN_SECONDS = 5.0
+
+# Tasks without arguments whose one run does the work of every request made before it starts
+# (a relay run delivers all the rows due): while a run waits in the queue a request sends
+# nothing, so a busy worker runs one relay per queue wait, not one per report. The mark that
+# a run is queued lapses after this long, in case its message was lost (beat asks on its own
+# schedule besides).
+COALESCED_TASKS = frozenset({RELAY_NOTIFICATIONS})
+COALESCE_SECONDS = 5.0
+
+
+def queued_mark(task_name: str) -> str:
+    """The Redis key that says a run of ``task_name`` is queued and has not started."""
+    return f"cityrelay:queued:{task_name}"
 
 
 class BrokerBreaker:
@@ -66,16 +80,32 @@ class BrokerBreaker:
         self._open_until = 0.0
 
 
+class Dispatcher:
+    """What ``dispatcher`` builds: a ``Dispatch``, and ``started`` for the tasks it
+    coalesces."""
+
+    def __init__(self, send: Dispatch, started: Callable[[str], None]) -> None:
+        self._send = send
+        self.started = started
+
+    def __call__(self, task_name: str, args: tuple[Any, ...]) -> None:
+        self._send(task_name, args)
+
+
 def dispatcher(
     celery: Celery,
     log: logging.Logger = logger,
     breaker: BrokerBreaker | None = None,
     timeout: float = PUBLISH_TIMEOUT_SECONDS,
-) -> Dispatch:
+    coalesced: frozenset[str] = COALESCED_TASKS,
+) -> Dispatcher:
     """Sends a task by name after a commit. A broker outage must not fail, nor slow, the request
     or task that committed: the rows are in the database, and the periodic sweep enqueues them
     again. Sends go over one connection of this process with short timeouts and no retries;
-    after a failure the breaker skips sending for a while (``BREAKER_OPEN_SECONDS``)."""
+    after a failure the breaker skips sending for a while (``BREAKER_OPEN_SECONDS``).
+
+    A task of ``coalesced`` is sent only if no run of it is queued already (``queued_mark``);
+    the run calls ``started`` as it begins, so a request made after that sends a new one."""
     breaker = breaker or BrokerBreaker()
     lock = threading.Lock()
     held: dict[str, Any] = {"pid": None, "connection": None}
@@ -108,6 +138,11 @@ def dispatcher(
                 log.warning("broker unavailable: %s%s left to the sweep", task_name, args)
                 return
             try:
+                if task_name in coalesced and not args:
+                    client = connection().default_channel.client
+                    ttl_ms = round(COALESCE_SECONDS * 1000)
+                    if not client.set(queued_mark(task_name), "1", nx=True, px=ttl_ms):
+                        return  # a run is queued and has not started: it does this work
                 celery.send_task(task_name, args=args, connection=connection(), retry=False)
             except Exception:
                 breaker.failed()
@@ -122,12 +157,29 @@ def dispatcher(
             else:
                 breaker.succeeded()
 
-    return dispatch
+    def started(task_name: str) -> None:
+        with lock:
+            if breaker.is_open():
+                return  # the mark lapses by itself
+            try:
+                connection().default_channel.client.delete(queued_mark(task_name))
+            except Exception:
+                breaker.failed()
+                drop_connection()
+                log.warning("could not clear the queued mark of %s", task_name, exc_info=True)
+
+    return Dispatcher(dispatch, started)
 
 
 def make_task_base(app: Flask, database: Database) -> type[Task]:
     # One dispatcher (its connection and breaker) for every task this process runs.
-    dispatchers: dict[Celery, Dispatch] = {}
+    dispatchers: dict[Celery, Dispatcher] = {}
+
+    def dispatcher_of(celery: Celery) -> Dispatcher:
+        found = dispatchers.get(celery)
+        if found is None:
+            found = dispatchers.setdefault(celery, dispatcher(celery))
+        return found
 
     class CityRelayTask(Task):  # type: ignore[misc]
         acks_late = True
@@ -141,6 +193,10 @@ def make_task_base(app: Flask, database: Database) -> type[Task]:
         db = database
 
         def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            if self.name in COALESCED_TASKS:
+                # From now on a request needs a run of its own: this one may have read its rows
+                # already.
+                dispatcher_of(self.app).started(self.name)
             with app.app_context():
                 return self.run(*args, **kwargs)
 
@@ -162,10 +218,7 @@ def make_task_base(app: Flask, database: Database) -> type[Task]:
         def unit_of_work(self) -> Iterator[Session]:
             """One transaction, committed once; the tasks it asked for
             (``enqueue_after_commit``) are sent only after it committed."""
-            dispatch = dispatchers.get(self.app)
-            if dispatch is None:
-                dispatch = dispatchers.setdefault(self.app, dispatcher(self.app))
-            with unit_of_work(database.writer_sessions, dispatch) as session:
+            with unit_of_work(database.writer_sessions, dispatcher_of(self.app)) as session:
                 yield session
 
     return CityRelayTask
