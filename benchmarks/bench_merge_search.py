@@ -17,8 +17,10 @@ Target: the search for one report under 2 ms p99 with 100,000 open cases.
    PostgreSQL the advisory lock per category (before) or the category's shared lock, the merge
    settings and the cell locks (after, ``_serialize_case_opening``), in a transaction rolled
    back after each report. Every round gives p50 and p99 per report; the table shows their
-   median over the rounds with min and max. It records the query plans (EXPLAIN ANALYZE on
-   PostgreSQL, EXPLAIN QUERY PLAN on SQLite) of one search of each kind.
+   median over the rounds with min and max. On PostgreSQL it also takes the server's own
+   execution time of each search's query (EXPLAIN ANALYZE), which a loaded machine does not
+   inflate the way it inflates round trips (each waits for a core). It records the query plans
+   (EXPLAIN ANALYZE on PostgreSQL, EXPLAIN QUERY PLAN on SQLite) of one search of each kind.
 
 2. **Contention** (PostgreSQL). ``--threads`` threads, a connection each, process reports of one
    category (the storm's: ``waterlogging``) at points at least ``GRID_SPACING_M`` apart (so no
@@ -27,7 +29,10 @@ Target: the search for one report under 2 ms p99 with 100,000 open cases.
    category, as before), once with the cell locks, and once with the cell locks and the
    statistics rollup switched off (a diagnostic: the rollup rows of a category and a day are
    the next place where every new case of a category waits; see the README). Also a single
-   thread, for the rate without contention. Reports/s, median with min and max over the rounds.
+   thread, for the rate without contention. Reports/s, and how long each report took to get
+   its me-too locks (p50, p99), median with min and max over the rounds: on a machine whose
+   cores are busy anyway the rate shows little of the locks, the time spent waiting for them
+   shows all of it.
 
 PostgreSQL at 127.0.0.1:5432 (or a temporary one: benchmarks/harness.py); the databases it makes
 are dropped at the end. Results: ``benchmarks/results/<date>-merge-search.json``.
