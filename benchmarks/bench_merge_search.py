@@ -17,8 +17,10 @@ Target: the search for one report under 2 ms p99 with 100,000 open cases.
    PostgreSQL the advisory lock per category (before) or the category's shared lock, the merge
    settings and the cell locks (after, ``_serialize_case_opening``), in a transaction rolled
    back after each report. Every round gives p50 and p99 per report; the table shows their
-   median over the rounds with min and max. It records the query plans (EXPLAIN ANALYZE on
-   PostgreSQL, EXPLAIN QUERY PLAN on SQLite) of one search of each kind.
+   median over the rounds with min and max. On PostgreSQL it also takes the server's own
+   execution time of each search's query (EXPLAIN ANALYZE), which a loaded machine does not
+   inflate the way it inflates round trips (each waits for a core). It records the query plans
+   (EXPLAIN ANALYZE on PostgreSQL, EXPLAIN QUERY PLAN on SQLite) of one search of each kind.
 
 2. **Contention** (PostgreSQL). ``--threads`` threads, a connection each, process reports of one
    category (the storm's: ``waterlogging``) at points at least ``GRID_SPACING_M`` apart (so no
@@ -27,7 +29,10 @@ Target: the search for one report under 2 ms p99 with 100,000 open cases.
    category, as before), once with the cell locks, and once with the cell locks and the
    statistics rollup switched off (a diagnostic: the rollup rows of a category and a day are
    the next place where every new case of a category waits; see the README). Also a single
-   thread, for the rate without contention. Reports/s, median with min and max over the rounds.
+   thread, for the rate without contention. Reports/s, and how long each report took to get
+   its me-too locks (p50, p99), median with min and max over the rounds: on a machine whose
+   cores are busy anyway the rate shows little of the locks, the time spent waiting for them
+   shows all of it.
 
 PostgreSQL at 127.0.0.1:5432 (or a temporary one: benchmarks/harness.py); the databases it makes
 are dropped at the end. Results: ``benchmarks/results/<date>-merge-search.json``.
@@ -371,6 +376,27 @@ def query_plan(engine: Engine, loaded: Loaded, point: Point, search: Search) -> 
         return "\n".join(str(row[-1]) for row in rows)
 
 
+def server_times(
+    engine: Engine, loaded: Loaded, points: Sequence[Point], search: Search
+) -> list[float]:
+    """Milliseconds PostgreSQL itself spends on each search's query (EXPLAIN ANALYZE's
+    execution time): the database's share, without the round trips, which on a loaded machine
+    wait for a core as long as the query runs."""
+    times: list[float] = []
+    factory = make_session_factory(engine)
+    with captured_sql(engine) as statements, factory() as session:
+        connection = session.connection()
+        for point in points:
+            statements.clear()
+            search(session, loaded, point, False)
+            statement, parameters = next((s, p) for s, p in statements if "FROM cases" in s)
+            [plan] = connection.exec_driver_sql(
+                f"EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) {statement}", parameters
+            ).scalar_one()
+            times.append(float(plan["Execution Time"]))
+    return times
+
+
 def set_index(engine: Engine, present: bool) -> None:
     [index] = [ix for ix in Case.__table__.indexes if ix.name == INDEX]
     with engine.begin() as connection:
@@ -405,6 +431,13 @@ def measure_searches(args: argparse.Namespace, engine: Engine, loaded: Loaded) -
         plans[label] = query_plan(engine, loaded, points[0], search)
         with factory() as session:
             matches[label] = sum(search(session, loaded, p, False) is not None for p in points)
+        if engine.dialect.name == "postgresql":
+            executed = server_times(engine, loaded, points, search)
+            variants[f"{label}, query in the server"] = {
+                "p50_ms": harness.summarize([ms(executed, 0.50)], 3),
+                "p99_ms": harness.summarize([ms(executed, 0.99)], 3),
+                "mean_ms": harness.summarize([statistics.fmean(executed)], 3),
+            }
         for locks in (False, True):
             if locks and engine.dialect.name != "postgresql":
                 continue  # SQLite takes no lock
@@ -533,11 +566,21 @@ def old_serialize(session: Session, category_code: str, lat: float, lon: float) 
 
 
 @contextmanager
-def locking(kind: str) -> Iterator[None]:
+def locking(kind: str, lock_waits: list[float]) -> Iterator[None]:
+    """process_report with the locks of ``kind``; appends to ``lock_waits`` how long each report
+    took to get its me-too locks (milliseconds; the settings' read included)."""
     original_serialize = processing._serialize_case_opening
     original_refresh = statistics_service.refresh
-    if kind == "category":
-        processing._serialize_case_opening = old_serialize  # type: ignore[assignment]
+    serialize = old_serialize if kind == "category" else original_serialize
+
+    def timed(session: Session, category_code: str, lat: float, lon: float) -> Any:
+        started = time.perf_counter()
+        try:
+            return serialize(session, category_code, lat, lon)
+        finally:
+            lock_waits.append((time.perf_counter() - started) * 1000)
+
+    processing._serialize_case_opening = timed  # type: ignore[assignment]
     if kind == "cells, no rollup":
         statistics_service.refresh = lambda *_args, **_kwargs: 0  # type: ignore[assignment]
     try:
@@ -556,17 +599,30 @@ def measure_contention(
     kinds = ("category", "cells", "cells, no rollup")
     for threads in sorted({1, args.threads}):
         for kind in kinds:
-            rates = []
+            rates: list[float] = []
+            waits_p50: list[float] = []
+            waits_p99: list[float] = []
             for _ in range(args.rounds if threads > 1 else 1):
-                with locking(kind):
+                lock_waits: list[float] = []
+                with locking(kind, lock_waits):
                     rates.append(
                         run_contention(
                             engine, reporter_id, threads, args.reports_per_thread, next(offsets)
                         )
                     )
+                waits_p50.append(ms(lock_waits, 0.50))
+                waits_p99.append(ms(lock_waits, 0.99))
             name = f"{threads} thread{'s' if threads > 1 else ''}, {kind} locks"
-            figures[name] = harness.summarize(rates, 1)
-            print(f"  {name:<36} {harness.shown(figures[name], ' reports/s')}")
+            figures[name] = {
+                "reports_per_s": harness.summarize(rates, 1),
+                "lock_wait_p50_ms": harness.summarize(waits_p50, 2),
+                "lock_wait_p99_ms": harness.summarize(waits_p99, 2),
+            }
+            print(
+                f"  {name:<36} {harness.shown(figures[name]['reports_per_s'], ' reports/s'):<30}"
+                f" getting the locks: p50 {harness.shown(figures[name]['lock_wait_p50_ms'], ' ms')}"
+                f", p99 {harness.shown(figures[name]['lock_wait_p99_ms'], ' ms')}"
+            )
     return figures
 
 
@@ -623,7 +679,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 engine, reporter_id = prepare(url)
                 print(f"PostgreSQL contention: {args.threads} threads, one category")
-                found["contention_reports_per_s"] = measure_contention(args, engine, reporter_id)
+                found["contention"] = measure_contention(args, engine, reporter_id)
                 engine.dispose()
             results["postgresql"] = found
         if "sqlite" in backends:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, literal, or_, select, text, update
+from sqlalchemy import BigInteger, bindparam, func, literal, or_, select, text, update
 from sqlalchemy import case as sql_case
 from sqlalchemy.dialects.postgresql import ARRAY, BIGINT
 from sqlalchemy.orm import Session, selectinload
@@ -329,6 +329,16 @@ _LOCK_CELLS = text(
 ).bindparams(bindparam("keys", type_=ARRAY(BIGINT)))
 
 
+# The statements of the search, built once: a report pays for running them, not for building
+# them again (which cost more than running them).
+_SHARE_SETTINGS_LOCK = select(
+    func.pg_advisory_xact_lock_shared(bindparam("key", type_=BigInteger()))
+)
+_MERGE_SETTINGS = select(Category.merge_radius_m, Category.merge_window_hours).where(
+    Category.code == bindparam("code")
+)
+
+
 def lock_merge_settings(session: Session, category_code: str) -> None:
     """Wait until no search of the category is running, and keep new ones waiting until this
     transaction ends: what a change of the category's merge radius or window takes first, so
@@ -357,14 +367,8 @@ def _serialize_case_opening(
     Returns the search's radius, window and box, or None for an unknown category."""
     postgresql = session.get_bind().dialect.name == "postgresql"
     if postgresql:
-        session.execute(
-            select(func.pg_advisory_xact_lock_shared(merge_settings_lock_key(category_code)))
-        )
-    settings = session.execute(
-        select(Category.merge_radius_m, Category.merge_window_hours).where(
-            Category.code == category_code
-        )
-    ).one_or_none()
+        session.execute(_SHARE_SETTINGS_LOCK, {"key": merge_settings_lock_key(category_code)})
+    settings = session.execute(_MERGE_SETTINGS, {"code": category_code}).one_or_none()
     if settings is None:
         return None
     radius_m, window_hours = settings
@@ -375,10 +379,19 @@ def _serialize_case_opening(
     return MeTooSearch(category_code, radius_m, timedelta(hours=window_hours), box)
 
 
-# Written into the SQL, not bound: the planner (SQLite's always, PostgreSQL's for a prepared
-# statement) takes a partial index only for a condition it can see implies the index's own.
-_OPEN_STATUSES = bindparam(
-    "open_statuses", OPEN_CASE_STATUSES, expanding=True, literal_execute=True
+_OPEN_CASES_NEARBY = select(Case.id, Case.lat, Case.lon, Case.first_received_at).where(
+    Case.category_code == bindparam("category"),
+    # The statuses written into the SQL, not bound: the planner (SQLite's always, PostgreSQL's
+    # for a prepared statement) takes a partial index only for a condition it can see implies
+    # the index's own.
+    Case.status.in_(
+        bindparam("open_statuses", OPEN_CASE_STATUSES, expanding=True, literal_execute=True)
+    ),
+    Case.lat.between(bindparam("min_lat"), bindparam("max_lat")),
+    Case.lon.between(bindparam("min_lon"), bindparam("max_lon")),
+    Case.first_received_at.between(
+        bindparam("since", type_=UTCDateTime()), bindparam("until", type_=UTCDateTime())
+    ),
 )
 
 
@@ -390,15 +403,16 @@ def open_cases_nearby(
     ix_cases_open_nearby answers it alone."""
     min_lat, max_lat, min_lon, max_lon = search.box
     rows = session.execute(
-        select(Case.id, Case.lat, Case.lon, Case.first_received_at).where(
-            Case.category_code == search.category,
-            Case.status.in_(_OPEN_STATUSES),
-            Case.lat.between(min_lat, max_lat),
-            Case.lon.between(min_lon, max_lon),
-            Case.first_received_at.between(
-                received_at - search.window, received_at + search.window
-            ),
-        )
+        _OPEN_CASES_NEARBY,
+        {
+            "category": search.category,
+            "min_lat": min_lat,
+            "max_lat": max_lat,
+            "min_lon": min_lon,
+            "max_lon": max_lon,
+            "since": received_at - search.window,
+            "until": received_at + search.window,
+        },
     ).all()
     return [OpenCase(r.id, search.category, r.lat, r.lon, r.first_received_at) for r in rows]
 
