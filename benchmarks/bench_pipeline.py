@@ -22,8 +22,8 @@ On PostgreSQL (the harness's stack, production settings), with the demo city see
         [--profile DIR]
 
 ``--profile DIR`` records the workers of one extra drain per concurrency with py-spy
-(``--subprocesses``, collapsed stacks) and writes DIR/profile-c<C>.txt (the stacks) and
-DIR/profile-c<C>-top.txt (functions by inclusive and by own samples).
+(``--subprocesses``, on-CPU samples only, collapsed stacks) and writes DIR/profile-c<C>.txt
+(the stacks) and DIR/profile-c<C>-top.txt (functions by inclusive and by own samples).
 """
 
 from __future__ import annotations
@@ -611,7 +611,6 @@ def start_profiler(bench: Bench, workers: Workers, folder: Path, concurrency: in
             py_spy,
             "record",
             "--subprocesses",
-            "--idle",
             "--rate",
             "200",
             "--format",
