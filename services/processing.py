@@ -11,7 +11,7 @@ import hashlib
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
@@ -36,7 +36,6 @@ from models.entities import (
 )
 from models.routing_rules import current_version
 from models.session import enqueue_after_commit
-from routing.classify import TextClassifier
 from routing.geometry import JurisdictionIndex
 from routing.merge import OpenCase, bounding_box, find_match
 from routing.rules import OfficeDirectory, OfficeNode, RoutingDecision
@@ -44,6 +43,11 @@ from routing.sla import due_at, parse_time_limit
 from services.calendars import office_calendar
 from services.filing import PROCESS_REPORT
 from services.notifications import ask_for_relay
+
+if TYPE_CHECKING:
+    # A type only: importing it would bring scikit-learn into every process that routes,
+    # the web's too (through casework), not only into the workers that classify.
+    from routing.classify import TextClassifier
 
 SYSTEM_ACTOR = "system:pipeline"
 # Cases a "me too" report may join: waiting for an office, or in its hands and not yet done. A
