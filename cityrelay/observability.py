@@ -13,27 +13,26 @@ that are one JSON object each and carry the request id from the web request to t
   (``services.monitoring``) and the broker. Under gunicorn (and ``cityrelay up``) every process
   writes to ``PROMETHEUS_MULTIPROC_DIR`` (see ``cityrelay.metrics_dir``) and a scrape adds them
   up; a database that does not answer leaves its gauges out, the rest is served.
-- Logs: ``configure_logging`` (called by the gunicorn config and Celery's ``setup_logging``
-  signal) writes each record as one JSON object (or a text line: ``LOG_FORMAT``) with the
-  request id, and the report and case ids when known. A request's id (its sane
-  ``X-Request-Id``, else a new one) is answered in ``X-Request-Id`` and travels in the header
-  ``cityrelay_request_id`` of every task message sent while it runs, and on from those tasks.
+- Logs: ``cityrelay.logs.configure_logging`` (called by Celery's ``setup_logging`` signal;
+  gunicorn's config uses the same formatters) writes each record as one JSON object (or a text
+  line: ``LOG_FORMAT``) with the request id, and the report and case ids when known. A
+  request's id (its sane ``X-Request-Id``, else a new one) is answered in ``X-Request-Id`` and
+  travels in the header ``cityrelay_request_id`` of every task message sent while it runs, and
+  on from those tasks.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import re
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextvars import ContextVar, Token
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import redis
@@ -47,7 +46,6 @@ from celery.signals import (
     worker_shutdown,
 )
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
-from flask.logging import default_handler as flask_default_handler
 from flask.typing import ResponseReturnValue
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -63,6 +61,14 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from sqlalchemy.exc import SQLAlchemyError
 
+from cityrelay.logs import (
+    case_id_var,
+    configure_logging,
+    report_id_var,
+    request_id_var,
+    task_id_var,
+    task_var,
+)
 from cityrelay.metrics_dir import ENV as MULTIPROC_ENV
 from cityrelay.settings import load_settings
 from models.base import utcnow
@@ -82,15 +88,9 @@ BROKER_TIMEOUT_SECONDS = 0.5
 RETRY_AFTER_SECONDS = 5
 HEARTBEAT_KEY = "cityrelay:heartbeats:{queue}"
 REDIS_CLIENT = "cityrelay.observability.redis"
-LOG_FORMATS = ("json", "text")
 # Anything else a client sends as its method is counted as "other": labels stay few.
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
-_request_id: ContextVar[str | None] = ContextVar("cityrelay_request_id", default=None)
-_report_id: ContextVar[int | None] = ContextVar("cityrelay_report_id", default=None)
-_case_id: ContextVar[int | None] = ContextVar("cityrelay_case_id", default=None)
-_task: ContextVar[str | None] = ContextVar("cityrelay_task", default=None)
-_task_id: ContextVar[str | None] = ContextVar("cityrelay_task_id", default=None)
 
 HTTP_REQUESTS = Counter(
     "cityrelay_http_requests",
@@ -347,7 +347,7 @@ class _AtScrape:
 
 def current_request_id() -> str | None:
     """The id of the request (or of the request that led to the task) this code serves."""
-    return _request_id.get()
+    return request_id_var.get()
 
 
 def _start_request() -> None:
@@ -355,9 +355,11 @@ def _start_request() -> None:
     given = request.headers.get(REQUEST_ID_HEADER, "")
     request_id = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
     g.request_id = request_id
-    tokens: list[tuple[ContextVar[Any], Token[Any]]] = [(_request_id, _request_id.set(request_id))]
+    tokens: list[tuple[ContextVar[Any], Token[Any]]] = [
+        (request_id_var, request_id_var.set(request_id))
+    ]
     view_args = request.view_args or {}
-    for name, var in (("report_id", _report_id), ("case_id", _case_id)):
+    for name, var in (("report_id", report_id_var), ("case_id", case_id_var)):
         if isinstance(view_args.get(name), int):
             tokens.append((var, var.set(view_args[name])))
     g.cityrelay_log_context = tokens
@@ -402,7 +404,7 @@ def _end_request(_exc: BaseException | None) -> None:
 
 @before_task_publish.connect
 def _send_request_id(headers: dict[str, Any] | None = None, **_: Any) -> None:
-    request_id = _request_id.get()
+    request_id = request_id_var.get()
     if request_id and headers is not None:
         headers.setdefault(TASK_REQUEST_ID_HEADER, request_id)
 
@@ -425,12 +427,12 @@ def _task_started(
     ).get(TASK_REQUEST_ID_HEADER)
     request_id = given if isinstance(given, str) and REQUEST_ID.fullmatch(given) else None
     tokens: list[tuple[ContextVar[Any], Token[Any]]] = [
-        (_request_id, _request_id.set(request_id)),
-        (_task, _task.set(task.name)),
-        (_task_id, _task_id.set(task_id)),
+        (request_id_var, request_id_var.set(request_id)),
+        (task_var, task_var.set(task.name)),
+        (task_id_var, task_id_var.set(task_id)),
     ]
     if task.name == PROCESS_REPORT and args and isinstance(args[0], int):
-        tokens.append((_report_id, _report_id.set(args[0])))
+        tokens.append((report_id_var, report_id_var.set(args[0])))
     _runs[task_id] = (time.perf_counter(), tokens)
 
 
@@ -450,122 +452,6 @@ def _task_finished(
             var.reset(token)
         except ValueError:
             var.set(None)
-
-
-# ---------- logs ----------
-
-CONTEXT_FIELDS = ("request_id", "report_id", "case_id", "task", "task_id")
-ACCESS_FIELDS = ("method", "route", "status", "duration_ms")
-
-
-class ContextFilter(logging.Filter):
-    """Puts the request id, report and case ids and task of the moment on each record (a value
-    given with ``extra=`` wins)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        for name, var in (
-            ("request_id", _request_id),
-            ("report_id", _report_id),
-            ("case_id", _case_id),
-            ("task", _task),
-            ("task_id", _task_id),
-        ):
-            if getattr(record, name, None) is None:
-                setattr(record, name, var.get())
-        return True
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: timestamp (UTC), level, logger, message, request_id, and the
-    report id, case id, task and request measures when known; an exception's traceback too."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "timestamp": datetime.fromtimestamp(record.created, UTC)
-            .isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-            "request_id": getattr(record, "request_id", None),
-        }
-        for name in (*CONTEXT_FIELDS[1:], *ACCESS_FIELDS):
-            value = getattr(record, name, None)
-            if value is not None:
-                entry[name] = value
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        if record.stack_info:
-            entry["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
-
-
-class TextFormatter(logging.Formatter):
-    """``time level logger: message [request_id=… report_id=…]`` for people at a terminal."""
-
-    def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-    def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
-        known = [
-            f"{name}={value}"
-            for name in CONTEXT_FIELDS
-            if (value := getattr(record, name, None)) is not None
-        ]
-        if not known:
-            return line
-        first, newline, rest = line.partition("\n")
-        return f"{first} [{' '.join(known)}]{newline}{rest}"
-
-
-def _formatter(log_format: str) -> logging.Formatter:
-    if log_format not in LOG_FORMATS:
-        raise ValueError(f"CITYRELAY_LOG_FORMAT must be json or text, not {log_format!r}")
-    return JsonFormatter() if log_format == "json" else TextFormatter()
-
-
-def configure_logging(log_format: str, level: int | str = logging.INFO) -> None:
-    """Every record of this process to stderr, one line each in ``log_format``."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_formatter(log_format))
-    handler.addFilter(ContextFilter())
-    root = logging.getLogger()
-    root.handlers = [handler]
-    root.setLevel(level)
-    # Flask gives an app's logger a handler of its own when it is first used before logging is
-    # set up (create_app hands it to the dispatcher): every app record would be written twice.
-    for name in list(logging.root.manager.loggerDict):
-        logging.getLogger(name).removeHandler(flask_default_handler)
-
-
-def gunicorn_logconfig(log_format: str) -> dict[str, Any]:
-    """gunicorn's ``logconfig_dict``: its own messages and the app's in ``log_format``.
-    Gunicorn's access log is left out: the app logs each request itself, with its id."""
-    _formatter(log_format)  # refuses an unknown format before gunicorn starts
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {"cityrelay": {"()": f"{__name__}.{_formatter_class(log_format)}"}},
-        "filters": {"context": {"()": f"{__name__}.ContextFilter"}},
-        "handlers": {
-            "stderr": {
-                "class": "logging.StreamHandler",
-                "formatter": "cityrelay",
-                "filters": ["context"],
-                "stream": "ext://sys.stderr",
-            }
-        },
-        "root": {"level": "INFO", "handlers": ["stderr"]},
-        "loggers": {
-            "gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
-            "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
-        },
-    }
-
-
-def _formatter_class(log_format: str) -> str:
-    return "JsonFormatter" if log_format == "json" else "TextFormatter"
 
 
 @setup_logging.connect

@@ -7,9 +7,10 @@ in two reports is stored once."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from io import BytesIO
 from typing import Any
@@ -116,8 +117,10 @@ def clean_photo(data: bytes, content_type: str, field: str, max_pixels: int) -> 
     """``data`` (sniffed as ``content_type``) decoded and written anew, upright and without
     metadata: JPEG as JPEG, PNG as PNG, WebP as WebP, HEIC as JPEG."""
     write_as, (stored_type, extension) = _STORE_AS[content_type]
-    try:
-        with Image.open(BytesIO(data), formats=[_DECODE_AS[content_type]]) as image:
+    with _refused_unless_decoded(field, max_pixels):
+        opened = Image.open(BytesIO(data), formats=[_DECODE_AS[content_type]])
+    with opened as image:
+        with _refused_unless_decoded(field, max_pixels):
             width, height = image.size
             if width * height > max_pixels:
                 raise TooLarge(
@@ -125,7 +128,18 @@ def clean_photo(data: bytes, content_type: str, field: str, max_pixels: int) -> 
                 )
             location = _exif_location(image)
             image.load()
-            upright = _upright(image)
+            _make_upright(image)
+        cleaned = _encode(image, write_as)
+    return UploadedPhoto(
+        cleaned, hashlib.sha256(cleaned).hexdigest(), stored_type, extension, location
+    )
+
+
+@contextlib.contextmanager
+def _refused_unless_decoded(field: str, max_pixels: int) -> Iterator[None]:
+    """What Pillow raises while opening or decoding, as the refusal it means."""
+    try:
+        yield
     except TooLarge:
         raise
     except Image.DecompressionBombError:
@@ -134,23 +148,17 @@ def clean_photo(data: bytes, content_type: str, field: str, max_pixels: int) -> 
         # Whatever Pillow cannot decode (a PNG signature followed by HTML, a truncated file,
         # a broken chunk) is not a photo.
         raise InvalidField(field, UNREADABLE) from None
-    cleaned = _encode(upright, write_as)
-    return UploadedPhoto(
-        cleaned, hashlib.sha256(cleaned).hexdigest(), stored_type, extension, location
-    )
 
 
-def _upright(image: Image.Image) -> Image.Image:
-    """The pixels turned as the EXIF orientation says, with none of the file's metadata but a
-    palette's transparent colour."""
-    try:
-        upright = ImageOps.exif_transpose(image)
-    except Exception:
+def _make_upright(image: Image.Image) -> None:
+    """Turns the pixels as the EXIF orientation says and drops the file's metadata but a
+    palette's transparent colour. In place: a copy of a decoded 12-megapixel photo is another
+    48 MiB for each upload a web worker's threads clean at once."""
+    with contextlib.suppress(Exception):
         # A damaged EXIF block loses the orientation, not the photo.
-        upright = image.copy()
+        ImageOps.exif_transpose(image, in_place=True)
     kept = {"transparency": image.info["transparency"]} if "transparency" in image.info else {}
-    upright.info = kept
-    return upright
+    image.info = kept
 
 
 def _encode(image: Image.Image, write_as: str) -> bytes:

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import BigInteger, bindparam, func, literal, or_, select, text, update
 from sqlalchemy import case as sql_case
@@ -37,7 +37,6 @@ from models.entities import (
     RuleVersion,
 )
 from models.session import enqueue_after_commit
-from routing.classify import TextClassifier
 from routing.geometry import JurisdictionIndex
 from routing.merge import Box, Cell, OpenCase, bounding_box, cells_touched, find_match
 from routing.rules import OfficeDirectory, OfficeNode, RoutingDecision
@@ -45,6 +44,11 @@ from routing.sla import due_at, parse_time_limit
 from services.calendars import pin_calendar_context
 from services.filing import PROCESS_REPORT
 from services.notifications import ask_for_relay
+
+if TYPE_CHECKING:
+    # A type only: importing it would bring scikit-learn into every process that routes,
+    # the web's too (through casework), not only into the workers that classify.
+    from routing.classify import TextClassifier
 
 SYSTEM_ACTOR = "system:pipeline"
 

@@ -4,6 +4,7 @@ one-time password, shown once, that must be changed at the first login. Nothing 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -30,8 +31,15 @@ USERNAME_PATTERN = re.compile(rf"^[a-z0-9][a-z0-9._-]{{1,{MAX_USERNAME_CHARS - 1
 CALLER_ROLE_OF = {"staff": "office", "supervisor": "supervisor", "admin": "admin"}
 
 _hasher = PasswordHasher()
-# Checked for unknown usernames, so that a wrong name costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked for unknown usernames, so that a wrong name costs as long as a wrong password.
+    Made at a process's first login rather than at import: hashing takes argon2's memory (64 MiB
+    by default) and tens of milliseconds, which every process importing this module (Celery
+    workers and beat too) would otherwise pay for nothing."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 @dataclass(frozen=True)
@@ -139,12 +147,14 @@ def authenticate(
     """The user when the password is right and the user not disabled; None otherwise, after
     about the same work whether or not the username exists. Records the login and brings an
     old hash up to the hasher's current parameters."""
+    # Before the lookup, so that a process's first login costs the same for any username.
+    dummy_hash = _dummy_hash()
     name = normalize_username(username)
     user = session.scalar(
         select(User).where(User.username == name).options(selectinload(User.office))
     )
     if user is None:
-        _verify(_DUMMY_HASH, password)
+        _verify(dummy_hash, password)
         return None
     if not _verify(user.password_hash, password) or user.disabled_at is not None:
         return None

@@ -7,7 +7,7 @@ import logging
 import threading
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import current_app as current_celery_app
 from celery import shared_task
@@ -17,7 +17,6 @@ from flask import current_app
 from sqlalchemy.exc import SQLAlchemyError
 
 from models.base import utcnow
-from routing.classify import ModelArtifactError, TextClassifier, load_or_train
 from routing.webhooks import allowed_hosts
 from services import escalation, exports, notifications, processing, spikes
 from services.escalation import ESCALATE_OVERDUE
@@ -26,6 +25,9 @@ from services.filing import PROCESS_REPORT
 from services.notifications import RELAY_NOTIFICATIONS, RelayPolicy
 from services.spikes import DETECT_SPIKES
 from workers.metrics import SWEEP_REQUEUED, SWEEP_RUNS, WEBHOOK_FAILURES
+
+if TYPE_CHECKING:
+    from routing.classify import TextClassifier
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +42,11 @@ def load_classifier(path: str) -> TextClassifier:
     global _classifier
     with _classifier_lock:
         if _classifier is None:
+            # Imported here, not with this module: beat imports this module too (Celery's
+            # loader does, at start), and must not carry scikit-learn. A worker calls this
+            # before it forks its pool, so no report waits for the import.
+            from routing.classify import load_or_train
+
             _classifier = load_or_train(path)
         return _classifier
 
@@ -188,6 +195,8 @@ def _load_classifier_before_fork(**_: object) -> None:
     # Loaded in the parent, the classifier is shared copy-on-write by every pool process.
     # `cityrelay worker` has loaded it already, to refuse a bad model file before starting;
     # this covers `celery -A cityrelay.worker worker`.
+    from routing.classify import ModelArtifactError
+
     path = current_celery_app.Task.flask_app.config["CLASSIFIER_PATH"]
     try:
         load_classifier(path)

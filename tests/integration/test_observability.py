@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from cityrelay import observability
+from cityrelay import logs, observability
 from cityrelay.embedded import free_port
 from models.base import utcnow
 from models.entities import Case, OutboxMessage
@@ -272,8 +272,8 @@ def json_log() -> Iterator[io.StringIO]:
     """What the root logger writes, as the JSON lines a worker or web process writes."""
     out = io.StringIO()
     handler = logging.StreamHandler(out)
-    handler.setFormatter(observability.JsonFormatter())
-    handler.addFilter(observability.ContextFilter())
+    handler.setFormatter(logs.JsonFormatter())
+    handler.addFilter(logs.ContextFilter())
     root = logging.getLogger()
     level = root.level
     root.addHandler(handler)
@@ -317,11 +317,11 @@ def test_each_request_is_logged_once_as_json_with_its_id(
 def test_log_format_text_and_an_unknown_format(caplog: pytest.LogCaptureFixture) -> None:
     record = logging.LogRecord("x", logging.WARNING, __file__, 1, "多行\nline", None, None)
     record.request_id = "r-1"
-    text = observability.TextFormatter().format(record)
+    text = logs.TextFormatter().format(record)
     assert text.splitlines()[0].endswith("x: 多行 [request_id=r-1]")
     with pytest.raises(ValueError, match="json or text"):
-        observability.configure_logging("xml")
-    one_line = observability.JsonFormatter().format(record)
+        logs.configure_logging("xml")
+    one_line = logs.JsonFormatter().format(record)
     assert "\n" not in one_line
     assert json.loads(one_line)["message"] == "多行\nline"
 
@@ -337,7 +337,7 @@ def test_an_app_record_is_written_once_when_logging_is_set_up_after_the_app(
     # where it found none, the app's logger gets Flask's own.
     app.logger.addHandler(flask_default_handler)
     try:
-        observability.configure_logging("json")
+        logs.configure_logging("json")
         marker = f"written-once-{uuid.uuid4().hex[:8]}"
         app.logger.warning(marker)
         assert capsys.readouterr().err.count(marker) == 1
