@@ -100,17 +100,10 @@ def _ping_connections_back_from_idle(engine: Engine) -> None:
 
 
 def make_session_factory(engine: Engine, *, writer: bool = False) -> sessionmaker[Session]:
-    """Sessions for reading, or (``writer=True``) for transactions that will write.
-
-    On PostgreSQL a reading session runs each statement in a transaction of its own
-    (autocommit): under READ COMMITTED every statement saw the latest commits anyway, and a
-    request's reads no longer pay for BEGIN and ROLLBACK. Writers keep one transaction."""
-    if writer:
-        bind = engine.execution_options(**{WRITER_OPTION: True})
-    elif engine.dialect.name == "postgresql":
-        bind = engine.execution_options(isolation_level="AUTOCOMMIT")
-    else:
-        bind = engine
+    """Sessions for reading, or (``writer=True``) for transactions that will write. Reading
+    sessions keep a transaction too: a streamed result (a server-side cursor, as the case-list
+    CSV uses) exists only inside one."""
+    bind = engine.execution_options(**{WRITER_OPTION: True}) if writer else engine
     return sessionmaker(bind=bind, expire_on_commit=False)
 
 
