@@ -9,6 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects.postgresql import Insert as PostgresqlInsert
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -97,6 +101,14 @@ def _ping_connections_back_from_idle(engine: Engine) -> None:
         except engine.dialect.loaded_dbapi.Error as error:
             # The pool then connects anew (up to three times) before failing the checkout.
             raise DisconnectionError(f"idle connection lost: {error}") from error
+
+
+def on_conflict_insert(session: Session, model: Any) -> PostgresqlInsert | SqliteInsert:
+    """An INSERT into ``model`` in the session's dialect, which knows ON CONFLICT (PostgreSQL
+    and SQLite, the two the project runs on, write it alike)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql_insert(model)
+    return sqlite_insert(model)
 
 
 def make_session_factory(engine: Engine, *, writer: bool = False) -> sessionmaker[Session]:

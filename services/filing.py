@@ -8,18 +8,16 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from models.base import utcnow
 from models.entities import Category, Photo, Report
-from models.session import enqueue_after_commit
+from models.session import enqueue_after_commit, on_conflict_insert
 from routing.classify import detect_language
 from services.errors import InvalidField
 from services.photos import UploadedPhoto
@@ -84,7 +82,7 @@ def file_report(session: Session, new: NewReport) -> tuple[Report, bool]:
     fingerprint = new.fingerprint()
     check_content(session, new)
     report = session.scalar(
-        _insert_unless_retried(session)(Report)
+        on_conflict_insert(session, Report)
         .values(
             reporter_id=new.reporter_id,
             channel=new.channel,
@@ -124,13 +122,6 @@ def file_report(session: Session, new: NewReport) -> tuple[Report, bool]:
     )
     enqueue_after_commit(session, PROCESS_REPORT, report.id)
     return report, False
-
-
-def _insert_unless_retried(session: Session) -> Callable[[type[Report]], Any]:
-    """The dialect's INSERT, which knows ON CONFLICT (PostgreSQL and SQLite alike)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert
-    return sqlite.insert
 
 
 def check_content(session: Session, new: NewReport) -> None:

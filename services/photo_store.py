@@ -25,12 +25,11 @@ from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from models.base import utcnow
 from models.entities import PhotoBlob
+from models.session import on_conflict_insert
 from services.photos import UploadedPhoto, sniff_image_type
 
 DATABASE = "database"
@@ -105,23 +104,20 @@ class DatabasePhotoStore:
         # database again: a few bytes of query instead of megabytes.
         if self._type_of(sha256) is not None:
             return False
-        dialect = self.session.get_bind().dialect.name
-        if dialect == "postgresql":
-            insert = postgresql_insert(PhotoBlob)
-        elif dialect == "sqlite":
-            insert = sqlite_insert(PhotoBlob)
-        else:  # pragma: no cover - the project runs on these two
-            raise NotImplementedError(f"no photo store for {dialect}")
         # Two requests storing one photo at once: on PostgreSQL the second insert waits for the
         # first transaction, then does nothing if it committed (or inserts if it rolled back);
         # SQLite writers never overlap.
-        statement = insert.values(
-            sha256=sha256,
-            content_type=content_type,
-            size_bytes=len(data),
-            data=data,
-            created_at=utcnow(),
-        ).on_conflict_do_nothing(index_elements=[PhotoBlob.sha256])
+        statement = (
+            on_conflict_insert(self.session, PhotoBlob)
+            .values(
+                sha256=sha256,
+                content_type=content_type,
+                size_bytes=len(data),
+                data=data,
+                created_at=utcnow(),
+            )
+            .on_conflict_do_nothing(index_elements=[PhotoBlob.sha256])
+        )
         # The key comes back only from a row this statement inserted (rowcount does not say:
         # an ORM insert reports none).
         inserted = self.session.scalar(statement.returning(PhotoBlob.sha256))

@@ -66,6 +66,7 @@ from models.entities import (
     StatsOfficeDay,
     StatsOfficeMonth,
 )
+from models.session import on_conflict_insert
 from routing import statistics as st
 from routing import time_grid as tg
 from routing import workflow as wf
@@ -666,9 +667,7 @@ def add_to_reporter_points(session: Session, entries: Iterable[tuple[int, date, 
     )
     for reporter_id, day, points in entries:
         sums[(reporter_id, day.year)][_MONTH_POINTS[day.month - 1]] += points
-    statement = (postgresql_insert if _on_postgresql(session) else sqlite_insert)(
-        ReporterPointsYear
-    )
+    statement = on_conflict_insert(session, ReporterPointsYear)
     statement = statement.on_conflict_do_update(
         index_elements=["reporter_id", "year"],
         set_={
