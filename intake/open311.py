@@ -35,7 +35,6 @@ from models.limits import (
     MAX_TEXT_CHARS,
 )
 from routing.attributes import Attribute, Keyword, validate_answers
-from services.accounts import find_key
 from services.category_settings import (
     attributes_for,
     categories_with_attributes,
@@ -50,6 +49,7 @@ from services.locations import (
     check_location,
 )
 from services.photos import photo_location
+from web.auth import caller_for_key
 from web.db import read_session, unit_of_work
 from web.errors import (
     DATABASE_RETRY_AFTER_SECONDS,
@@ -848,7 +848,7 @@ def create_request(fmt: str) -> Response:
     _check_format(fmt)
     _check_jurisdiction()
     api_key = _api_key()
-    caller = find_key(read_session(), api_key) if api_key else None
+    caller = caller_for_key(api_key) if api_key else None
     if caller is None or caller.role != "reporter" or caller.reporter_id is None:
         raise Open311Error(403, "A valid api_key (a CityRelay reporter key) is required.")
     if request.mimetype not in {"application/x-www-form-urlencoded", "multipart/form-data"}:

@@ -32,12 +32,12 @@ from models.entities import Report
 from models.limits import MAX_IDEMPOTENCY_KEY_CHARS
 from services import casework
 from services.access import may_see
-from services.accounts import Caller, find_key
+from services.accounts import Caller
 from services.accounts import register_reporter as register
 from services.filing import IdempotencyConflict, NewReport, file_report
 from services.locations import NO_FIX
 from services.photos import UploadedPhoto, photo_location
-from web.auth import authenticate
+from web.auth import authenticate, caller_for_key
 from web.case_state import CaseStateOut, case_state_body
 from web.db import read_session, unit_of_work
 from web.errors import ApiError, json_object_body
@@ -217,7 +217,7 @@ def _caller_if_any() -> Caller | None:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
-    return find_key(read_session(), token.strip())
+    return caller_for_key(token.strip())
 
 
 def sees_exactly(report: Report, caller: Caller) -> bool:

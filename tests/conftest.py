@@ -201,6 +201,7 @@ def joined(database: Database, connection: Connection) -> Iterator[None]:
     with (
         _joined(database.writer_sessions, connection, WRITER_MODE),
         _joined(database.sessions, connection, READER_MODE),
+        _joined(database.lookup_sessions, connection, READER_MODE),
     ):
         yield
 

@@ -1,12 +1,12 @@
-"""Who is calling: ``Authorization: Bearer <key>``, checked on a read-only session so that
-authenticating never holds a write lock."""
+"""Who is calling: ``Authorization: Bearer <key>``, checked by one look-up that holds no lock and
+no transaction (web.db.lookup_session)."""
 
 from __future__ import annotations
 
 from flask import request
 
 from services.accounts import Caller, find_key
-from web.db import read_session
+from web.db import lookup_session
 from web.errors import ApiError
 
 
@@ -22,7 +22,7 @@ def authenticate(*roles: str) -> Caller:
             {"Authorization": ["Missing bearer token."]},
             {"WWW-Authenticate": 'Bearer realm="cityrelay"'},
         )
-    caller = find_key(read_session(), token.strip())
+    caller = caller_for_key(token.strip())
     if caller is None:
         raise ApiError(
             401,
@@ -34,3 +34,9 @@ def authenticate(*roles: str) -> Caller:
     if caller.role not in roles:
         raise ApiError(403, "forbidden", f"This key's role '{caller.role}' may not do this.")
     return caller
+
+
+def caller_for_key(key: str) -> Caller | None:
+    """The caller holding ``key``; None for an unknown, revoked or expired key."""
+    with lookup_session() as session:
+        return find_key(session, key)

@@ -1,5 +1,6 @@
-"""The database as a web request sees it: a read session for the whole request, and one unit
-of work that owns the request's only commit and sends the tasks it asked for afterwards."""
+"""The database as a web request sees it: a read session for the whole request, short look-up
+sessions for single statements that need no snapshot (the caller's key), and one unit of work
+that owns the request's only commit and sends the tasks it asked for afterwards."""
 
 from __future__ import annotations
 
@@ -38,6 +39,17 @@ def read_session() -> Session:
 
 
 @contextmanager
+def lookup_session() -> Iterator[Session]:
+    """A session for a single-statement look-up (autocommit on PostgreSQL), closed after it, so
+    its connection goes back to the pool before the request's unit of work takes one."""
+    session = database().lookup_sessions()
+    try:
+        yield session
+    finally:
+        _close(session)
+
+
+@contextmanager
 def unit_of_work() -> Iterator[Session]:
     """The request's one write transaction: commits once, then sends the tasks it asked for."""
     if g.get("db_unit_of_work_open"):
@@ -53,7 +65,10 @@ def unit_of_work() -> Iterator[Session]:
 
 
 def _close_read_session(_exc: BaseException | None) -> None:
-    session = g.pop("db_read_session", None)
+    _close(g.pop("db_read_session", None))
+
+
+def _close(session: Session | None) -> None:
     if session is not None:
         try:
             session.close()
