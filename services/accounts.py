@@ -9,7 +9,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from models.base import utcnow
@@ -50,9 +50,27 @@ class Caller:
         return f"user:{self.user_id}" if self.user_id is not None else f"key:{self.key_id}"
 
 
+# One statement, built once: the key's row and its office's code (no second look-up for an
+# office's key), as plain columns, since a caller outlives the session that found it.
+_KEY_BY_PREFIX = (
+    select(
+        ApiKey.id,
+        ApiKey.key_hash,
+        ApiKey.role,
+        ApiKey.reporter_id,
+        ApiKey.office_id,
+        ApiKey.revoked_at,
+        ApiKey.expires_at,
+        Office.code,
+    )
+    .outerjoin(Office, Office.id == ApiKey.office_id)
+    .where(ApiKey.prefix == bindparam("prefix"))
+)
+
+
 def find_key(session: Session, key: str) -> Caller | None:
     """The caller holding ``key``; None for an unknown, revoked or expired key."""
-    row = session.scalar(select(ApiKey).where(ApiKey.prefix == key[:KEY_PREFIX_CHARS]))
+    row = session.execute(_KEY_BY_PREFIX, {"prefix": key[:KEY_PREFIX_CHARS]}).first()
     if row is None or row.revoked_at is not None:
         return None
     if row.expires_at is not None and row.expires_at <= utcnow():
@@ -64,7 +82,7 @@ def find_key(session: Session, key: str) -> Caller | None:
         role=row.role,
         reporter_id=row.reporter_id,
         office_id=row.office_id,
-        office_code=row.office.code if row.office else None,
+        office_code=row.code,
     )
 
 
