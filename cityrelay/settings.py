@@ -33,11 +33,6 @@ SETTINGS: dict[str, tuple[Any, str]] = {
         "The photos' folder under PHOTO_STORE=directory, and the folder `cityrelay import-media` "
         "reads by default (default <instance>/media).",
     ),
-    "EXPORT_DIR": (
-        None,
-        "Where large CSV exports are written for download (default <instance>/exports); "
-        "shared by every web and worker machine.",
-    ),
     "EXPORT_SYNC_MAX_ROWS": (
         50000,
         "A case-list CSV with more rows than this is written by a task (202, then poll).",
@@ -221,8 +216,6 @@ def load_settings(environ: os._Environ[str] | dict[str, str] | None = None) -> d
     settings["DATABASE_URL"] = normalize_database_url(settings["DATABASE_URL"])
     if not settings["MEDIA_DIR"]:
         settings["MEDIA_DIR"] = str(instance / "media")
-    if not settings["EXPORT_DIR"]:
-        settings["EXPORT_DIR"] = str(instance / "exports")
     if not settings["CLASSIFIER_PATH"]:
         settings["CLASSIFIER_PATH"] = str(instance / "classifier.joblib")
     return settings

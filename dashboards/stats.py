@@ -28,7 +28,7 @@ from models.base import utcnow
 from services import exports, spikes, statistics
 from services.accounts import Caller
 from web.auth import authenticate
-from web.db import read_session, unit_of_work
+from web.db import database, read_session, unit_of_work
 from web.openapi import ERROR, Answer, Header, error, operation
 
 bp = Blueprint("stats", __name__, url_prefix="/api/v1")
@@ -369,13 +369,30 @@ def get_export(export_id: int) -> ResponseReturnValue:
 )
 def download_export(export_id: int) -> ResponseReturnValue:
     caller = authenticate(*READERS)
-    export = exports.export_for(
-        read_session(), export_id, caller.assignee, admin=caller.role == "admin"
-    )
-    path = exports.ready_file(export, current_app.config["EXPORT_DIR"])
-    return send_file(
-        path,
+    session = read_session()
+    export = exports.export_for(session, export_id, caller.assignee, admin=caller.role == "admin")
+    size = exports.ready_export(session, export)
+    reading = database().sessions
+
+    def read_chunk(offset: int) -> tuple[int, bytes] | None:
+        # A session of its own per piece: the file is sent after the request's session is
+        # closed, and a slow download holds no transaction or connection between pieces.
+        with reading() as piece_session:
+            return exports.chunk_at(piece_session, export.id, offset)
+
+    finished = export.finished_at
+    response = send_file(
+        exports.ExportFile(read_chunk, size),
         mimetype="text/csv",
         as_attachment=True,
         download_name=f"cityrelay-cases-export-{export.id}.csv",
+        # What a done export stores never changes.
+        etag=f"export-{export.id}-{size}-{finished.timestamp() if finished else ''}",
+        last_modified=finished,
+        conditional=False,
     )
+    # send_file knows the length of files on disk and in memory only: given it, the answer says
+    # its Content-Length, and answers Range requests (206) and revalidations (304) as it did
+    # when exports were files.
+    response.content_length = size
+    return response.make_conditional(request, accept_ranges=True, complete_length=size)

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -939,7 +940,8 @@ EXPORT_STATUSES = ("pending", "done", "failed")
 
 
 class Export(Base):
-    """A CSV export too large to answer at once: a task writes the file, the requester polls."""
+    """A CSV export too large to answer at once: a task writes the file into ``export_chunks``,
+    the requester polls, then downloads it through any web machine."""
 
     __tablename__ = "exports"
     __table_args__ = (
@@ -955,12 +957,29 @@ class Export(Base):
     requested_by: Mapped[str] = mapped_column(String(100), index=True)
     status: Mapped[str] = mapped_column(String(20), default="pending")
     rows: Mapped[int | None] = mapped_column(Integer)
-    filename: Mapped[str | None] = mapped_column(String(100))
+    # The file's length once done; None for an export whose file was never stored here (one
+    # finished before exports moved into the database).
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
     error: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Set by the sweep, so an export whose message is merely queued is not enqueued again.
     last_enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ExportChunk(Base):
+    """A piece of a finished export's file, about ``services.exports.CHUNK_BYTES`` long, keyed by
+    the offset of its first byte: the task and a download each hold one piece in memory, however
+    long the file. Written in the task's transaction with the export turning ``done``, so a
+    ``done`` export has all its pieces; deleted with its export."""
+
+    __tablename__ = "export_chunks"
+
+    export_id: Mapped[int] = mapped_column(
+        ForeignKey("exports.id", ondelete="CASCADE"), primary_key=True
+    )
+    start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class SpikeAlert(Base):

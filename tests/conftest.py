@@ -138,7 +138,6 @@ def test_settings(
         "REDIS_URL": redis_url,
         "INSTANCE_PATH": str(instance),
         "MEDIA_DIR": str(instance / "media"),
-        "EXPORT_DIR": str(instance / "exports"),
         "CLASSIFIER_PATH": str(classifier_model),
         # A queue of this run's own: a shared Redis never hands this run's tasks to a stranger.
         "CELERY_QUEUE": f"cityrelay-test-{uuid.uuid4().hex[:8]}",
@@ -385,7 +384,6 @@ def child_env(test_settings: dict[str, Any], **overrides: str) -> dict[str, str]
         REDIS_URL=test_settings["REDIS_URL"],
         CITYRELAY_INSTANCE_PATH=test_settings["INSTANCE_PATH"],
         CITYRELAY_MEDIA_DIR=test_settings["MEDIA_DIR"],
-        CITYRELAY_EXPORT_DIR=test_settings["EXPORT_DIR"],
         CITYRELAY_CLASSIFIER_PATH=test_settings["CLASSIFIER_PATH"],
         CITYRELAY_CELERY_QUEUE=test_settings["CELERY_QUEUE"],
         CITYRELAY_WEBHOOK_HOSTS=test_settings["WEBHOOK_HOSTS"],

@@ -123,13 +123,12 @@ EXPORT_TIME_LIMIT_SECONDS = 3700
     time_limit=EXPORT_TIME_LIMIT_SECONDS,
 )
 def export_cases(self, export_id: int) -> str:  # type: ignore[no-untyped-def]
-    """Write a requested case-list export to its file (a rerun of a finished one does
-    nothing). A file that cannot be written, or an export past its time limit, fails the
-    export with the reason, for the requester to see, instead of retrying forever."""
-    directory = current_app.config["EXPORT_DIR"]
+    """Write a requested case-list export into the database, the file and its ``done`` in the
+    run's one commit (a rerun of a finished one does nothing). An export past its time limit
+    fails with the reason, for the requester to see, instead of retrying forever."""
     try:
         with self.unit_of_work() as session:
-            return exports.write_export(session, export_id, directory, utcnow())
+            return exports.write_export(session, export_id, utcnow())
     except SoftTimeLimitExceeded:
         with self.unit_of_work() as session:
             exports.fail_export(
@@ -139,11 +138,6 @@ def export_cases(self, export_id: int) -> str:  # type: ignore[no-untyped-def]
                 utcnow(),
             )
         current_app.logger.error("export %s stopped at its time limit", export_id)
-        return f"export {export_id} failed"
-    except OSError as error:
-        with self.unit_of_work() as session:
-            exports.fail_export(session, export_id, f"could not write the file: {error}", utcnow())
-        current_app.logger.error("export %s failed: %s", export_id, error)
         return f"export {export_id} failed"
 
 

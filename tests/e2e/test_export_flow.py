@@ -1,22 +1,46 @@
-"""A case-list export too large to answer at once, written by a real Celery worker process:
-202, poll until done, download the same CSV as a small list would have been answered with."""
+"""A case-list export too large to answer at once, written by a real Celery worker process
+with an instance folder of its own (as on another machine: the two share only the database and
+Redis): 202, poll until done, download the same CSV as a small list would have been answered
+with."""
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from flask import Flask
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.conftest import kill_worker, start_worker
 from tests.factories import make_case, make_key
-from tests.helpers import wait_for
+from tests.helpers import wait_for, wait_until_broker_idle
 
 pytestmark = pytest.mark.e2e
 
 
+@pytest.fixture
+def worker_elsewhere(
+    test_settings: dict[str, Any], redis_client: redis.Redis, tmp_path: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A worker whose instance folder is not the web side's."""
+    instance = tmp_path / "worker-instance"
+    assert str(instance) != test_settings["INSTANCE_PATH"]
+    process = start_worker(
+        test_settings, tmp_path / "worker.log", CITYRELAY_INSTANCE_PATH=str(instance)
+    )
+    yield process
+    try:
+        wait_until_broker_idle(redis_client, test_settings["CELERY_QUEUE"])
+    finally:
+        kill_worker(process)
+
+
 def test_the_worker_writes_a_large_export(
-    worker: Any, make_app: Any, app: Flask, sessions: sessionmaker[Session]
+    worker_elsewhere: Any, make_app: Any, app: Flask, sessions: sessionmaker[Session]
 ) -> None:
     supervisor = {
         "Authorization": f"Bearer {make_key(sessions, role='supervisor', office_code='PD-CJ')}"
@@ -35,7 +59,7 @@ def test_the_worker_writes_a_large_export(
     done = wait_for(finished, 30, "the worker to write the export")
     assert done["status"] == "done", done
     download = client.get(done["download_url"], headers=supervisor)
-    assert download.status_code == 200
+    assert download.status_code == 200 and download.mimetype == "text/csv"
     at_once = app.test_client().get("/api/v1/cases.csv", headers=supervisor)
     assert download.get_data(as_text=True) == at_once.get_data(as_text=True)
     download.close()

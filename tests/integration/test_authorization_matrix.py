@@ -24,7 +24,6 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,10 +34,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.routing import Rule
 from werkzeug.test import TestResponse
 
+from models.base import utcnow
 from models.entities import (
     KEY_ROLES,
     CategorySettingsVersion,
     Export,
+    ExportChunk,
     OutboxMessage,
     Photo,
     RuleVersion,
@@ -54,6 +55,8 @@ POINT = sample_point()
 OFFICE = POINT["office"]  # a community of street PD-CJ
 SIBLING = "PD-CJ-02"  # another community of that street
 STREET = "PD-CJ"
+# The stored file of the matrix's finished export.
+EXPORTED = b"id\r\n1\r\n"
 PASSWORD = "a-good-long-password"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -266,9 +269,6 @@ def world(app: Flask, sessions: sessionmaker[Session]) -> World:
     photo = tiny_png(7)
     photo_hash = hashlib.sha256(photo).hexdigest()
     photo_name = f"{photo_hash}.png"
-    export_name = f"matrix-{uuid.uuid4().hex}.csv"
-    Path(app.config["EXPORT_DIR"]).mkdir(parents=True, exist_ok=True)
-    (Path(app.config["EXPORT_DIR"]) / export_name).write_text("id\n1\n", encoding="utf-8")
     with unit_of_work(sessions) as session:
         supervisor = find_key(session, keys[SUP] or "")
         assert supervisor is not None
@@ -288,10 +288,12 @@ def world(app: Flask, sessions: sessionmaker[Session]) -> World:
             requested_by=supervisor.assignee,
             status="done",
             rows=1,
-            filename=export_name,
+            size_bytes=len(EXPORTED),
+            finished_at=utcnow(),
         )
         session.add(export)
         session.flush()
+        session.add(ExportChunk(export_id=export.id, start=0, data=EXPORTED))
         message_id = session.scalar(
             select(func.max(OutboxMessage.id)).where(OutboxMessage.case_id == case.id)
         )

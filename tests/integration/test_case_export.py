@@ -1,7 +1,9 @@
 """GET /api/v1/cases.csv: the case list with its named columns, no names of people, the
 statistics' filters and refusals; beyond EXPORT_SYNC_MAX_ROWS a 202 with an export to poll,
-written as the worker writes it, readable only by whoever asked (or an admin), the same export
-for the same request again, and the sweep picking up an export whose message was lost."""
+written into the database as the worker writes it (in pieces, with its ``done`` in one commit),
+downloaded with the headers, ranges and revalidation a file had, readable only by whoever asked
+(or an admin), the same export for the same request again, and the sweep picking up an export
+whose message was lost."""
 
 from __future__ import annotations
 
@@ -13,11 +15,11 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.base import utcnow
-from models.entities import Export
+from models.entities import Export, ExportChunk
 from models.session import unit_of_work
 from services import exports
 from tests.factories import make_case, make_key, make_reporter
@@ -163,12 +165,11 @@ def test_a_large_list_is_an_export_to_poll(
     assert client.get(path, headers=admin).status_code == 200
 
     with unit_of_work(sessions) as session:  # what the worker's task does
-        assert exports.write_export(session, body["id"], small.config["EXPORT_DIR"], utcnow())
+        assert exports.write_export(session, body["id"], utcnow()) != "nothing to do"
+    stored = stored_chunks(sessions, body["id"])
     with unit_of_work(sessions) as session:  # a rerun does nothing
-        assert (
-            exports.write_export(session, body["id"], small.config["EXPORT_DIR"], utcnow())
-            == "nothing to do"
-        )
+        assert exports.write_export(session, body["id"], utcnow()) == "nothing to do"
+    assert stored_chunks(sessions, body["id"]) == stored == 1
     done = client.get(path, headers=supervisor).get_json()
     assert done["status"] == "done" and done["download_url"].endswith("/download")
     download = client.get(path + "/download", headers=supervisor)
@@ -178,6 +179,135 @@ def test_a_large_list_is_an_export_to_poll(
     at_once = app.test_client().get(CASES_CSV, headers=supervisor).get_data(as_text=True)
     assert exported == at_once
     assert done["rows"] == len(exported.splitlines()) - 1 >= 3
+    # an admin downloads it too; the stranger does not
+    assert client.get(path + "/download", headers=admin).status_code == 200
+    assert client.get(path + "/download", headers=stranger).status_code == 404
+
+
+def stored_chunks(sessions: sessionmaker[Session], export_id: int) -> int:
+    with unit_of_work(sessions) as session:
+        return session.scalar(
+            select(func.count()).select_from(ExportChunk).where(ExportChunk.export_id == export_id)
+        )
+
+
+def asked_export(make_app: Any, supervisor: dict[str, str]) -> tuple[FlaskClient, int]:
+    """An export of the case list (over a one-line limit), not yet written."""
+    client = make_app(EXPORT_SYNC_MAX_ROWS=1).test_client()
+    asked = client.get(CASES_CSV, headers=supervisor)
+    assert asked.status_code == 202
+    return client, asked.get_json()["id"]
+
+
+def test_a_long_export_is_stored_in_pieces_and_read_back_whole(
+    make_app: Any,
+    sessions: sessionmaker[Session],
+    app: Flask,
+    supervisor: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for _ in range(3):
+        make_case(sessions)
+    # a piece per line or so, so that a few cases make several
+    monkeypatch.setattr(exports, "CHUNK_BYTES", 50)
+    monkeypatch.setattr(exports, "_BATCH", 1)
+    client, export_id = asked_export(make_app, supervisor)
+    with unit_of_work(sessions) as session:
+        exports.write_export(session, export_id, utcnow())
+    at_once = app.test_client().get(CASES_CSV, headers=supervisor).get_data()
+    with unit_of_work(sessions) as session:
+        export = session.get(Export, export_id)
+        assert export is not None and export.size_bytes == len(at_once)
+        starts = session.scalars(
+            select(ExportChunk.start)
+            .where(ExportChunk.export_id == export_id)
+            .order_by(ExportChunk.start)
+        ).all()
+    assert len(starts) >= 3 and starts[0] == 0
+
+    url = f"/api/v1/exports/{export_id}/download"
+    download = client.get(url, headers=supervisor)
+    assert download.get_data() == at_once
+    download.close()
+    # a range across a piece's end, and one that begins inside the last piece
+    across = f"bytes={starts[1] - 10}-{starts[2] + 9}"
+    part = client.get(url, headers={**supervisor, "Range": across})
+    assert part.status_code == 206
+    assert part.headers["Content-Range"] == f"{across.replace('=', ' ')}/{len(at_once)}"
+    assert part.get_data() == at_once[starts[1] - 10 : starts[2] + 10]
+    part.close()
+    tail = client.get(url, headers={**supervisor, "Range": f"bytes={starts[-1] + 1}-"})
+    assert tail.status_code == 206 and tail.get_data() == at_once[starts[-1] + 1 :]
+    tail.close()
+
+
+def test_the_download_answers_as_a_file_did(
+    make_app: Any, sessions: sessionmaker[Session], supervisor: dict[str, str]
+) -> None:
+    make_case(sessions)
+    make_case(sessions)
+    client, export_id = asked_export(make_app, supervisor)
+    with unit_of_work(sessions) as session:
+        exports.write_export(session, export_id, utcnow())
+    url = f"/api/v1/exports/{export_id}/download"
+    full = client.get(url, headers=supervisor)
+    body = full.get_data()
+    full.close()
+    assert full.status_code == 200
+    assert full.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert full.headers["Content-Disposition"] == (
+        f"attachment; filename=cityrelay-cases-export-{export_id}.csv"
+    )
+    assert full.headers["Content-Length"] == str(len(body))
+    assert full.headers["Accept-Ranges"] == "bytes"
+    assert full.headers["Cache-Control"] == "no-cache"
+    assert full.headers["Last-Modified"] and full.headers["ETag"]
+    assert body.startswith(b"id,category,office,")
+
+    head = client.head(url, headers=supervisor)
+    assert head.status_code == 200 and head.headers["Content-Length"] == str(len(body))
+    head.close()
+    again = client.get(url, headers={**supervisor, "If-None-Match": full.headers["ETag"]})
+    assert again.status_code == 304 and again.get_data() == b""
+    again.close()
+    first = client.get(url, headers={**supervisor, "Range": "bytes=0-9"})
+    assert first.status_code == 206 and first.get_data() == body[:10]
+    first.close()
+    past = client.get(url, headers={**supervisor, "Range": f"bytes={len(body)}-"})
+    assert past.status_code == 416
+    past.close()
+
+
+def test_the_file_and_its_done_commit_together(
+    make_app: Any, sessions: sessionmaker[Session], supervisor: dict[str, str]
+) -> None:
+    make_case(sessions)
+    make_case(sessions)
+    client, export_id = asked_export(make_app, supervisor)
+    with pytest.raises(RuntimeError), unit_of_work(sessions) as session:
+        exports.write_export(session, export_id, utcnow())
+        raise RuntimeError("the task's unit of work fails after the file is written")
+    assert stored_chunks(sessions, export_id) == 0
+    path = f"/api/v1/exports/{export_id}"
+    assert client.get(path, headers=supervisor).get_json()["status"] == "pending"
+    assert client.get(path + "/download", headers=supervisor).status_code == 409
+
+
+def test_a_done_export_without_its_stored_file_is_gone(
+    make_app: Any, sessions: sessionmaker[Session], supervisor: dict[str, str]
+) -> None:
+    make_case(sessions)
+    make_case(sessions)
+    client, export_id = asked_export(make_app, supervisor)
+    # as an export finished before exports were stored in the database is after migrating
+    with unit_of_work(sessions) as session:
+        session.execute(
+            update(Export)
+            .where(Export.id == export_id)
+            .values(status="done", rows=2, finished_at=utcnow())
+        )
+    answer = client.get(f"/api/v1/exports/{export_id}/download", headers=supervisor)
+    assert answer.status_code == 404 and answer.get_json()["error"]["code"] == "not_found"
 
 
 def test_the_sweep_enqueues_an_export_whose_message_was_lost(

@@ -750,9 +750,7 @@ def test_case_list_and_exports(
     status.call(small, params, headers=keys["supervisor"], expect=200)
     download.call(small, params, headers=keys["supervisor"], expect=409)
     with unit_of_work(sessions) as session:
-        exports.write_export(
-            session, params["export_id"], small.application.config["EXPORT_DIR"], utcnow()
-        )
+        exports.write_export(session, params["export_id"], utcnow())
     download.call(small, params, headers=keys["supervisor"], expect=200).close()
     for op in (status, download):
         op.call(small, params, expect=401)
