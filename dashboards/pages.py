@@ -4,9 +4,9 @@ office console, scoped to their subtree, and /public for anyone, per community.
 Rendered on the server (Jinja, autoescaped) in Chinese, or in English after ``?lang=en`` (kept
 in the session), from the same services.statistics functions as /api/v1/stats, so a page and
 the API never disagree. Filters are a plain GET form; dashboard.js sends it with fetch and
-swaps in the ``fragment=1`` rendering, so the page does not reload. Charts are drawn by the
-vendored ECharts from a JSON block on the page; the map is inline SVG. Nothing is loaded from
-another host."""
+swaps in the ``fragment=1`` rendering, so the page does not reload. The charts and the map are
+inline SVG drawn on the server (web.svg_charts, web.svg_map): they need no script, and come
+with the fragment. Nothing is loaded from another host."""
 
 from __future__ import annotations
 
@@ -45,6 +45,7 @@ from web.errors import flatten_messages
 from web.i18n import HTML_LANG, Strings, remembered_language
 from web.page_headers import add_page_headers, content_security_policy
 from web.sessions import signed_in_user
+from web.svg_charts import draw_categories, draw_trend
 from web.svg_map import MapDrawing, draw_map
 
 bp = AssetBlueprint(
@@ -70,8 +71,8 @@ OFFICE_RATES = (
 )
 DASHBOARD_FILTERS = ("from", "to", "office", "category")
 PUBLIC_FILTERS = ("from", "to", "office", "category")
-# Everything comes from this server. ECharts sets styles through the DOM (allowed), never
-# through inline style attributes in markup.
+# Everything comes from this server; the charts are coloured by classes in dashboard.css and
+# SVG attributes, never by inline style attributes, which the policy refuses.
 CONTENT_SECURITY_POLICY = content_security_policy()
 
 
@@ -244,7 +245,7 @@ def _dashboard_view(
         "spikes": spikes.current_spikes(
             read, now, office_ids=selection.office_ids, category=selection.category
         ),
-        **_charts(trend_rows, period, by_category, categories),
+        **_charts(trend_rows, period, period, by_category, categories),
         "as_of": now,
     }
 
@@ -338,12 +339,14 @@ def _map(read: Session, selection: statistics.StatsQuery, now: datetime) -> dict
 def _charts(
     trend: list[dict[str, Any]],
     period_key: str,
+    period: str,
     categories: list[dict[str, Any]],
     names: dict[str, dict[str, str]],
 ) -> dict[str, Any]:
-    """``chart_data``, what dashboard.js draws, in the page's language, and ``trend_table``,
-    the trend's numbers as rows: from the trend rows (the period under ``period_key``, the
-    on-time rate at the top or under ``rates``) and the category rows."""
+    """``trend_chart`` and ``category_chart``, the charts' drawings (web.svg_charts), with the
+    category names in the page's language, and ``trend_table``, the trend's numbers as rows:
+    from the trend rows (the period under ``period_key``, days, weeks or months as ``period``
+    says, the on-time rate at the top or under ``rates``) and the category rows."""
 
     def on_time(row: dict[str, Any]) -> float | None:
         if "on_time_closure_rate" in row:
@@ -351,36 +354,23 @@ def _charts(
         rate_now: float | None = row["rates"]["on_time_closure_rate"]
         return rate_now
 
-    chart = {
-        "labels": {
-            "received": t("fig.received"),
-            "closed": t("fig.closed"),
-            "cases": t("fig.cases"),
-            "on_time": t("rate.on_time_closure_rate"),
-        },
-        "trend": {
-            "periods": [row[period_key] for row in trend],
-            "received": [row["received"] for row in trend],
-            "closed": [row["closed"] for row in trend],
-            "on_time": [on_time(row) for row in trend],
-        },
-        "categories": {
-            "names": [
-                named(names.get(row["category"])) or str(row["category"]) for row in categories
-            ],
-            "cases": [row["cases"] for row in categories],
-            "closed": [row["closed"] for row in categories],
-        },
-    }
-    series = chart["trend"]
-    rows = zip(
-        series["periods"], series["received"], series["closed"], series["on_time"], strict=True
-    )
+    trend_table = [
+        {
+            "period": row[period_key],
+            "received": row["received"],
+            "closed": row["closed"],
+            "on_time": on_time(row),
+        }
+        for row in trend
+    ]
+    category_bars = [
+        (named(names.get(row["category"])) or str(row["category"]), row["cases"], row["closed"])
+        for row in categories
+    ]
     return {
-        "chart_data": chart,
-        "trend_table": [
-            {"period": p, "received": r, "closed": c, "on_time": o} for p, r, c, o in rows
-        ],
+        "trend_chart": draw_trend(trend_table, period),
+        "category_chart": draw_categories(category_bars),
+        "trend_table": trend_table,
     }
 
 
@@ -415,7 +405,7 @@ def public_page() -> ResponseReturnValue:
         # Departments have no communities under them: nothing public to show.
         "office_choices": [o for o in _office_choices(read, None) if o["kind"] != "department"],
         "category_choices": sorted(names.items()),
-        **_charts(trend, "period", categories, names),
+        **_charts(trend, "period", period, categories, names),
         "as_of": now,
     }
     template = "dashboards/_public_body.html" if request.args.get("fragment") else None

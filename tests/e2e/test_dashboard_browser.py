@@ -1,9 +1,11 @@
 """/dashboard and /public in a real headless Chromium against `cityrelay web`, on a history of
 cases in many states: a supervisor signs in and sees the figures /api/v1/stats gives for the
-same filters; a filter changes them without reloading the page; the office table sorts from
-the keyboard; every control reached with Tab shows its focus; the charts draw under the
-pages' Content Security Policy; no request leaves the app's host. Screenshots go to
-test-artifacts/ (dashboard-*.png, public-*.png).
+same filters; a filter changes them without reloading the page, the new charts coming with the
+new body; the office table sorts from the keyboard; every control reached with Tab shows its
+focus; the charts (inline SVG drawn on the server) show without script, on a phone and a laptop,
+their labels apart and inside the chart, under the pages' Content Security Policy; no request
+leaves the app's host. Screenshots go to test-artifacts/ (dashboard-*.png, public-*.png, the
+phone's as *-phone.png).
 
 Needs Debian's Chromium at /usr/bin/chromium and the Python package playwright."""
 
@@ -13,6 +15,7 @@ import json
 import re
 import urllib.request
 from collections.abc import Iterator
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
@@ -37,6 +40,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.e2e
 
 LAPTOP = {"width": 1366, "height": 900}
+PHONE = {"width": 360, "height": 740}
 STREET = "PD-CJ"
 COMMUNITY = "PD-CJ-01"
 NEW_PASSWORD = "a-dashboard-password-2026"
@@ -58,11 +62,21 @@ def seed_history(sessions: sessionmaker[Session]) -> None:
     assert made.seeded and made.cases >= 250 and made.overdue_now > 0, made
 
 
-def open_page(browser: Browser, server: str, locale: str = "zh-CN") -> tuple[Page, list[str]]:
+def open_page(
+    browser: Browser,
+    server: str,
+    locale: str = "zh-CN",
+    viewport: dict[str, int] = LAPTOP,
+    **context_options: Any,
+) -> tuple[Page, list[str]]:
     """A page that records every problem: script errors, CSP violations, and any request to a
     host other than the app's."""
     context = browser.new_context(
-        base_url=server, viewport=LAPTOP, locale=locale, timezone_id="Asia/Shanghai"
+        base_url=server,
+        viewport=viewport,
+        locale=locale,
+        timezone_id="Asia/Shanghai",
+        **context_options,
     )
     context.set_default_timeout(15_000)
     page = context.new_page()
@@ -136,6 +150,67 @@ def focus_ring(page: Page) -> dict[str, Any]:
     return ring
 
 
+def assert_the_charts_are_drawn(page: Page, moment: str) -> None:
+    """Both charts are on the page with a bar for every row of their tables, as tall or as
+    long as a figure makes them; the labels a reader can see are inside their chart and do not
+    overlap."""
+    drawn: dict[str, Any] = page.evaluate(
+        """() => {
+            const box = el => { const r = el.getBoundingClientRect();
+                return {left: r.left, right: r.right, top: r.top, bottom: r.bottom,
+                        width: r.width, height: r.height}; };
+            const shown = el => getComputedStyle(el).display !== 'none';
+            const trend = document.querySelector('#trend-chart');
+            const categories = document.querySelector('#category-chart');
+            const frame = trend.parentElement;
+            return {
+                trend: box(trend), frame: box(frame),
+                periods: trend.querySelectorAll('g.period').length,
+                trendRows: document.querySelectorAll('#trend-table tbody tr').length,
+                tallest: Math.max(...[...trend.querySelectorAll('rect.bar')]
+                    .map(r => r.getBoundingClientRect().height)),
+                plotHeight: Number(trend.querySelector('svg.plot').getAttribute('height')),
+                topTick: Math.max(...[...trend.querySelectorAll('.tick:not(.rate)')]
+                    .map(t => Number(t.textContent))),
+                largest: Math.max(...[...document.querySelectorAll('#trend-table tbody tr')]
+                    .flatMap(tr => [1, 2].map(i => Number(tr.children[i].textContent)))),
+                periodLabels: [...trend.querySelectorAll('.period-label')].filter(shown)
+                    .map(box),
+                ticks: [...trend.querySelectorAll('.tick')].map(box),
+                categories: box(categories),
+                categoryRows: categories.querySelectorAll('g.category').length,
+                categoryTableRows: document.querySelectorAll(
+                    '#category-table tbody tr[data-category]').length,
+                longest: Math.max(...[...categories.querySelectorAll('rect.bar')]
+                    .map(r => r.getBoundingClientRect().width)),
+                names: [...categories.querySelectorAll('.name tspan')].map(box),
+                values: [...categories.querySelectorAll('.value')].map(box),
+            };
+        }"""
+    )
+    trend, frame, categories = drawn["trend"], drawn["frame"], drawn["categories"]
+    assert trend["width"] > 250 and trend["height"] > 200, (moment, trend)
+    assert drawn["periods"] == drawn["trendRows"] >= 28, moment
+    # the largest figure's bar as tall as the scale makes it
+    expected_px = drawn["plotHeight"] * drawn["largest"] / drawn["topTick"]
+    assert drawn["largest"] > 0 and abs(drawn["tallest"] - expected_px) < 1.5, (moment, drawn)
+    labels = drawn["periodLabels"]
+    assert len(labels) >= 4, moment
+    for label in labels:
+        assert frame["left"] <= label["left"] and label["right"] <= frame["right"], moment
+    for left, right in pairwise(labels):
+        assert left["right"] < right["left"], (moment, left, right)
+    for tick in drawn["ticks"]:
+        assert trend["left"] <= tick["left"] and tick["right"] <= trend["right"] + 1, moment
+    assert drawn["categoryRows"] == drawn["categoryTableRows"] >= 3, moment
+    assert drawn["longest"] > categories["width"] * 0.8, moment
+    for text in drawn["names"] + drawn["values"]:
+        assert text["right"] <= categories["right"] + 1, (moment, text)
+    names = sorted(drawn["names"], key=lambda b: b["top"])
+    for upper, lower in pairwise(names):
+        assert upper["bottom"] <= lower["top"] + 1, (moment, upper, lower)
+
+
 def sign_in_for_the_first_time(page: Page, username: str, one_time: str) -> None:
     page.goto("/dashboard")
     assert "/console/login" in page.url and "next=" in page.url
@@ -170,8 +245,7 @@ def a_supervisor_s_dashboard(
     page, problems = open_page(browser, server)
     sign_in_for_the_first_time(page, "zhang.duban", one_time)
     page.goto("/dashboard")
-    page.wait_for_selector("#trend-chart canvas")
-    page.wait_for_selector("#category-chart canvas")
+    assert_the_charts_are_drawn(page, "dashboard, zh")
     assert_no_unfilled_placeholders(page, "dashboard, zh")
 
     # The figures are the API's, for the supervisor's subtree and the default window.
@@ -205,15 +279,17 @@ def a_supervisor_s_dashboard(
         reached
     )
 
-    # A filter refreshes the figures without reloading the page.
+    # A filter refreshes the figures without reloading the page; the charts come with them.
     page.evaluate("() => { window.keptAcrossFilters = 'yes'; }")
+    page.evaluate("() => { document.querySelector('#trend-chart').dataset.before = 'yes'; }")
     page.select_option("#filter-office", COMMUNITY)
     page.wait_for_function(
         "() => document.querySelector('#filter-status').textContent.includes('已更新')"
     )
     assert page.evaluate("() => window.keptAcrossFilters") == "yes"
     assert f"office={COMMUNITY}" in page.url
-    page.wait_for_selector("#trend-chart canvas")
+    assert page.locator("#trend-chart[data-before]").count() == 0
+    assert_the_charts_are_drawn(page, "dashboard, zh, one community")
     narrowed = shown_figures(page)
     assert narrowed == expected(api(server, "/api/v1/stats", key, office=COMMUNITY), list(narrowed))
     assert narrowed["received"] < shown["received"]
@@ -237,18 +313,28 @@ def a_supervisor_s_dashboard(
     assert closed == sorted(closed, reverse=True) and len(closed) >= 3
 
     page.click("#lang-switch")
-    page.wait_for_selector("#trend-chart canvas")
+    page.wait_for_load_state()
     assert "Resolution dashboard" in page.inner_text("h1")
+    assert_the_charts_are_drawn(page, "dashboard, en")
     assert_no_unfilled_placeholders(page, "dashboard, en")
     shot(page, "dashboard-en")
+    # The same on a phone, in both languages, with the signed-in session.
+    signed_in = page.context.storage_state()
     page.context.close()
     assert problems == []
+    for lang in ("zh", "en"):
+        phone, phone_problems = open_page(browser, server, viewport=PHONE, storage_state=signed_in)
+        phone.goto(f"/dashboard?lang={lang}")
+        assert_the_charts_are_drawn(phone, f"dashboard, {lang}, phone")
+        shot(phone, f"dashboard-{lang}-phone")
+        phone.context.close()
+        assert phone_problems == []
 
 
 def the_public_page(browser: Browser, server: str) -> None:
     page, problems = open_page(browser, server)
     page.goto("/public")
-    page.wait_for_selector("#trend-chart canvas")
+    assert_the_charts_are_drawn(page, "public, zh")
     assert_no_unfilled_placeholders(page, "public, zh")
     body = api(server, "/api/v1/public/stats")
     rows = page.eval_on_selector_all(
@@ -280,9 +366,24 @@ def the_public_page(browser: Browser, server: str) -> None:
     ring = focus_ring(page)
     assert ring["id"] == "lang-switch" and ring["outline"] != "none"
     page.keyboard.press("Enter")
-    page.wait_for_selector("#trend-chart canvas")
+    page.wait_for_load_state()
     assert "reported" in page.inner_text("#headline")
+    assert_the_charts_are_drawn(page, "public, en")
     assert_no_unfilled_placeholders(page, "public, en")
     shot(page, "public-en")
     page.context.close()
     assert problems == []
+
+    # A phone, in both languages, and without script: the charts are in the page itself.
+    for lang in ("zh", "en"):
+        phone, phone_problems = open_page(browser, server, viewport=PHONE)
+        phone.goto(f"/public?lang={lang}")
+        assert_the_charts_are_drawn(phone, f"public, {lang}, phone")
+        shot(phone, f"public-{lang}-phone")
+        phone.context.close()
+        assert phone_problems == []
+    plain, plain_problems = open_page(browser, server, viewport=PHONE, java_script_enabled=False)
+    plain.goto("/public")
+    assert_the_charts_are_drawn(plain, "public, zh, phone, no script")
+    plain.context.close()
+    assert plain_problems == []

@@ -1,7 +1,8 @@
 """/dashboard and /public through the test client: who may open the dashboard, the figures on
 both pages equal the API's for the same filters, a filter refused by its name on an escaped
-page, the fragment the filters swap in, English after the switch, and the public page's
-after-photos with no reporter in sight."""
+page, the fragment the filters swap in, English after the switch, the public page's
+after-photos with no reporter in sight, and the charts: inline SVG of the tables' figures, with
+every name escaped, no inline style and no script."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from dashboards.pages import periods
+from models.entities import Category
 from models.session import unit_of_work
 from services import casework
 from services.accounts import Caller
@@ -32,6 +35,22 @@ RATE = re.compile(r'data-rate="(\w+)">([^<]+)<')
 ROW = re.compile(r'<tr data-office="([\w-]+)">(.*?)</tr>', re.S)
 CELL = re.compile(r'data-value="([^"]*)" data-col="(\w+)"')
 REPORTER_NAME = "韩梅梅骑手"
+HOSTILE_NAME = '<script>alert(1)</script>"><b onmouseover=x>&amp;'
+# The trend chart's periods: "<date>: <received label> N · <closed label> M · …", then the
+# period's received and closed bars.
+PERIOD = re.compile(
+    r'<g class="period"><title>(\d{4}-\d{2}-\d{2}): \D*?(\d+) · \D*?(\d+) · [^<]*</title>'
+    r'<rect class="hit"[^>]*/>'
+    r'<rect class="bar received" [^>]*height="([\d.]+)"/>'
+    r'<rect class="bar closed" [^>]*height="([\d.]+)"/>'
+)
+TREND_ROW = re.compile(r"<tr><td>([\d-]+)</td><td>(\d+)</td><td>(\d+)</td>")
+TOP_TICK = re.compile(r'<text class="tick" x="0" y="[\d.]+">(\d+)</text>')
+PLOT_HEIGHT = re.compile(r'<svg class="plot" y="[\d.]+" width="100%" height="([\d.]+)"')
+CATEGORY_BAR = re.compile(
+    r'<rect class="bar (cases|closed)" x="0" y="[\d.]+" width="([\d.]+)%"[^>]*/>'
+    r'<text class="value" [^>]*>(\d+)</text>'
+)
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -133,7 +152,8 @@ def test_dashboard_figures_equal_the_api_s(
     fragment = supervisor.get(f"/dashboard?office={OFFICE}&category={category}&fragment=1")
     assert fragment.status_code == 200
     part = fragment.get_data(as_text=True)
-    assert "<html" not in part and 'id="chart-data"' in part
+    assert "<html" not in part
+    assert 'id="trend-chart"' in part and 'id="category-chart"' in part
     narrowed = client.get(
         "/api/v1/stats", headers=key, query_string={"office": OFFICE, "category": category}
     ).get_json()
@@ -211,3 +231,66 @@ def test_the_trend_has_every_period_of_the_window() -> None:
     assert weeks[-1] == date(2026, 12, 7) and len(weeks) == 6
     months = periods(date(2025, 11, 20), date(2026, 2, 1), "month")
     assert months == [date(2025, 11, 1), date(2025, 12, 1), date(2026, 1, 1), date(2026, 2, 1)]
+
+
+def chart_periods(html: str) -> list[tuple[str, int, int]]:
+    return [
+        (day, int(received), int(closed)) for day, received, closed, _, _ in PERIOD.findall(html)
+    ]
+
+
+def assert_the_trend_chart_draws_the_trend_table(html: str) -> None:
+    """Every period of the trend table is a period of the chart, its bars as high as its
+    figures on the chart's scale."""
+    table = [(day, int(received), int(closed)) for day, received, closed in TREND_ROW.findall(html)]
+    assert len(table) >= 28 and chart_periods(html) == table
+    top = int(TOP_TICK.findall(html)[-1])
+    plot_height = PLOT_HEIGHT.search(html)
+    assert plot_height is not None
+    plot = float(plot_height.group(1))
+    assert top >= max(max(received, closed) for _, received, closed in table)
+    for _, received, closed, received_px, closed_px in PERIOD.findall(html):
+        assert float(received_px) == pytest.approx(plot * int(received) / top, abs=0.01)
+        assert float(closed_px) == pytest.approx(plot * int(closed) / top, abs=0.01)
+
+
+def test_the_charts_are_svg_of_the_tables_figures_with_every_name_escaped(
+    app: Flask, client: FlaskClient, sessions: sessionmaker[Session], history: dict[str, Any]
+) -> None:
+    category = history["cases"][0].category_code
+    with unit_of_work(sessions) as session:
+        session.execute(
+            update(Category)
+            .where(Category.code == category)
+            .values(name_zh=HOSTILE_NAME, name_en=HOSTILE_NAME)
+        )
+    supervisor = signed_in(app, sessions, "supervisor", STREET)
+    pages = {
+        "/public": client.get("/public").get_data(as_text=True),
+        "/public?lang=en": client.get("/public?lang=en").get_data(as_text=True),
+        "/dashboard": supervisor.get("/dashboard").get_data(as_text=True),
+        "/dashboard?fragment=1": supervisor.get("/dashboard?fragment=1").get_data(as_text=True),
+    }
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;&#34;&gt;&lt;b onmouseover=x&gt;&amp;amp;"
+    for url, html in pages.items():
+        assert_the_trend_chart_draws_the_trend_table(html)
+        # the category chart: the hostile name escaped, in its row's title and its label
+        chart = html[html.index('id="category-chart"') : html.index('id="category-table"')]
+        assert "<script>" not in chart and "<b " not in chart, url
+        assert f"<title>{escaped}: " in chart, url
+        assert "&lt;script&gt;" in chart.split("<tspan", 1)[1], url
+        bars = CATEGORY_BAR.findall(chart)
+        assert ("cases", "85.0", "3") in bars, url  # the history's three cases: the longest bar
+        # drawn on the server: no data for a script, no chart library, no inline style
+        assert 'id="chart-data"' not in html and "echarts" not in html.lower(), url
+        assert not re.search(r"\sstyle=", html), url
+        assert re.search(r'<svg class="chart trend" id="trend-chart" [^>]*role="img"', html), url
+        assert '<title id="trend-chart-title">' in html, url
+        assert '<title id="category-chart-title">' in html, url
+    assert '<title id="trend-chart-title">收到与结案的柱状图' in pages["/public"]
+    english = pages["/public?lang=en"]
+    assert '<title id="trend-chart-title">Bars of reports received' in english
+    assert ": Reports received " in english and "(right-hand scale)" in english
+    # the page's one script is its own, and it is not needed to see a chart
+    scripts = re.findall(r"<script[^>]*>", pages["/public"])
+    assert len(scripts) == 1 and "/dashboard/static/dashboard.js?v=" in scripts[0]
