@@ -111,9 +111,9 @@ def t_or(key: str, fallback: str) -> str:
 
 @bp.before_request
 def _before() -> ResponseReturnValue | None:
-    g.console_lang = remembered_language()
     if request.endpoint == "console.static":
         return None
+    g.console_lang = remembered_language()
     if CSRF_FIELD not in session:
         session[CSRF_FIELD] = secrets.token_urlsafe(32)
     if request.method == "POST" and not _csrf_ok():

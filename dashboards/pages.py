@@ -44,7 +44,7 @@ from web.db import read_session
 from web.errors import flatten_messages
 from web.i18n import HTML_LANG, Strings, remembered_language
 from web.page_headers import add_page_headers, content_security_policy
-from web.sessions import signed_in_user
+from web.sessions import is_static_request, signed_in_user
 from web.svg_charts import draw_categories, draw_trend
 from web.svg_map import MapDrawing, draw_map
 
@@ -85,7 +85,7 @@ def t(key: str, **params: Any) -> str:
 
 @bp.before_app_request
 def _language() -> None:
-    if request.blueprint != "dashboard_pages":
+    if request.blueprint != "dashboard_pages" or is_static_request():
         return
     g.page_lang = remembered_language()
 

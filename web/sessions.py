@@ -14,8 +14,8 @@ import time
 from datetime import timedelta
 
 from flask import Flask, request, session
-from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
-from flask.wrappers import Request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
+from flask.wrappers import Request, Response
 from sqlalchemy.orm import Session
 
 from services import users
@@ -28,9 +28,22 @@ SESSION_EPOCH = "epoch"
 SESSION_SIGNED_IN_AT = "signed_in_at"  # seconds since the epoch, at the login
 
 
+def is_static_request() -> bool:
+    """Whether this request asks for a static file (the app's or a blueprint's)."""
+    endpoint = request.endpoint or ""
+    return endpoint == "static" or endpoint.endswith(".static")
+
+
 class ConsoleSessionInterface(SecureCookieSessionInterface):
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        # A static file is cached by anyone for a year (web.assets): it must never carry a
+        # signed-in user's cookie, which a shared cache would hand to everyone after them.
+        if is_static_request():
+            return
+        super().save_session(app, session, response)
 
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
         opened = super().open_session(app, request)

@@ -13,8 +13,10 @@ import re
 import pytest
 from flask import Flask, Response
 from flask.testing import FlaskClient
+from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.test import TestResponse
 
+from tests.integration.test_dashboard_pages import signed_in
 from web.assets import DIGEST_HEX_CHARS, IMMUTABLE
 from web.compression import ETAG_SUFFIX, MIN_BYTES, compress
 
@@ -203,3 +205,22 @@ def test_the_status_page_and_the_public_page_are_compressed(client: FlaskClient)
         assert packed.headers["Content-Encoding"] == "gzip", page
         assert "accept-encoding" in vary(packed)
         assert gzip.decompress(packed.get_data()).startswith(b"<!doctype html>"), page
+
+
+def test_assets_kept_a_year_never_carry_a_signed_in_users_cookie(
+    app: Flask, sessions: sessionmaker[Session]
+) -> None:
+    # A shared cache keeps an immutable asset for everyone: a Set-Cookie on it would hand one
+    # user's console session to the next, and Vary: Cookie would make it a copy per user.
+    client = signed_in(app, sessions, "supervisor", "PD")
+    page = client.get("/dashboard")
+    assert page.status_code == 200 and "Set-Cookie" in page.headers
+    assets = linked_assets(client, "/dashboard") + linked_assets(client, "/console/login")
+    assert any(".css?" in url for url in assets) and any(".js?" in url for url in assets)
+    for url in assets:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert response.headers["Cache-Control"] == IMMUTABLE, url
+        assert "Set-Cookie" not in response.headers, url
+        assert "Cookie" not in response.headers.get("Vary", ""), url
+    assert client.get("/dashboard").status_code == 200  # still signed in
