@@ -3,13 +3,8 @@ gets today's definitions from the migration, a fresh one from the seed, and both
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-
-import pytest
 import sqlalchemy as sa
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from models.category_settings import current_settings, latest_settings_version
@@ -23,27 +18,6 @@ from models.seed import (
 )
 from models.session import make_engine, make_session_factory, unit_of_work
 from services.category_settings import attributes_for
-
-
-@pytest.fixture
-def scratch_url(database_url: str, tmp_path) -> Iterator[str]:
-    """An empty database of the suite's kind (SQLite file, or a PostgreSQL database of its own
-    on the same server), dropped afterwards."""
-    if database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'scratch.db'}"
-        return
-    url = make_url(database_url)
-    name = f"{url.database}_scratch_{uuid.uuid4().hex[:8]}"
-    server = make_engine(url.set(database="postgres").render_as_string(hide_password=False))
-    server = server.execution_options(isolation_level="AUTOCOMMIT")
-    with server.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with server.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        server.dispose()
 
 
 def _insert_categories_as_0006_knew_them(url: str) -> None:

@@ -4,14 +4,11 @@ with their status check; its downgrade puts the file name back."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
 from alembic import command
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from models.base import UTCDateTime
@@ -38,26 +35,6 @@ exports_with_filename = sa.table(
 export_chunks = sa.table(
     "export_chunks", sa.column("export_id"), sa.column("start"), sa.column("data")
 )
-
-
-@pytest.fixture
-def scratch_url(database_url: str, tmp_path) -> Iterator[str]:
-    """An empty database of the suite's kind, dropped afterwards."""
-    if database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'scratch.db'}"
-        return
-    url = make_url(database_url)
-    name = f"{url.database}_scratch_{uuid.uuid4().hex[:8]}"
-    server = make_engine(url.set(database="postgres").render_as_string(hide_password=False))
-    server = server.execution_options(isolation_level="AUTOCOMMIT")
-    with server.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with server.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        server.dispose()
 
 
 def export_row(export_id: int, status: str) -> dict[str, object]:

@@ -4,14 +4,10 @@ reads; its downgrade takes both away again."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 import sqlalchemy as sa
 from alembic import command
-from sqlalchemy.engine import make_url
 
 from models.base import UTCDateTime
 from models.migrate import alembic_config, upgrade
@@ -51,26 +47,6 @@ reports = sa.table(
     sa.column("received_at", UTCDateTime()),
     sa.column("case_id"),
 )
-
-
-@pytest.fixture
-def scratch_url(database_url: str, tmp_path) -> Iterator[str]:
-    """An empty database of the suite's kind, dropped afterwards."""
-    if database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'scratch.db'}"
-        return
-    url = make_url(database_url)
-    name = f"{url.database}_scratch_{uuid.uuid4().hex[:8]}"
-    server = make_engine(url.set(database="postgres").render_as_string(hide_password=False))
-    server = server.execution_options(isolation_level="AUTOCOMMIT")
-    with server.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with server.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        server.dispose()
 
 
 def test_existing_cases_get_their_first_report_time_and_the_index(scratch_url: str) -> None:
