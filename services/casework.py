@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
 from models.base import utcnow
@@ -57,7 +57,13 @@ from services.escalation import NOT_OVERDUE, overdue_when_leaving
 from services.filing import PROCESS_REPORT
 from services.notifications import ask_for_relay
 from services.photos import UploadedPhoto
-from services.processing import SYSTEM_ACTOR, routing_context, routing_record, write_notifications
+from services.processing import (
+    SYSTEM_ACTOR,
+    case_reporter_ids,
+    routing_context,
+    routing_record,
+    write_notifications,
+)
 
 REJECTED = "rejected"
 REOPEN_WINDOW = wf.DEFAULT_REOPEN_WINDOW
@@ -413,12 +419,7 @@ def _notify(session: Session, case: Case, action: str, note: str) -> None:
         "office": office,
         "due_at": case.due_at.isoformat() if case.due_at else None,
     }
-    reporters = session.scalars(
-        select(Report.reporter_id)
-        .where(Report.case_id == case.id)
-        .group_by(Report.reporter_id)
-        .order_by(func.min(Report.id))
-    ).all()
+    reporters = case_reporter_ids(session, case.id)
     recipients = [f"office:{office}" if office else "triage"]
     recipients += [f"reporter:{reporter_id}" for reporter_id in reporters]
     for recipient in recipients:

@@ -555,12 +555,7 @@ def write_notifications(
     # Every reporter of the case follows it, not only the one whose report caused this: one
     # row per recipient, the case's first reporter first.
     if reporters is None:
-        reporters = session.scalars(
-            select(Report.reporter_id)
-            .where(Report.case_id == case.id)
-            .group_by(Report.reporter_id)
-            .order_by(func.min(Report.id))
-        ).all()
+        reporters = case_reporter_ids(session, case.id)
     if report.reporter_id not in reporters:
         reporters = [*reporters, report.reporter_id]
     recipients = [f"office:{office_code}" if office_code else "triage"]
@@ -600,3 +595,15 @@ def requeue_stuck_reports(session: Session, stale_after: timedelta, now: datetim
         report.last_enqueued_at = now
         enqueue_after_commit(session, PROCESS_REPORT, report.id)
     return [report.id for report in stuck]
+
+
+def case_reporter_ids(session: Session, case_id: int) -> list[int]:
+    """The reporters of a case's reports, each once, the case's first reporter first."""
+    return list(
+        session.scalars(
+            select(Report.reporter_id)
+            .where(Report.case_id == case_id)
+            .group_by(Report.reporter_id)
+            .order_by(func.min(Report.id))
+        ).all()
+    )
